@@ -1,0 +1,350 @@
+//! GoBGP backend: drives a `gobgpd` through its v3 gRPC API (`apipb.GobgpApi`).
+//!
+//! GoBGP's API has sharp edges this module designs around:
+//! - `AddPeer` on an existing address and `DeletePeer` of a missing one fail, so every write is
+//!   preceded by a `ListPeer` of that address (which returns nothing for a missing peer).
+//! - `UpdatePeer` resets the session when the config, transport or families change, and applies
+//!   no defaults, so we diff first ([`convert::peer_diff`]) and update only on a real change,
+//!   starting from what GoBGP reported ([`convert::updated_peer`]).
+//! - `ListPeer` echoes the TCP MD5 password: it never leaves this module (and the protobuf
+//!   types' `Debug` redacts it).
+//! - Shutting a peer down is `DisablePeer` (with an RFC 8203 message) / `EnablePeer`, not a
+//!   config change.
+//!
+//! Peers cellnet creates carry the owner marker in their description; others are never touched.
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use tonic::transport::Channel;
+
+use self::proto::gobgp_api_client::GobgpApiClient;
+use crate::sdn::{
+    BackendKind, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SdnEvent,
+    SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+};
+
+pub mod convert;
+mod pool;
+pub mod proto;
+
+pub use pool::{DEFAULT_TIMEOUT, GoBgpPool};
+
+/// A GoBGP target for a plain `http://host:port` API, without TLS or credentials.
+pub fn target(url: impl Into<String>) -> SdnTarget {
+    SdnTarget {
+        kind: BackendKind::GoBgp,
+        url: url.into(),
+        ca_pem: None,
+        insecure_skip_verify: false,
+        credentials: None,
+        open_daylight: None,
+    }
+}
+
+/// A client for one GoBGP speaker. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct GoBgp {
+    client: GobgpApiClient<Channel>,
+    /// The API URL, named in every error and log line.
+    endpoint: Arc<str>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for GoBgp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoBgp")
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl GoBgp {
+    /// A client with its own channel (prefer [`GoBgpPool::backend`] to share one per speaker).
+    /// Does no I/O; must run inside a Tokio runtime.
+    pub fn connect(target: &SdnTarget, timeout: Duration) -> Result<Self, SdnError> {
+        let channel = pool::channel(target, timeout)?;
+        Ok(Self::from_channel(
+            channel,
+            pool::normalized_url(&target.url),
+            timeout,
+        ))
+    }
+
+    fn from_channel(channel: Channel, endpoint: String, timeout: Duration) -> Self {
+        Self {
+            client: GobgpApiClient::new(channel),
+            endpoint: endpoint.into(),
+            timeout,
+        }
+    }
+
+    /// The API URL this client talks to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs one API operation under the timeout and maps its failure.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, SdnError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(status)) => {
+                let err = convert::status_to_error(&self.endpoint, operation, &status);
+                tracing::debug!(endpoint = %self.endpoint, operation, error = %err, "GoBGP call failed");
+                Err(err)
+            }
+            Err(_) => {
+                tracing::debug!(endpoint = %self.endpoint, operation, "GoBGP call timed out");
+                Err(SdnError::Timeout {
+                    endpoint: self.endpoint.to_string(),
+                    seconds: self.timeout.as_secs_f64().ceil() as u64,
+                })
+            }
+        }
+    }
+
+    /// `ListPeer` for one address (`""`: all), stream drained under the same timeout.
+    async fn list(&self, address: String) -> Result<Vec<proto::Peer>, SdnError> {
+        let mut client = self.client.clone();
+        self.call("ListPeer", async move {
+            let request = proto::ListPeerRequest {
+                address,
+                enable_advertised: false,
+            };
+            let mut stream = client.list_peer(request).await?.into_inner();
+            let mut peers = Vec::new();
+            while let Some(response) = stream.message().await? {
+                peers.extend(response.peer);
+            }
+            Ok(peers)
+        })
+        .await
+    }
+
+    /// The peer configured at `neighbor`, if any.
+    async fn get_peer(&self, neighbor: IpAddr) -> Result<Option<proto::Peer>, SdnError> {
+        let peers = self.list(neighbor.to_string()).await?;
+        Ok(peers
+            .into_iter()
+            .find(|p| convert::neighbor_of(p) == Some(neighbor)))
+    }
+
+    async fn global(&self) -> Result<proto::Global, SdnError> {
+        let mut client = self.client.clone();
+        let response = self
+            .call(
+                "GetBgp",
+                async move { client.get_bgp(proto::GetBgpRequest {}).await },
+            )
+            .await?
+            .into_inner();
+        Ok(response.global.unwrap_or_default())
+    }
+
+    /// `DisablePeer` (with the RFC 8203 message) or `EnablePeer`.
+    async fn set_admin_down(&self, desired: &PeerConfig) -> Result<(), SdnError> {
+        let mut client = self.client.clone();
+        let address = desired.neighbor.to_string();
+        if desired.admin_down {
+            let communication = desired.admin_message.clone().unwrap_or_default();
+            self.call("DisablePeer", async move {
+                client
+                    .disable_peer(proto::DisablePeerRequest {
+                        address,
+                        communication,
+                    })
+                    .await
+            })
+            .await?;
+        } else {
+            self.call("EnablePeer", async move {
+                client.enable_peer(proto::EnablePeerRequest { address }).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SdnBackend for GoBgp {
+    async fn ensure_speaker(&self, config: &SpeakerConfig) -> Result<SpeakerOutcome, SdnError> {
+        let running = self.global().await?;
+        if running.asn == 0 {
+            let global = convert::global_from_speaker(config);
+            let mut client = self.client.clone();
+            self.call("StartBgp", async move {
+                client
+                    .start_bgp(proto::StartBgpRequest { global: Some(global) })
+                    .await
+            })
+            .await?;
+            tracing::info!(endpoint = %self.endpoint, asn = config.asn, router_id = %config.router_id,
+                listen = %config.listen_address, port = config.listen_port, "started GoBGP speaker");
+            return Ok(SpeakerOutcome::Started);
+        }
+        if let Some(reason) = convert::speaker_conflict(&running, config) {
+            tracing::warn!(endpoint = %self.endpoint, %reason, "GoBGP speaker config conflicts");
+            return Ok(SpeakerOutcome::Conflict { reason });
+        }
+        if running.router_id != config.router_id.to_string() {
+            // Not fatal for sessions, and GoBGP cannot change it without a restart: say so only.
+            tracing::warn!(endpoint = %self.endpoint, running = %running.router_id, wanted = %config.router_id,
+                "GoBGP speaker runs with another router id");
+        }
+        Ok(SpeakerOutcome::Unchanged)
+    }
+
+    async fn list_peers(&self) -> Result<Vec<ObservedPeer>, SdnError> {
+        Ok(self
+            .list(String::new())
+            .await?
+            .iter()
+            .filter_map(convert::observed_peer)
+            .collect())
+    }
+
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError> {
+        convert::check_supported(desired)?;
+        let Some(observed) = self.get_peer(desired.neighbor).await? else {
+            let peer = convert::new_peer(desired);
+            let mut client = self.client.clone();
+            self.call("AddPeer", async move {
+                client.add_peer(proto::AddPeerRequest { peer: Some(peer) }).await
+            })
+            .await?;
+            tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor, owner = %desired.owner,
+                "added GoBGP peer");
+            return Ok(PeerOutcome::Created);
+        };
+        let description = convert::description_of(&observed);
+        if description != desired.owner {
+            tracing::debug!(endpoint = %self.endpoint, neighbor = %desired.neighbor, found = %description,
+                "GoBGP peer not ours; left alone");
+            return Ok(PeerOutcome::Conflict {
+                owner: convert::conflict_owner(description),
+            });
+        }
+
+        let mut fields = convert::peer_diff(desired, &observed);
+        let mut observed = observed;
+        if !fields.is_empty() {
+            let peer = convert::updated_peer(desired, &observed);
+            let mut client = self.client.clone();
+            self.call("UpdatePeer", async move {
+                client
+                    .update_peer(proto::UpdatePeerRequest {
+                        peer: Some(peer),
+                        do_soft_reset_in: false,
+                    })
+                    .await
+            })
+            .await?;
+            tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor, changed = ?fields,
+                "updated GoBGP peer");
+            // An update that recreated the peer also set its admin state: look again.
+            observed = self
+                .get_peer(desired.neighbor)
+                .await?
+                .ok_or_else(|| SdnError::Rejected {
+                    endpoint: self.endpoint.to_string(),
+                    operation: "UpdatePeer",
+                    message: format!("peer {} vanished during the update", desired.neighbor),
+                })?;
+        }
+        if convert::admin_down(&observed) != desired.admin_down {
+            self.set_admin_down(desired).await?;
+            tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor,
+                admin_down = desired.admin_down, "changed GoBGP peer admin state");
+            fields.push("admin_down");
+        }
+        Ok(if fields.is_empty() {
+            PeerOutcome::Unchanged
+        } else {
+            PeerOutcome::Updated { fields }
+        })
+    }
+
+    async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
+        let Some(observed) = self.get_peer(neighbor).await? else {
+            return Ok(RemoveOutcome::Absent);
+        };
+        if convert::description_of(&observed) != owner {
+            return Ok(RemoveOutcome::NotOwned);
+        }
+        let mut client = self.client.clone();
+        let address = neighbor.to_string();
+        let deleted = self
+            .call("DeletePeer", async move {
+                client
+                    .delete_peer(proto::DeletePeerRequest {
+                        address,
+                        interface: String::new(),
+                    })
+                    .await
+            })
+            .await;
+        if let Err(err) = deleted {
+            // Gone in between (GoBGP refuses to delete a missing peer): that is what we wanted.
+            if matches!(err, SdnError::Rejected { .. }) && self.get_peer(neighbor).await?.is_none() {
+                return Ok(RemoveOutcome::Absent);
+            }
+            return Err(err);
+        }
+        tracing::info!(endpoint = %self.endpoint, %neighbor, owner, "deleted GoBGP peer");
+        Ok(RemoveOutcome::Removed)
+    }
+
+    async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError> {
+        Ok(self
+            .get_peer(neighbor)
+            .await?
+            .map(|p| convert::session_of(&p))
+            .unwrap_or_default())
+    }
+
+    /// Peer events from `WatchEvent`. The stream ends when the connection breaks; events from
+    /// before the subscription are not replayed, so callers re-check after (re)subscribing.
+    async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
+        // gobgpd sends the stream's headers only with its first event, so the subscription itself
+        // cannot be awaited under a timeout: check reachability first, then subscribe lazily.
+        self.global().await?;
+        let mut client = self.client.clone();
+        let endpoint = self.endpoint.clone();
+        let request = proto::WatchEventRequest {
+            peer: Some(Default::default()),
+            table: None,
+        };
+        let subscribe = async move { client.watch_event(request).await.map(|r| r.into_inner()) };
+        let events = futures::stream::once(subscribe)
+            .map(|subscribed| match subscribed {
+                Ok(stream) => stream.boxed(),
+                Err(status) => futures::stream::once(futures::future::ready(Err(status))).boxed(),
+            })
+            .flatten()
+            .map(move |item| match item {
+                Ok(response) => Some(response),
+                Err(status) => {
+                    let err = convert::status_to_error(&endpoint, "WatchEvent", &status);
+                    tracing::info!(endpoint = %endpoint, error = %err, "GoBGP watch stream ended");
+                    None
+                }
+            })
+            .take_while(|item| futures::future::ready(item.is_some()))
+            .filter_map(|item| futures::future::ready(item.and_then(convert::event_from_watch)));
+        Ok(Some(events.boxed()))
+    }
+}
