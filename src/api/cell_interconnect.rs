@@ -1,0 +1,338 @@
+//! `CellInterconnect`: a desired BGP session between two InfraEndpoints.
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::infra_endpoint::{DNS1123_SUBDOMAIN, SdnKind};
+
+/// Defaults of RFC 4271 section 10, as most BGP implementations use them.
+pub const DEFAULT_HOLD_TIME: u16 = 90;
+pub const DEFAULT_KEEPALIVE_INTERVAL: u16 = 30;
+
+/// Desired state of a CellInterconnect: one BGP session on the underlay between a local,
+/// SDN-managed InfraEndpoint and a remote one (managed or external).
+// clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "cellnet.io",
+    version = "v1alpha1",
+    kind = "CellInterconnect",
+    namespaced,
+    status = "CellInterconnectStatus",
+    shortname = "cic",
+    category = "cellnet",
+    derive = "PartialEq",
+    doc = "CellInterconnect is a desired BGP session on the underlay between two InfraEndpoints in the \
+           same namespace. cellnet configures the local side and, when it is SDN-managed, the remote side.",
+    printcolumn(
+        name = "Local-Cell",
+        type_ = "string",
+        json_path = ".status.localCell",
+        description = "Cell of the local endpoint"
+    ),
+    printcolumn(
+        name = "Remote-Cell",
+        type_ = "string",
+        json_path = ".status.remoteCell",
+        description = "Cell of the remote endpoint"
+    ),
+    printcolumn(
+        name = "Session",
+        type_ = "string",
+        json_path = ".status.local.sessionState",
+        description = "BGP session state seen by the local speaker"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the interconnect is ready"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Local",
+        type_ = "string",
+        json_path = ".spec.localEndpoint.name",
+        description = "Local InfraEndpoint",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Remote",
+        type_ = "string",
+        json_path = ".spec.remoteEndpoint.name",
+        description = "Remote InfraEndpoint",
+        priority = 1
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.localEndpoint.name != self.remoteEndpoint.name")
+    .message("spec.remoteEndpoint must name another InfraEndpoint than spec.localEndpoint")
+    .field_path(".remoteEndpoint.name"))]
+pub struct CellInterconnectSpec {
+    /// The InfraEndpoint, in the same namespace, whose speaker initiates this session. It must be
+    /// SDN-managed (have `spec.sdn`).
+    pub local_endpoint: EndpointRef,
+
+    /// The InfraEndpoint, in the same namespace, at the other end. When SDN-managed, cellnet
+    /// configures both sides; when external, only the local side.
+    pub remote_endpoint: EndpointRef,
+
+    /// BGP session parameters.
+    #[serde(default)]
+    pub bgp: BgpSpec,
+
+    /// Stop reconciling this interconnect and keep what is configured as it is (for maintenance).
+    #[serde(default)]
+    pub suspend: bool,
+
+    /// Administrative state of the session: `Enabled` (default) or `Disabled` (the peers are
+    /// kept but the session is shut down, with `adminMessage` sent as the RFC 8203 reason).
+    #[serde(default)]
+    pub admin_state: AdminState,
+
+    /// Shutdown communication (RFC 8203) sent to the peer when `adminState` is `Disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub admin_message: Option<String>,
+}
+
+/// Reference to an InfraEndpoint in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct EndpointRef {
+    /// Name of the InfraEndpoint.
+    #[schemars(length(min = 1, max = 253), pattern(DNS1123_SUBDOMAIN))]
+    pub name: String,
+}
+
+/// Reference to one key of a Secret in the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253), pattern(DNS1123_SUBDOMAIN))]
+    pub name: String,
+
+    /// Key within the Secret whose value is used.
+    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// Administrative state of a session.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum AdminState {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+/// A BGP address family (AFI/SAFI) negotiated on the session.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressFamily {
+    Ipv4Unicast,
+    Ipv6Unicast,
+    L2vpnEvpn,
+}
+
+/// BGP session parameters.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+// RFC 4271 4.2: the hold time is zero or at least three seconds.
+#[x_kube(validation = Rule::new("self.holdTime == 0 || self.holdTime >= 3")
+    .message("spec.bgp.holdTime must be 0 or between 3 and 65535 seconds")
+    .field_path(".holdTime"))]
+#[x_kube(validation = Rule::new(
+    "self.holdTime == 0 || (self.keepaliveInterval >= 1 && self.keepaliveInterval < self.holdTime)"
+)
+.message("spec.bgp.keepaliveInterval must be at least 1 and less than spec.bgp.holdTime (unless holdTime is 0)")
+.field_path(".keepaliveInterval"))]
+pub struct BgpSpec {
+    /// Hold time in seconds proposed in the BGP OPEN: 0 (no keepalives) or 3 to 65535.
+    #[serde(default = "default_hold_time")]
+    #[schemars(range(max = 65535))]
+    pub hold_time: u16,
+
+    /// Seconds between KEEPALIVE messages; less than `holdTime` unless `holdTime` is 0.
+    #[serde(default = "default_keepalive")]
+    #[schemars(range(max = 65535))]
+    pub keepalive_interval: u16,
+
+    /// Maximum TTL for an eBGP session to a peer that is not directly connected, 1 to 255.
+    /// Absent: directly connected (TTL 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 255))]
+    pub ebgp_multihop: Option<u8>,
+
+    /// Secret key holding the TCP MD5 (RFC 2385) password of the session, for both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<SecretKeyRef>,
+
+    /// Address families to negotiate, each at most once: `ipv4-unicast`, `ipv6-unicast`,
+    /// `l2vpn-evpn`.
+    #[serde(default = "default_address_families")]
+    #[schemars(length(min = 1, max = 3))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub address_families: Vec<AddressFamily>,
+}
+
+impl Default for BgpSpec {
+    fn default() -> Self {
+        Self {
+            hold_time: DEFAULT_HOLD_TIME,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            ebgp_multihop: None,
+            password_secret_ref: None,
+            address_families: default_address_families(),
+        }
+    }
+}
+
+fn default_hold_time() -> u16 {
+    DEFAULT_HOLD_TIME
+}
+
+fn default_keepalive() -> u16 {
+    DEFAULT_KEEPALIVE_INTERVAL
+}
+
+fn default_address_families() -> Vec<AddressFamily> {
+    vec![AddressFamily::Ipv4Unicast]
+}
+
+/// State of the BGP finite state machine (RFC 4271 section 8), or `Unknown`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum SessionState {
+    #[default]
+    Unknown,
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+/// Observed state of one side of the session.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SideStatus {
+    /// What manages this side: `GoBGP`, `OpenDaylight` or `External`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdn: Option<SdnKind>,
+
+    /// Address of the peer as configured on this side's speaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_address: Option<String>,
+
+    /// BGP FSM state seen by this side: `Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm`,
+    /// `Established`, or `Unknown` (not observed, or an external side).
+    #[serde(default)]
+    pub session_state: SessionState,
+
+    /// When `sessionState` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+
+    /// How many times the session went down from Established, as seen by this side.
+    #[serde(default)]
+    pub flaps: u32,
+
+    /// Since when the session has been Established; absent while it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub established_since: Option<Time>,
+
+    /// The last error this side reported or met (SDN API error, BGP NOTIFICATION...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+
+    /// Whether cellnet has configured this side's speaker (always false for an external side).
+    #[serde(default)]
+    pub configured: bool,
+
+    /// Human-readable detail about this side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Observed state of a CellInterconnect, written by the controller.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CellInterconnectStatus {
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Current state: `Ready`, `Reconciling`, `Stalled` (kstatus semantics), `LocalConfigured`,
+    /// `RemoteConfigured` and `SessionEstablished`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// Cell of the local InfraEndpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_cell: Option<String>,
+
+    /// Cell of the remote InfraEndpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_cell: Option<String>,
+
+    /// The local side of the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<SideStatus>,
+
+    /// The remote side of the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<SideStatus>,
+
+    /// `metadata.resourceVersion` of the password Secret last applied to the speakers (never the
+    /// password or a hash of it), so that a changed Secret is noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_password_secret_version: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bgp_defaults_when_absent() {
+        let spec: CellInterconnectSpec =
+            serde_json::from_value(json!({"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"}}))
+                .unwrap();
+        assert_eq!(spec.bgp, BgpSpec::default());
+        assert_eq!(spec.bgp.hold_time, 90);
+        assert_eq!(spec.bgp.keepalive_interval, 30);
+        assert_eq!(spec.bgp.address_families, [AddressFamily::Ipv4Unicast]);
+        assert!(!spec.suspend);
+        assert_eq!(spec.admin_state, AdminState::Enabled);
+    }
+
+    #[test]
+    fn address_families_are_kebab_case() {
+        let afs: Vec<AddressFamily> =
+            serde_json::from_value(json!(["ipv4-unicast", "ipv6-unicast", "l2vpn-evpn"])).unwrap();
+        assert_eq!(
+            afs,
+            [
+                AddressFamily::Ipv4Unicast,
+                AddressFamily::Ipv6Unicast,
+                AddressFamily::L2vpnEvpn
+            ]
+        );
+        assert!(serde_json::from_value::<AddressFamily>(json!("ipv4")).is_err());
+    }
+
+    #[test]
+    fn empty_status_serializes_small() {
+        let status = CellInterconnectStatus {
+            local: Some(SideStatus::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&status).unwrap(),
+            json!({"local": {"sessionState": "Unknown", "flaps": 0, "configured": false}})
+        );
+    }
+}
