@@ -1,0 +1,37 @@
+# The two commands a newcomer runs (see README.md): `make demo` and `make test`.
+# Each installs or builds what it needs; the scripts in hack/ print how long each stage took.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: demo demo-down test fmt lint crds envtest prereqs
+
+## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
+demo:
+	bash hack/demo.sh up
+
+## Stop everything `make demo` started.
+demo-down:
+	bash hack/demo.sh down
+
+## The whole suite: fmt, clippy -D warnings, unit and integration tests on real processes.
+test:
+	bash hack/test.sh
+
+## Build (or reuse) kube-apiserver, etcd and kubectl; prints their directory.
+envtest:
+	bash hack/envtest.sh
+
+## Install the system packages the tests and the demo use (gobgpd).
+prereqs:
+	bash hack/prereqs.sh
+
+fmt:
+	$(CARGO) fmt
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+## Regenerate crds/ from the Rust types.
+crds:
+	$(CARGO) run --quiet --locked --bin cellnet-controller -- crd --out-dir crds

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages that tests and the demo need, if missing. Idempotent and quiet when done.
+set -euo pipefail
+need=()
+command -v gobgpd >/dev/null || need+=(gobgpd)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "installing ${need[*]} from Debian's packages" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2 || true
+apt-get install -y -qq --no-install-recommends "${need[@]}" >&2

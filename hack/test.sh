@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite, with a timing line per stage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/lib.sh
+
+stage "system packages" bash hack/prereqs.sh
+assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
+export KUBEBUILDER_ASSETS="$assets"
+stage "cargo fmt --check" cargo fmt --check
+stage "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
+stage "build tests" cargo test --locked --no-run
+stage "tests" cargo test --locked

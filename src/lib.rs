@@ -1,0 +1,9 @@
+//! cellnet: a Kubernetes controller for the underlay network between OpenStack cells.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod controller;
+pub mod metrics;
+pub mod sdn;
+pub mod telemetry;
+pub mod tls;

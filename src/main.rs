@@ -1,0 +1,176 @@
+//! `cellnet-controller`: parses arguments, sets up logging, runs.
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cellnet::telemetry::{self, LogFormat};
+use clap::{Parser, Subcommand};
+use tracing::info;
+
+/// Reconciles InfraEndpoints and CellInterconnects against the cells' SDN controllers.
+#[derive(Parser, Debug)]
+#[command(name = "cellnet-controller", version, about)]
+struct Args {
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CELLNET_LOG_FORMAT", global = true)]
+    log_format: LogFormat,
+
+    #[command(flatten)]
+    run: RunArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Settings of `run` (also accepted without the subcommand).
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// How often each speaker's peers are polled to find drift (e.g. `10s`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, global = true, env = "CELLNET_SDN_RESYNC_INTERVAL")]
+    sdn_resync_interval: Duration,
+
+    /// Timeout of every call to an SDN controller's API.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, global = true, env = "CELLNET_SDN_TIMEOUT")]
+    sdn_timeout: Duration,
+
+    /// Objects reconciled at once, per kind.
+    #[arg(long, default_value_t = 16, global = true)]
+    concurrency: u16,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number means seconds).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s, 500ms or 2m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("a duration must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the controller (the default).
+    Run,
+    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into --out-dir.
+    Crd {
+        /// Directory to write `cellnet.io_<plural>.yaml` files into, instead of stdout.
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init(args.log_format, "info");
+    cellnet::tls::install_crypto_provider();
+    let result = match args.command.unwrap_or(Command::Run) {
+        Command::Run => run(args.run).await,
+        Command::Crd { out_dir: None } => {
+            print!("{}", cellnet::api::crds_yaml());
+            Ok(())
+        }
+        Command::Crd { out_dir: Some(dir) } => {
+            cellnet::api::write_crds(&dir).with_context(|| format!("cannot write CRDs to {}", dir.display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line an operator can act on, never a panic or a backtrace.
+            eprintln!("cellnet-controller: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = kube::Config::infer()
+        .await
+        .context("no Kubernetes configuration found (set KUBECONFIG or run in a cluster)")?;
+    let cluster = config.cluster_url.clone();
+    let client = kube::Client::try_from(config).context("cannot build a Kubernetes client")?;
+    let version = tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after 10 s"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot reach the Kubernetes API server at {cluster}"))?;
+    info!(%cluster, server_version = %version.git_version, "connected");
+    check_crds(&client).await?;
+    let shutdown = shutdown_signal();
+    let config = cellnet::controller::Config {
+        sdn_resync_interval: args.sdn_resync_interval,
+        sdn_timeout: args.sdn_timeout,
+        concurrency: args.concurrency,
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let metrics = Arc::new(cellnet::metrics::Metrics::default());
+    cellnet::controller::run(client, config, metrics, shutdown).await;
+    info!("shut down");
+    Ok(())
+}
+
+/// Fails with a clear message when the CRDs are not installed (the watches would only retry).
+async fn check_crds(client: &kube::Client) -> anyhow::Result<()> {
+    let resources = client
+        .list_api_group_resources("cellnet.io/v1alpha1")
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the cellnet.io/v1alpha1 CRDs are not installed (kubectl apply -f crds/)")
+        })?;
+    for plural in ["infraendpoints", "cellinterconnects"] {
+        if !resources.resources.iter().any(|r| r.name == plural) {
+            anyhow::bail!("CRD {plural}.cellnet.io is not installed (kubectl apply -f crds/)");
+        }
+    }
+    Ok(())
+}
+
+/// Registers the SIGTERM and Ctrl-C handlers now (so a signal that arrives during start-up is
+/// not fatal) and returns a future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+            }
+            // Without handlers the default action (exit) applies; never resolve.
+            _ => std::future::pending::<()>().await,
+        }
+        info!("signal received; finishing in-flight work");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+    }
+}

@@ -1,0 +1,225 @@
+//! SDN backends: one module per controller API, all behind [`SdnBackend`].
+//!
+//! The reconcilers only speak in the types below; a backend translates them to its own API
+//! (GoBGP's gRPC, OpenDaylight's RESTCONF, ...). Every operation acts on one speaker.
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::stream::BoxStream;
+
+pub mod error;
+pub mod gobgp;
+pub use error::SdnError;
+
+/// Prefix of the ownership marker that cellnet writes into every peer it creates.
+pub const OWNER_PREFIX: &str = "cellnet:";
+
+/// The global (router) configuration of one speaker, from the local InfraEndpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    pub listen_address: IpAddr,
+    pub listen_port: u16,
+}
+
+/// What [`SdnBackend::ensure_speaker`] found or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpeakerOutcome {
+    /// The speaker had no global config; cellnet started it.
+    Started,
+    /// The speaker already runs with a matching config.
+    Unchanged,
+    /// The speaker runs with a config that disagrees; nothing was changed.
+    Conflict { reason: String },
+}
+
+/// BGP address families cellnet can configure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AddressFamily {
+    Ipv4Unicast,
+    Ipv6Unicast,
+    L2vpnEvpn,
+}
+
+/// A TCP MD5 password; `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret value, for the backend call that needs it and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The desired configuration of one BGP peer (neighbour) on one speaker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Neighbour address: the remote endpoint's address.
+    pub neighbor: IpAddr,
+    pub peer_asn: u32,
+    pub remote_port: u16,
+    /// Source address of the session: the local endpoint's address.
+    pub local_address: IpAddr,
+    /// Seconds; 0 disables keepalives and the hold timer.
+    pub hold_time: u16,
+    pub keepalive_interval: u16,
+    pub ebgp_multihop: Option<u8>,
+    /// Sorted, without duplicates.
+    pub families: Vec<AddressFamily>,
+    pub password: Option<Password>,
+    /// Ownership marker, `cellnet:<namespace>/<interconnect>`.
+    pub owner: String,
+    /// Administratively shut down (kept configured, session down).
+    pub admin_down: bool,
+    /// Shutdown communication sent with `admin_down` (RFC 8203).
+    pub admin_message: Option<String>,
+}
+
+/// BGP finite state machine states (RFC 4271 section 8.2.2), plus `Unknown`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+    #[default]
+    Unknown,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Connect => "Connect",
+            Self::Active => "Active",
+            Self::OpenSent => "OpenSent",
+            Self::OpenConfirm => "OpenConfirm",
+            Self::Established => "Established",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A peer as the speaker reports it. Passwords are never part of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedPeer {
+    pub neighbor: IpAddr,
+    /// The ownership marker if the peer carries one (`cellnet:...`), else `None`.
+    pub owner: Option<String>,
+    pub session: SessionState,
+    pub admin_down: bool,
+    /// The speaker's last error or notification for this peer, if it reports one.
+    pub last_error: Option<String>,
+}
+
+/// What [`SdnBackend::ensure_peer`] found or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerOutcome {
+    Created,
+    /// Changed in place; `fields` names what differed (never a secret value).
+    Updated {
+        fields: Vec<&'static str>,
+    },
+    Unchanged,
+    /// The neighbour exists without our marker (or with another owner's); nothing was changed.
+    Conflict {
+        owner: Option<String>,
+    },
+}
+
+/// What [`SdnBackend::remove_peer`] found or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    Removed,
+    /// Nothing there: counts as done.
+    Absent,
+    /// The neighbour belongs to someone else; left alone.
+    NotOwned,
+}
+
+/// Something changed on a speaker; the watcher requeues the objects that use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SdnEvent {
+    /// A peer's session state or config changed.
+    Peer { neighbor: IpAddr, session: SessionState },
+    /// The stream cannot say what changed (e.g. it lagged); re-check everything on this speaker.
+    Resync,
+}
+
+/// One speaker's SDN controller API.
+#[async_trait::async_trait]
+pub trait SdnBackend: Send + Sync {
+    /// Starts the speaker from `config` if it has no global config; reports a conflict otherwise.
+    async fn ensure_speaker(&self, config: &SpeakerConfig) -> Result<SpeakerOutcome, SdnError>;
+    /// Every peer on the speaker, ours and others'.
+    async fn list_peers(&self) -> Result<Vec<ObservedPeer>, SdnError>;
+    /// Creates the peer, or updates only what differs; never touches a peer without `desired.owner`.
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError>;
+    /// Removes the peer at `neighbor` if it carries `owner`.
+    async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError>;
+    /// Session state of one peer (`Unknown` when absent).
+    async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError>;
+    /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
+    async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
+}
+
+/// Which backend speaks to a speaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    GoBgp,
+    OpenDaylight,
+}
+
+/// A username and password for SDN APIs that need them; `Debug` hides the password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Password,
+}
+
+/// Everything needed to open a client to one speaker's API, resolved from an InfraEndpoint
+/// (Secrets already read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdnTarget {
+    pub kind: BackendKind,
+    /// `http://host:port` or `https://host:port` (the RESTCONF root for OpenDaylight).
+    pub url: String,
+    /// PEM bundle of CAs to trust for `https` (else the system roots).
+    pub ca_pem: Option<String>,
+    pub insecure_skip_verify: bool,
+    pub credentials: Option<Credentials>,
+    /// OpenDaylight: (rib id, network instance).
+    pub open_daylight: Option<(String, String)>,
+}
+
+/// Opens a (lazily connecting) client for `target`; every call on it times out after `timeout`.
+pub fn connect(
+    target: &SdnTarget,
+    timeout: std::time::Duration,
+) -> Result<std::sync::Arc<dyn SdnBackend>, SdnError> {
+    match target.kind {
+        BackendKind::GoBgp => Ok(std::sync::Arc::new(gobgp::GoBgp::connect(target, timeout)?)),
+        BackendKind::OpenDaylight => Err(SdnError::Unsupported(
+            "the OpenDaylight backend is not implemented yet".into(),
+        )),
+    }
+}

@@ -1,0 +1,113 @@
+//! The `cellnet-controller` binary as an operator meets it: flags, errors, signals.
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child when a failed assertion unwinds, so no controller outlives the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn controller() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cellnet-controller"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn help_and_version() {
+    let help = controller().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--log-format"), "{text}");
+    let version = controller().arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("cellnet-controller {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unreachable_cluster_gives_one_clear_line_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let port = support::free_port(); // nothing listens there
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    let out = controller().env("KUBECONFIG", &kubeconfig).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "cellnet-controller: error: cannot reach the Kubernetes API server at https://127.0.0.1:"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn exits_zero_on_sigterm_within_five_seconds() {
+    let cp = support::control_plane();
+    cp.install_crds();
+    for format in ["text", "json"] {
+        let mut child = KillOnDrop(
+            controller()
+                .env("KUBECONFIG", &cp.kubeconfig)
+                .args(["--log-format", format])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // Wait until it has connected, so the signal hits a running controller.
+        let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "controller exited early"
+            );
+            if line.contains("controllers started") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "controller did not connect in 30 s");
+        }
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON log line");
+            assert_eq!(v["level"], "INFO", "{line}");
+        }
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let sent = Instant::now();
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "still running 5 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+    }
+}
