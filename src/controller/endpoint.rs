@@ -1,0 +1,252 @@
+//! Reconciler of InfraEndpoints: the cell label, the in-use finalizer, the speaker's global
+//! config (started on a bare speaker, never overwritten), and status.
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+
+use super::error::{Error, Result};
+use super::target::{self, TargetProblem};
+use super::{Context, FIELD_MANAGER};
+use crate::api::conditions::{remove_condition, set_condition};
+use crate::api::{CELL_LABEL, CellInterconnect, ConditionType, InfraEndpoint, InfraEndpointStatus, SdnKind};
+use crate::sdn::SpeakerOutcome;
+
+/// Keeps an InfraEndpoint while a CellInterconnect refers to it.
+pub const IN_USE_FINALIZER: &str = "cellnet.io/in-use";
+
+const RESYNC: Duration = Duration::from_secs(300);
+
+fn key(ep: &InfraEndpoint) -> String {
+    format!(
+        "InfraEndpoint/{}/{}",
+        ep.namespace().unwrap_or_default(),
+        ep.name_any()
+    )
+}
+
+/// Whether `cic` refers to the endpoint `name` in `namespace`.
+pub fn refers_to(cic: &CellInterconnect, namespace: &str, name: &str) -> bool {
+    cic.namespace().as_deref() == Some(namespace)
+        && (cic.spec.local_endpoint.name == name || cic.spec.remote_endpoint.name == name)
+}
+
+pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_timer("InfraEndpoint");
+    let ns = ep.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = ep.name_any();
+    let api: Api<InfraEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
+    let users = ctx
+        .interconnects
+        .state()
+        .iter()
+        .filter(|c| refers_to(c, &ns, &name))
+        .count();
+    let deleting = ep.meta().deletion_timestamp.is_some();
+
+    // Label and finalizer in one merge patch, only when something differs.
+    let has_finalizer = ep.finalizers().iter().any(|f| f == IN_USE_FINALIZER);
+    let want_finalizer = users > 0;
+    let label_ok = ep.labels().get(CELL_LABEL) == Some(&ep.spec.cell);
+    if has_finalizer != want_finalizer || (!label_ok && !deleting) {
+        let mut finalizers: Vec<String> = ep
+            .finalizers()
+            .iter()
+            .filter(|f| *f != IN_USE_FINALIZER)
+            .cloned()
+            .collect();
+        if want_finalizer {
+            finalizers.push(IN_USE_FINALIZER.into());
+        }
+        let mut patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": ep.resource_version(),
+        }});
+        if !deleting {
+            patch["metadata"]["labels"] = json!({ CELL_LABEL: ep.spec.cell });
+        }
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        if deleting && !want_finalizer {
+            return Ok(Action::await_change());
+        }
+    }
+    if deleting {
+        // Still referenced: say so in status and wait for the interconnects to go.
+        let msg = format!("deletion waits for {users} CellInterconnect(s) that refer to this endpoint");
+        write_status(&ep, &ctx, users, None, (false, "InUse", &msg, false)).await?;
+        return Ok(Action::await_change());
+    }
+
+    let now_reason: (bool, &str, String, bool);
+    let mut reachable = None;
+    if ep.spec.is_managed() {
+        let outcome = speaker(&ep, &ctx).await?;
+        reachable = Some(!matches!(&outcome, Err((r, _, _)) if *r == "SdnUnreachable"));
+        now_reason = match outcome {
+            Ok(msg) => (true, "SpeakerConfigured", msg, false),
+            Err((reason, msg, stalled)) => (false, reason, msg, stalled),
+        };
+    } else {
+        now_reason = (
+            true,
+            "External",
+            format!(
+                "external endpoint of cell {}: cellnet does not configure it",
+                ep.spec.cell
+            ),
+            false,
+        );
+    }
+    let (ok, reason, msg, stalled) = &now_reason;
+    write_status(&ep, &ctx, users, reachable, (*ok, reason, msg, *stalled)).await?;
+    if !ok && !stalled {
+        return Ok(Action::requeue(ctx.backoffs.next_delay(&key(&ep))));
+    }
+    ctx.backoffs.reset(&key(&ep));
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Ensures the speaker's global config. `Err((reason, message, stalled))` when it is not in place.
+async fn speaker(
+    ep: &InfraEndpoint,
+    ctx: &Context,
+) -> Result<std::result::Result<String, (&'static str, String, bool)>> {
+    let cell = &ep.spec.cell;
+    let target = match target::resolve_target(ctx, ep).await? {
+        Ok(t) => t,
+        Err(p) => {
+            let msg = match &p {
+                TargetProblem::SecretNotFound(m) | TargetProblem::Invalid(m) => m.clone(),
+                TargetProblem::NotManaged => "not SDN-managed".into(),
+            };
+            return Ok(Err((p.reason(), format!("cell {cell}: {msg}"), true)));
+        }
+    };
+    let config = match target::speaker_config(ep) {
+        Ok(c) => c,
+        Err(p) => return Ok(Err((p.reason(), format!("cell {cell}: {p:?}"), true))),
+    };
+    let sdn_err = |e: crate::sdn::SdnError| {
+        Ok(Err((
+            e.category(),
+            format!("cell {cell}: {e}"),
+            !e.is_transient(),
+        )))
+    };
+    let backend = match ctx.speakers.backend(&target) {
+        Ok(b) => b,
+        Err(e) => return sdn_err(e),
+    };
+    let timer = ctx.metrics.sdn_timer(&target, "ensure_speaker");
+    let outcome = backend.ensure_speaker(&config).await;
+    drop(timer);
+    match outcome {
+        Err(e) => sdn_err(e),
+        Ok(SpeakerOutcome::Conflict { reason }) => Ok(Err((
+            "SpeakerConflict",
+            format!(
+                "cell {cell}: speaker {} runs with another global config ({reason}); nothing changed",
+                target.url
+            ),
+            true,
+        ))),
+        Ok(started_or_same) => {
+            if started_or_same == SpeakerOutcome::Started {
+                let note = format!(
+                    "cell {cell}: started BGP on speaker {} (AS {}, router id {}, {}:{})",
+                    target.url, config.asn, config.router_id, config.listen_address, config.listen_port
+                );
+                ctx.publish(ep, EventType::Normal, "SpeakerStarted", "StartSpeaker", note)
+                    .await;
+            }
+            Ok(Ok(format!(
+                "cell {cell}: speaker {} runs AS {}",
+                target.url, config.asn
+            )))
+        }
+    }
+}
+
+async fn write_status(
+    ep: &InfraEndpoint,
+    ctx: &Context,
+    users: usize,
+    reachable: Option<bool>,
+    (ok, reason, message, stalled): (bool, &str, &str, bool),
+) -> Result<()> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let generation = ep.meta().generation;
+    let mut status: InfraEndpointStatus = ep.status.clone().unwrap_or_default();
+    status.observed_generation = generation;
+    status.sdn = Some(SdnKind::from(ep.spec.sdn.as_ref()));
+    status.sdn_reachable = reachable;
+    status.interconnects = users as u32;
+    let conds = &mut status.conditions;
+    set_condition(conds, ConditionType::Ready, ok, reason, message, generation, &now);
+    if ep.spec.is_managed() {
+        set_condition(
+            conds,
+            ConditionType::SpeakerConfigured,
+            ok,
+            reason,
+            message,
+            generation,
+            &now,
+        );
+    } else {
+        remove_condition(conds, ConditionType::SpeakerConfigured);
+    }
+    if stalled {
+        set_condition(
+            conds,
+            ConditionType::Stalled,
+            true,
+            reason,
+            message,
+            generation,
+            &now,
+        );
+    } else {
+        remove_condition(conds, ConditionType::Stalled);
+    }
+    if !ok && !stalled {
+        set_condition(
+            conds,
+            ConditionType::Reconciling,
+            true,
+            reason,
+            message,
+            generation,
+            &now,
+        );
+    } else {
+        remove_condition(conds, ConditionType::Reconciling);
+    }
+    if ep.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<InfraEndpoint> = Api::namespaced(ctx.client.clone(), &ep.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint", "status": status});
+    api.patch_status(
+        &ep.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics.status_write("InfraEndpoint");
+    Ok(())
+}
+
+pub fn error_policy(ep: Arc<InfraEndpoint>, err: &Error, ctx: Arc<Context>) -> Action {
+    let delay = ctx.backoffs.next_delay(&key(&ep));
+    warn!(endpoint = %key(&ep), error = %err, retry_in = ?delay, "reconcile failed");
+    ctx.metrics.reconcile_error("InfraEndpoint", err.reason());
+    Action::requeue(delay)
+}

@@ -1,0 +1,311 @@
+//! The controllers: wiring of watches, shared context, and the run loop.
+//!
+//! Two kube-runtime controllers share one [`Context`]: CellInterconnects (the peers and sessions)
+//! and InfraEndpoints (speaker config, labels, in-use finalizer). Speaker watchers
+//! ([`speakers`]) requeue the objects of a speaker when something changes on it.
+pub mod backoff;
+pub mod endpoint;
+pub mod error;
+pub mod interconnect;
+pub mod speakers;
+pub mod target;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt as _, StreamExt as _};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::{debug, info, warn};
+
+use crate::api::{CellInterconnect, InfraEndpoint};
+use crate::metrics::Metrics;
+use backoff::Backoffs;
+use speakers::{SpeakerKey, Speakers};
+
+/// How long in-flight reconciles may run after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// Field manager of every write the controller makes (server-side apply).
+pub const FIELD_MANAGER: &str = "cellnet-controller";
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How often each speaker's peers are polled for drift.
+    pub sdn_resync_interval: Duration,
+    /// Timeout of every SDN API call.
+    pub sdn_timeout: Duration,
+    /// Reconciles running at once per controller.
+    pub concurrency: u16,
+    /// Reporter instance name for Events (pod name in a cluster).
+    pub instance: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            sdn_resync_interval: Duration::from_secs(10),
+            sdn_timeout: Duration::from_secs(5),
+            concurrency: 16,
+            instance: None,
+        }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub speakers: Arc<Speakers>,
+    pub endpoints: Store<InfraEndpoint>,
+    pub interconnects: Store<CellInterconnect>,
+    pub backoffs: Backoffs,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// Publishes an Event on `obj`; a failure is logged, never fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            warn!(error = %err, reason, "cannot publish event");
+        }
+    }
+}
+
+/// The CellInterconnects that use the speaker `key` (on either side).
+fn interconnects_on(
+    ctx_endpoints: &Store<InfraEndpoint>,
+    cics: &Store<CellInterconnect>,
+    key: &SpeakerKey,
+) -> Vec<ObjectRef<CellInterconnect>> {
+    cics.state()
+        .iter()
+        .filter(|cic| {
+            let ns = cic.namespace().unwrap_or_default();
+            [&cic.spec.local_endpoint.name, &cic.spec.remote_endpoint.name]
+                .iter()
+                .any(|name| {
+                    ctx_endpoints
+                        .get(&ObjectRef::new(name).within(&ns))
+                        .and_then(|ep| target::endpoint_speaker_key(&ep))
+                        .as_ref()
+                        == Some(key)
+                })
+        })
+        .map(|cic| ObjectRef::from_obj(cic.as_ref()))
+        .collect()
+}
+
+/// Runs both controllers until `shutdown` resolves; in-flight reconciles finish first.
+pub async fn run(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown = shutdown.shared();
+    let cics: Api<CellInterconnect> = Api::all(client.clone());
+    let eps: Api<InfraEndpoint> = Api::all(client.clone());
+    let wc = watcher::Config::default().any_semantic();
+    let ctrl_config = ControllerConfig::default().concurrency(config.concurrency);
+
+    let cic_ctrl = Controller::new(cics.clone(), wc.clone()).with_config(ctrl_config.clone());
+    let ep_ctrl = Controller::new(eps.clone(), wc.clone()).with_config(ctrl_config);
+    let (cic_store, ep_store) = (cic_ctrl.store(), ep_ctrl.store());
+
+    let (cic_tx, cic_rx) = unbounded_channel::<SpeakerKey>();
+    let (ep_tx, ep_rx) = unbounded_channel::<SpeakerKey>();
+    let speakers = Arc::new(Speakers::new(
+        vec![cic_tx, ep_tx],
+        config.sdn_resync_interval,
+        config.sdn_timeout,
+    ));
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: config.instance.clone(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        speakers: speakers.clone(),
+        endpoints: ep_store.clone(),
+        interconnects: cic_store.clone(),
+        backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(60)),
+        metrics,
+    });
+
+    // An endpoint change requeues every interconnect that refers to it.
+    let endpoint_to_cics = {
+        let cics = cic_store.clone();
+        move |ep: InfraEndpoint| {
+            let (ns, name) = (ep.namespace().unwrap_or_default(), ep.name_any());
+            cics.state()
+                .iter()
+                .filter(|c| endpoint::refers_to(c, &ns, &name))
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // A Secret change (password, SDN credentials, CA) requeues the interconnects that use it.
+    let secret_to_cics = {
+        let (cics, eps) = (cic_store.clone(), ep_store.clone());
+        move |secret: kube::core::PartialObjectMeta<Secret>| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            cics.state()
+                .iter()
+                .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|c| {
+                    c.spec
+                        .bgp
+                        .password_secret_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name == name)
+                        || [&c.spec.local_endpoint.name, &c.spec.remote_endpoint.name]
+                            .iter()
+                            .any(|ep| {
+                                eps.get(&ObjectRef::new(ep).within(&ns))
+                                    .is_some_and(|ep| uses_secret(&ep, &name))
+                            })
+                })
+                .map(|c| ObjectRef::from_obj(c.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Metadata only: the controller never caches Secret values; it reads them when it needs them.
+    let secrets = watcher(
+        Api::<kube::core::PartialObjectMeta<Secret>>::all(client.clone()),
+        wc.clone(),
+    )
+    .touched_objects();
+
+    let cic_requeue = speaker_requeue(cic_rx, {
+        let (eps, cics) = (ep_store.clone(), cic_store.clone());
+        move |key| interconnects_on(&eps, &cics, key)
+    });
+    let ep_requeue = speaker_requeue(ep_rx, {
+        let eps = ep_store.clone();
+        move |key| {
+            eps.state()
+                .iter()
+                .filter(|ep| target::endpoint_speaker_key(ep).as_ref() == Some(key))
+                .map(|ep| ObjectRef::from_obj(ep.as_ref()))
+                .collect()
+        }
+    });
+
+    let cic_run = cic_ctrl
+        .watches(eps.clone(), wc.clone(), endpoint_to_cics)
+        .watches_stream(secrets, secret_to_cics)
+        .reconcile_on(cic_requeue)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(interconnect::reconcile, interconnect::error_policy, ctx.clone())
+        .for_each(|res| async move { log_result("CellInterconnect", res) });
+
+    let cic_to_eps = |cic: CellInterconnect| {
+        let ns = cic.namespace().unwrap_or_default();
+        [
+            cic.spec.local_endpoint.name.clone(),
+            cic.spec.remote_endpoint.name.clone(),
+        ]
+        .into_iter()
+        .map(move |n| ObjectRef::<InfraEndpoint>::new(&n).within(&ns))
+        .collect::<Vec<_>>()
+    };
+    let ep_run = ep_ctrl
+        .watches(cics, wc, cic_to_eps)
+        .reconcile_on(ep_requeue)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(endpoint::reconcile, endpoint::error_policy, ctx.clone())
+        .for_each(|res| async move { log_result("InfraEndpoint", res) });
+
+    // Close clients of speakers no endpoint uses any more.
+    let gc = {
+        let (eps, speakers) = (ep_store.clone(), speakers.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let keys: std::collections::HashSet<SpeakerKey> = eps
+                    .state()
+                    .iter()
+                    .filter_map(|ep| target::endpoint_speaker_key(ep))
+                    .collect();
+                speakers.retain(|k| keys.contains(k));
+            }
+        }
+    };
+    info!("controllers started");
+    // kube-runtime's graceful shutdown can wait forever when the signal comes before the caches
+    // are filled; the grace period bounds the exit (the process must stop within 5 s of SIGTERM).
+    let deadline = async move {
+        shutdown.await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        _ = futures::future::join(cic_run, ep_run) => {},
+        _ = gc => {},
+        _ = deadline => warn!(grace = ?SHUTDOWN_GRACE, "in-flight reconciles did not finish in time; stopping anyway"),
+    }
+    speakers.shutdown();
+    info!("controllers stopped");
+}
+
+fn uses_secret(ep: &InfraEndpoint, name: &str) -> bool {
+    ep.spec.sdn.as_ref().is_some_and(|sdn| {
+        sdn.credentials_secret_ref
+            .as_ref()
+            .is_some_and(|r| r.name == name)
+            || sdn
+                .tls
+                .as_ref()
+                .and_then(|t| t.ca_secret_ref.as_ref())
+                .is_some_and(|r| r.name == name)
+    })
+}
+
+/// Turns speaker keys into requeues of the objects that use the speaker.
+fn speaker_requeue<K>(
+    rx: UnboundedReceiver<SpeakerKey>,
+    objects_on: impl Fn(&SpeakerKey) -> Vec<ObjectRef<K>> + Send + 'static,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Clone + Eq + std::hash::Hash,
+    ObjectRef<K>: Send,
+{
+    UnboundedReceiverStream::new(rx).flat_map(move |key| futures::stream::iter(objects_on(&key)))
+}
+
+fn log_result<K, E: std::fmt::Display, R: std::fmt::Debug>(kind: &str, res: Result<(ObjectRef<K>, R), E>)
+where
+    K: kube::Resource,
+    K::DynamicType: Clone,
+{
+    match res {
+        Ok((obj, _)) => debug!(kind, object = %obj, "reconciled"),
+        Err(err) => debug!(kind, error = %err, "reconcile loop"),
+    }
+}

@@ -1,0 +1,180 @@
+//! One entry per speaker (SDN API), shared by every object that uses it: the backend client
+//! (one pooled connection) and one watcher task that turns changes on the speaker into requeues.
+//!
+//! The watcher follows the backend's change stream where it has one and polls `list_peers` every
+//! resync interval; when what it sees changes (a peer vanished, a session moved, the API went away
+//! or came back), it sends the speaker's key, and the controllers requeue the objects that use it.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+use super::backoff::Backoffs;
+use crate::sdn::{self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnTarget};
+
+/// Identifies one speaker: its SDN type and API URL.
+pub type SpeakerKey = String;
+
+pub fn speaker_key(kind: BackendKind, url: &str) -> SpeakerKey {
+    format!("{kind:?}|{url}")
+}
+
+struct Entry {
+    target: SdnTarget,
+    backend: Arc<dyn SdnBackend>,
+    watcher: tokio::task::AbortHandle,
+}
+
+/// The registry of speakers in use.
+pub struct Speakers {
+    entries: Mutex<HashMap<SpeakerKey, Entry>>,
+    requeue: Vec<UnboundedSender<SpeakerKey>>,
+    resync: Duration,
+    sdn_timeout: Duration,
+}
+
+impl Speakers {
+    /// `requeue` receives a speaker key whenever something changed on that speaker.
+    pub fn new(requeue: Vec<UnboundedSender<SpeakerKey>>, resync: Duration, sdn_timeout: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            requeue,
+            resync,
+            sdn_timeout,
+        }
+    }
+
+    /// The backend for `target`, connecting (lazily) and starting its watcher on first use.
+    /// A changed target (new CA, credentials...) replaces the old client.
+    pub fn backend(self: &Arc<Self>, target: &SdnTarget) -> Result<Arc<dyn SdnBackend>, SdnError> {
+        let key = speaker_key(target.kind, &target.url);
+        let mut entries = self.entries.lock().expect("speakers lock");
+        if let Some(entry) = entries.get(&key) {
+            if entry.target == *target {
+                return Ok(entry.backend.clone());
+            }
+            entry.watcher.abort();
+        }
+        let backend = sdn::connect(target, self.sdn_timeout)?;
+        let watcher = tokio::spawn(watch_speaker(
+            key.clone(),
+            backend.clone(),
+            self.requeue.clone(),
+            self.resync,
+        ))
+        .abort_handle();
+        entries.insert(
+            key,
+            Entry {
+                target: target.clone(),
+                backend: backend.clone(),
+                watcher,
+            },
+        );
+        Ok(backend)
+    }
+
+    /// Stops the clients and watchers of speakers no longer referenced by any endpoint.
+    pub fn retain(&self, in_use: impl Fn(&SpeakerKey) -> bool) {
+        self.entries.lock().expect("speakers lock").retain(|key, entry| {
+            let keep = in_use(key);
+            if !keep {
+                info!(speaker = %key, "speaker no longer used; closing its client and watcher");
+                entry.watcher.abort();
+            }
+            keep
+        });
+    }
+
+    /// Stops every watcher (shutdown).
+    pub fn shutdown(&self) {
+        for entry in self.entries.lock().expect("speakers lock").values() {
+            entry.watcher.abort();
+        }
+    }
+}
+
+/// What the poll compares between rounds (session states and ownership, never config details).
+fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
+    peers.sort_by_key(|p| p.neighbor);
+    peers
+}
+
+async fn watch_speaker(
+    key: SpeakerKey,
+    backend: Arc<dyn SdnBackend>,
+    requeue: Vec<UnboundedSender<SpeakerKey>>,
+    resync: Duration,
+) {
+    let notify = |why: &str| {
+        debug!(speaker = %key, why, "speaker changed; requeueing its objects");
+        for tx in &requeue {
+            let _ = tx.send(key.clone());
+        }
+    };
+    let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut last: Option<Vec<ObservedPeer>> = None;
+    let mut reachable = true;
+    loop {
+        let mut events = match backend.watch().await {
+            Ok(stream) => stream,
+            Err(err) => {
+                if reachable {
+                    warn!(speaker = %key, error = %err, "speaker unreachable");
+                    reachable = false;
+                    last = None;
+                    notify("unreachable");
+                }
+                tokio::time::sleep(backoffs.next_delay(&key)).await;
+                continue;
+            }
+        };
+        let mut poll = tokio::time::interval(resync);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = async {
+                    match events.as_mut() {
+                        Some(stream) => stream.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => match event {
+                    Some(_) => notify("event"),
+                    None => {
+                        // The stream ended (connection broken or speaker restarted): requeue,
+                        // then re-open it, which also tells whether the speaker is still there.
+                        notify("change stream ended");
+                        break;
+                    }
+                },
+                _ = poll.tick() => match backend.list_peers().await {
+                    Ok(peers) => {
+                        backoffs.reset(&key);
+                        let peers = snapshot(peers);
+                        if !reachable {
+                            info!(speaker = %key, "speaker reachable again");
+                            reachable = true;
+                            notify("reachable again");
+                        } else if last.as_ref().is_some_and(|l| *l != peers) {
+                            notify("peers changed");
+                        }
+                        last = Some(peers);
+                    }
+                    Err(err) => {
+                        if reachable {
+                            warn!(speaker = %key, error = %err, "speaker unreachable");
+                            reachable = false;
+                            last = None;
+                            notify("unreachable");
+                        }
+                        break;
+                    }
+                },
+            }
+        }
+        tokio::time::sleep(backoffs.next_delay(&key)).await;
+    }
+}
