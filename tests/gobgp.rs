@@ -54,6 +54,7 @@ fn peer(local: Ipv4Addr, remote: Ipv4Addr, owner: &str) -> PeerConfig {
         owner: owner.to_owned(),
         admin_down: false,
         admin_message: None,
+        owned_record: false,
     }
 }
 

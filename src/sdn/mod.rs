@@ -84,6 +84,10 @@ pub struct PeerConfig {
     pub admin_down: bool,
     /// Shutdown communication sent with `admin_down` (RFC 8203).
     pub admin_message: Option<String>,
+    /// cellnet's own record (an annotation on the object) says it created this peer on this
+    /// speaker. Only backends whose peers cannot carry `owner` use it (see
+    /// [`SdnBackend::needs_ownership_record`]).
+    pub owned_record: bool,
 }
 
 /// BGP finite state machine states (RFC 4271 section 8.2.2), plus `Unknown`.
@@ -180,6 +184,13 @@ pub trait SdnBackend: Send + Sync {
     async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError>;
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
+
+    /// Whether peers on this backend cannot carry the owner marker, so that ownership rests on
+    /// cellnet's own record: the controller records a peer before creating it, sets
+    /// `PeerConfig::owned_record`, and calls `remove_peer` only for peers it recorded.
+    fn needs_ownership_record(&self) -> bool {
+        false
+    }
 }
 
 /// Which backend speaks to a speaker.

@@ -4,5 +4,10 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod control_plane;
+pub mod controller;
+pub mod gobgp;
+pub mod kube_helpers;
 
 pub use control_plane::{ControlPlane, control_plane, free_port, report};
+pub use controller::ControllerProcess;
+pub use kube_helpers::{condition, create_namespace, wait_condition, wait_for};

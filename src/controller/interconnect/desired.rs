@@ -52,6 +52,7 @@ pub fn peer_config(
         owner: owner.to_string(),
         admin_down: cic.spec.admin_state == AdminState::Disabled,
         admin_message: cic.spec.admin_message.clone(),
+        owned_record: false,
     })
 }
 

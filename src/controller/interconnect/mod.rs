@@ -1,6 +1,7 @@
 //! Reconciler of CellInterconnects: resolve the endpoints and Secret, configure the peer on each
 //! managed speaker, read the sessions, write status. Deletion removes cellnet's peers first.
 mod desired;
+mod ownership;
 mod status;
 
 use std::collections::BTreeSet;
@@ -21,6 +22,7 @@ pub use desired::owner_marker;
 use status::{Outcome, Side, SideResult};
 
 use super::error::{Error, Result};
+use super::speakers;
 use super::target::{self, TargetProblem};
 use super::{Context, FIELD_MANAGER};
 use crate::api::{CellInterconnect, InfraEndpoint, SdnKind};
@@ -224,7 +226,7 @@ async fn configure_side(
             return Ok(side);
         }
     };
-    let desired = match desired::peer_config(cic, owner, this, other, password) {
+    let mut desired = match desired::peer_config(cic, owner, this, other, password) {
         Ok(d) => d,
         Err(msg) => {
             side.result = failed("InvalidEndpoint", msg, true);
@@ -263,6 +265,31 @@ async fn configure_side(
                 .await;
         }
         Ok(SpeakerOutcome::Unchanged) => {}
+    }
+    let speaker = speakers::speaker_key(target.kind, &target.url);
+    let neighbor = desired.neighbor.to_string();
+    if backend.needs_ownership_record() {
+        if !ownership::is_recorded(cic, &speaker, &neighbor) {
+            // No record: an existing neighbour is someone else's. Look before recording.
+            match backend.list_peers().await {
+                Err(e) => {
+                    side.result = sdn_failed(e);
+                    return Ok(side);
+                }
+                Ok(peers) if peers.iter().any(|p| p.neighbor == desired.neighbor) => {
+                    side.result = failed(
+                        "PeerConflict",
+                        format!(
+                            "speaker already has a neighbour {neighbor} that cellnet did not create; left untouched"
+                        ),
+                        true,
+                    );
+                    return Ok(side);
+                }
+                Ok(_) => ownership::record(ctx, cic, &speaker, &neighbor).await?,
+            }
+        }
+        desired.owned_record = true;
     }
     let timer = ctx.metrics.sdn_timer(&target, "ensure_peer");
     let result = backend.ensure_peer(&desired).await;
@@ -316,10 +343,12 @@ async fn configure_side(
     } else {
         recorded_peer(cic, this)
     };
-    if let Some(old) = recorded.filter(|a| *a != desired.neighbor.to_string())
+    if let Some(old) = recorded.filter(|a| *a != neighbor)
         && let Ok(addr) = old.parse()
+        && (!backend.needs_ownership_record() || ownership::is_recorded(cic, &speaker, &old))
         && let Ok(RemoveOutcome::Removed) = backend.remove_peer(addr, owner).await
     {
+        ownership::forget(ctx, cic, &speaker, &old).await?;
         let note = format!(
             "cell {cell}: removed stale BGP peer {old} on speaker {}",
             target.url

@@ -456,6 +456,7 @@ mod tests {
             owner: "cellnet:ns/a".into(),
             admin_down: false,
             admin_message: None,
+            owned_record: false,
         }
     }
 
