@@ -9,6 +9,7 @@ use futures::stream::BoxStream;
 
 pub mod error;
 pub mod gobgp;
+pub mod opendaylight;
 pub use error::SdnError;
 
 /// Prefix of the ownership marker that cellnet writes into every peer it creates.
@@ -229,8 +230,8 @@ pub fn connect(
 ) -> Result<std::sync::Arc<dyn SdnBackend>, SdnError> {
     match target.kind {
         BackendKind::GoBgp => Ok(std::sync::Arc::new(gobgp::GoBgp::connect(target, timeout)?)),
-        BackendKind::OpenDaylight => Err(SdnError::Unsupported(
-            "the OpenDaylight backend is not implemented yet".into(),
-        )),
+        BackendKind::OpenDaylight => Ok(std::sync::Arc::new(opendaylight::OpenDaylight::connect(
+            target, timeout,
+        )?)),
     }
 }

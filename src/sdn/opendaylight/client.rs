@@ -1,0 +1,253 @@
+//! The RESTCONF (RFC 8040) client: URLs, one pooled reqwest client, basic auth, TLS, timeouts.
+//!
+//! Only OpenDaylight's RFC 8040 northbound (`/rests/data/...`, media type
+//! `application/yang-data+json`, RFC 8040 section 5.2) is spoken; the draft `/restconf` API is
+//! not. URLs are the RFC 8040 forms of the paths in the BGP user guide (see [`Paths`]).
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::errors;
+use crate::sdn::{Credentials, SdnError, SdnTarget};
+
+/// RFC 8040 section 5.2: the media type of YANG data in JSON (RFC 7951).
+pub const YANG_JSON: &str = "application/yang-data+json";
+
+/// Percent-encodes a list key value for a RESTCONF data resource URI (RFC 8040 section 3.5.3:
+/// reserved characters in key values, such as the `:` of an IPv6 address or `,` `/` `=`, are
+/// percent-encoded).
+pub fn encode_key(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The resource paths, below the RESTCONF root.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// `.../protocol=openconfig-policy-types:BGP,{rib-id}/bgp-openconfig-extensions:bgp`
+    bgp: String,
+}
+
+impl Paths {
+    /// Paths for one BGP instance: `rib_id` is the protocol `name` ("bgp-example" in the guide),
+    /// `network_instance` the openconfig network instance ("global-bgp").
+    pub fn new(rib_id: &str, network_instance: &str) -> Self {
+        // bgp-user-guide-bgp-peering.rst, "BGP Peering", RFC 8040 URL of the neighbour list:
+        // /rests/data/openconfig-network-instance:network-instances/network-instance=global-bgp/
+        //   openconfig-network-instance:protocols/protocol=openconfig-policy-types:BGP,bgp-example/
+        //   bgp-openconfig-extensions:bgp/neighbors
+        Self {
+            bgp: format!(
+                "/rests/data/openconfig-network-instance:network-instances/network-instance={}\
+                 /openconfig-network-instance:protocols/protocol=openconfig-policy-types:BGP,{}\
+                 /bgp-openconfig-extensions:bgp",
+                encode_key(network_instance),
+                encode_key(rib_id)
+            ),
+        }
+    }
+
+    /// The neighbour list (POST creates, GET lists).
+    pub fn neighbors(&self) -> String {
+        format!("{}/neighbors", self.bgp)
+    }
+
+    /// One neighbour (GET, PUT, DELETE).
+    pub fn neighbor(&self, address: &str) -> String {
+        format!("{}/neighbors/neighbor={}", self.bgp, encode_key(address))
+    }
+
+    /// One neighbour's operational state (bgp-user-guide-operational-state.rst, "BGP Neighbor
+    /// Operational State"; `content=nonconfig` is RFC 8040 section 4.8.1).
+    pub fn neighbor_state(&self, address: &str) -> String {
+        format!("{}/state?content=nonconfig", self.neighbor(address))
+    }
+
+    /// The instance's global configuration (bgp-user-guide-protocol-configuration.rst,
+    /// "Protocol Configuration": `global/config` with `router-id` and `as`; the peering guide's
+    /// "Route reflector configuration" addresses it as `.../bgp/global/config`).
+    pub fn global_config(&self) -> String {
+        format!("{}/global/config", self.bgp)
+    }
+}
+
+/// A response with a success status: the status and the parsed body (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// One RESTCONF server. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Restconf {
+    http: reqwest::Client,
+    /// The RESTCONF root without a trailing `/`, named in every error.
+    endpoint: String,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Restconf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restconf")
+            .field("endpoint", &self.endpoint)
+            .field("username", &self.credentials.as_ref().map(|c| &c.username))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Restconf {
+    /// Builds the client (no I/O). `timeout` bounds every request, connect included.
+    pub fn new(target: &SdnTarget, timeout: Duration) -> Result<Self, SdnError> {
+        crate::tls::install_crypto_provider();
+        let endpoint = target.url.trim_end_matches('/').to_string();
+        let url = reqwest::Url::parse(&endpoint)
+            .map_err(|e| SdnError::InvalidConfig(format!("spec.sdn.url {endpoint:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SdnError::InvalidConfig(format!(
+                "spec.sdn.url {endpoint:?}: the RESTCONF root must be http or https"
+            )));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("cellnet/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &target.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| SdnError::InvalidConfig(format!("CA bundle for {endpoint}: {e}")))?;
+            if certs.is_empty() {
+                return Err(SdnError::InvalidConfig(format!(
+                    "CA bundle for {endpoint} holds no certificate"
+                )));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if target.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| SdnError::InvalidConfig(format!("HTTP client for {endpoint}: {e}")))?;
+        Ok(Self {
+            http,
+            endpoint,
+            credentials: target.credentials.clone(),
+            timeout,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends one request. `Ok(None)` for 404 when `missing_ok` (RFC 8040 section 7: a missing
+    /// resource is `404` / `data-missing`); every other non-2xx status is an error.
+    pub async fn send(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        missing_ok: bool,
+    ) -> Result<Option<Reply>, SdnError> {
+        let url = format!("{}{}", self.endpoint, path);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .header(reqwest::header::ACCEPT, YANG_JSON);
+        if let Some(c) = &self.credentials {
+            request = request.basic_auth(&c.username, Some(c.password.expose()));
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, YANG_JSON)
+                .body(serde_json::to_vec(body).expect("json"));
+        }
+        let (status, bytes) = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                match response.bytes().await {
+                    Ok(bytes) => (status, bytes),
+                    Err(e) => return Err(self.transport(operation, &method, path, &e)),
+                }
+            }
+            Err(e) => return Err(self.transport(operation, &method, path, &e)),
+        };
+        tracing::debug!(endpoint = %self.endpoint, operation, %method, path, status = status.as_u16(), "RESTCONF call");
+        if status == StatusCode::NOT_FOUND && missing_ok {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let err = errors::from_status(&self.endpoint, operation, status, &bytes);
+            tracing::debug!(endpoint = %self.endpoint, operation, error = %err, "RESTCONF call failed");
+            return Err(err);
+        }
+        Ok(Some(Reply {
+            status,
+            body: parse(&bytes).map_err(|message| SdnError::Rejected {
+                endpoint: self.endpoint.clone(),
+                operation,
+                message,
+            })?,
+        }))
+    }
+
+    fn transport(
+        &self,
+        operation: &'static str,
+        method: &Method,
+        path: &str,
+        e: &reqwest::Error,
+    ) -> SdnError {
+        let err = errors::from_transport(&self.endpoint, self.timeout, e);
+        tracing::debug!(endpoint = %self.endpoint, operation, %method, path, error = %err, "RESTCONF call failed");
+        err
+    }
+}
+
+fn parse(bytes: &[u8]) -> Result<Value, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("the response is not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8040_paths() {
+        let p = Paths::new("bgp-example", "global-bgp");
+        assert_eq!(
+            p.neighbors(),
+            "/rests/data/openconfig-network-instance:network-instances/network-instance=global-bgp\
+             /openconfig-network-instance:protocols/protocol=openconfig-policy-types:BGP,bgp-example\
+             /bgp-openconfig-extensions:bgp/neighbors"
+        );
+        assert!(p.neighbor("192.0.2.1").ends_with("/neighbors/neighbor=192.0.2.1"));
+        assert!(p.neighbor("2001:db8::1").ends_with("/neighbor=2001%3Adb8%3A%3A1"));
+        assert!(
+            p.neighbor_state("192.0.2.1")
+                .ends_with("/neighbor=192.0.2.1/state?content=nonconfig")
+        );
+        assert!(
+            p.global_config()
+                .ends_with("/bgp-openconfig-extensions:bgp/global/config")
+        );
+    }
+}

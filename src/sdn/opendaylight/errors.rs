@@ -1,0 +1,164 @@
+//! From HTTP failures to [`SdnError`]: transport errors, status codes and RFC 8040 error bodies.
+//!
+//! RFC 8040 section 7.1 ("Error Response Message") defines the body a RESTCONF server sends
+//! with a 4xx/5xx status: `{"ietf-restconf:errors": {"error": [{"error-type", "error-tag",
+//! "error-message"?, "error-path"?, "error-info"?}]}}`. OpenDaylight's RFC 8040 northbound
+//! (`/rests`) sends it for every failure it produces itself; a proxy or the AAA filter in front
+//! of it may send something else, so the body is optional here.
+//!
+//! Credentials are never part of a message: requests carry them only in the `Authorization`
+//! header, which neither reqwest's errors nor the server's error bodies repeat.
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use crate::sdn::SdnError;
+
+#[derive(Debug, Deserialize)]
+struct ErrorsDocument {
+    #[serde(rename = "ietf-restconf:errors", alias = "errors")]
+    errors: Errors,
+}
+
+#[derive(Debug, Deserialize)]
+struct Errors {
+    #[serde(default)]
+    error: Vec<RestconfError>,
+}
+
+/// One `error` entry of an RFC 8040 `ietf-restconf:errors` body.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct RestconfError {
+    #[serde(default)]
+    pub error_type: String,
+    #[serde(default)]
+    pub error_tag: String,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub error_path: Option<String>,
+}
+
+/// The `error` entries of an RFC 8040 error body (empty if the body is something else).
+pub fn parse_errors(body: &[u8]) -> Vec<RestconfError> {
+    serde_json::from_slice::<ErrorsDocument>(body)
+        .map(|d| d.errors.error)
+        .unwrap_or_default()
+}
+
+/// "HTTP 409 Conflict: data-exists: <error-message>" from the status and the RFC 8040 body
+/// (a short excerpt of a non-RESTCONF body instead).
+pub fn describe(status: StatusCode, body: &[u8]) -> String {
+    let mut message = format!("HTTP {status}");
+    let errors = parse_errors(body);
+    if errors.is_empty() {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if !text.is_empty() {
+            let excerpt: String = text.chars().take(200).collect();
+            message.push_str(": ");
+            message.push_str(&excerpt);
+        }
+        return message;
+    }
+    for e in errors {
+        message.push_str(": ");
+        message.push_str(&e.error_tag);
+        if let Some(text) = e.error_message.as_deref().filter(|t| !t.is_empty()) {
+            message.push_str(": ");
+            message.push_str(text);
+        }
+        if let Some(path) = e.error_path.as_deref().filter(|p| !p.is_empty()) {
+            message.push_str(&format!(" (at {path})"));
+        }
+    }
+    message
+}
+
+/// The error for a response with a failure status.
+pub fn from_status(endpoint: &str, operation: &'static str, status: StatusCode, body: &[u8]) -> SdnError {
+    let message = describe(status, body);
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => SdnError::AuthFailed {
+            endpoint: endpoint.to_owned(),
+            message,
+        },
+        // A proxy in front of the controller without a controller behind it.
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => SdnError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            message,
+        },
+        StatusCode::GATEWAY_TIMEOUT => SdnError::Timeout {
+            endpoint: endpoint.to_owned(),
+            seconds: 0,
+        },
+        _ => SdnError::Rejected {
+            endpoint: endpoint.to_owned(),
+            operation,
+            message,
+        },
+    }
+}
+
+/// The error for a request that got no response (connect, TLS, timeout, broken connection).
+pub fn from_transport(endpoint: &str, timeout: std::time::Duration, err: &reqwest::Error) -> SdnError {
+    if err.is_timeout() {
+        return SdnError::Timeout {
+            endpoint: endpoint.to_owned(),
+            seconds: timeout.as_secs_f64().ceil() as u64,
+        };
+    }
+    SdnError::Unreachable {
+        endpoint: endpoint.to_owned(),
+        message: chain(err),
+    }
+}
+
+/// The error's causes, outermost first, without repeats ("client error (Connect): tcp connect
+/// error: Connection refused (os error 111)").
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8040_error_body_becomes_the_message() {
+        let body = br#"{"ietf-restconf:errors":{"error":[{"error-type":"protocol","error-tag":"data-exists",
+            "error-message":"Data already exists","error-path":"/neighbor"}]}}"#;
+        let err = from_status("https://odl:8443", "create neighbor", StatusCode::CONFLICT, body);
+        let text = err.to_string();
+        assert!(matches!(err, SdnError::Rejected { .. }), "{err:?}");
+        assert!(text.contains("https://odl:8443"), "{text}");
+        assert!(text.contains("data-exists: Data already exists"), "{text}");
+    }
+
+    #[test]
+    fn auth_statuses_are_auth_failures() {
+        for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
+            let err = from_status("http://odl", "read", status, b"");
+            assert_eq!(err.category(), "SdnAuthFailed");
+            assert!(!err.is_transient());
+        }
+    }
+
+    #[test]
+    fn other_bodies_are_excerpted() {
+        let msg = describe(StatusCode::INTERNAL_SERVER_ERROR, b"<html>oops</html>");
+        assert_eq!(msg, "HTTP 500 Internal Server Error: <html>oops</html>");
+    }
+}
