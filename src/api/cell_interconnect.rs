@@ -289,6 +289,11 @@ pub struct CellInterconnectStatus {
     /// password or a hash of it), so that a changed Secret is noticed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_password_secret_version: Option<String>,
+
+    /// The value of the `cellnet.io/reconcile-requested-at` annotation that the controller last
+    /// handled (Flux's `lastHandledReconcileAt` pattern), so tools can wait for a forced resync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 #[cfg(test)]

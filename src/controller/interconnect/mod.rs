@@ -391,7 +391,10 @@ fn recorded_peer(cic: &CellInterconnect, this: &InfraEndpoint) -> Option<String>
 }
 
 async fn write_status(cic: &CellInterconnect, ctx: &Context, outcome: &Outcome, now: &Time) -> Result<()> {
-    let new = status::compute(cic.status.as_ref(), cic.meta().generation, outcome, now);
+    let mut new = status::compute(cic.status.as_ref(), cic.meta().generation, outcome, now);
+    if let Some(requested) = cic.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
+        new.last_handled_reconcile_at = Some(requested.clone());
+    }
     if cic.status.as_ref() == Some(&new) {
         return Ok(());
     }
@@ -477,6 +480,12 @@ async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
                         "cell {cell}: cannot remove peer {addr} ({source}); the finalizer stays and cellnet retries \
                          (annotate {DELETION_POLICY_ANNOTATION}=Orphan to release it without cleanup)"
                     );
+                    let now = Time(k8s_openapi::jiff::Timestamp::now());
+                    let outcome = Outcome::CleanupBlocked {
+                        reason: source.category(),
+                        message: note.clone(),
+                    };
+                    write_status(cic, ctx, &outcome, &now).await?;
                     ctx.publish(cic, EventType::Warning, "CleanupBlocked", "DeletePeer", note)
                         .await;
                     return Err(Error::Sdn { cell, source });
