@@ -18,7 +18,7 @@ down() {
 }
 
 start_sandbox() {
-  cargo build --locked --quiet --example sandbox
+  cargo build --locked --quiet --example sandbox --bin cellnet-controller
   mkdir -p "$SANDBOX"
   rm -f "$SANDBOX/ready"
   nohup target/debug/examples/sandbox "$SANDBOX" >"$SANDBOX/sandbox.log" 2>&1 &
@@ -37,13 +37,25 @@ up() {
   stage "system packages" bash hack/prereqs.sh
   assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS="$assets" PATH="$assets:$PATH"
-  stage "start the sandbox (etcd + kube-apiserver)" start_sandbox
+  stage "start the sandbox (etcd, kube-apiserver, CRDs, 3 gobgpd, controller)" start_sandbox
   echo
   kubectl version
   echo "readyz: $(kubectl get --raw /readyz)"
+  stage "apply examples/" kubectl apply -f examples/
+  stage "wait until both interconnects are Ready" \
+    kubectl wait --for=condition=Ready --timeout=120s cellinterconnect/cell1-cell2 cellinterconnect/cell1-dc1
   echo
+  echo "\$ kubectl get cellnet"
+  kubectl get cellnet
+  echo
+  while read -r name addr port _log; do
+    echo "\$ gobgp -p $port neighbor    # $name ($addr)"
+    gobgp -u 127.0.0.1 -p "$port" neighbor
+    echo
+  done <"$SANDBOX/speakers"
   echo "The sandbox is running. To use it:"
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$assets:\$PATH"
+  echo "Controller log: $(cat "$SANDBOX/controller.log.path")"
   echo "Stop it with: make demo-down"
 }
 

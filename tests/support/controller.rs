@@ -62,6 +62,9 @@ impl ControllerProcess {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,cellnet=debug")
             .env("NO_COLOR", "1")
+            // Ephemeral ports unless the test passes the flags: parallel controllers never clash.
+            .env("CELLNET_METRICS_BIND_ADDRESS", "127.0.0.1:0")
+            .env("CELLNET_HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log);
@@ -89,6 +92,11 @@ impl ControllerProcess {
             began.elapsed().as_secs_f64()
         ));
         self.child = Some(child);
+    }
+
+    /// Where the controller's log is written.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
     }
 
     /// Everything the controller logged so far.

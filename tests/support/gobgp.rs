@@ -238,14 +238,19 @@ impl Gobgpd {
     /// waits (at most 10 s) until its API answers and, with a config that has a `[global]`
     /// section, until that config is applied. Panics with the log on failure.
     pub fn start(name: &str, bgp_addr: Ipv4Addr, config_toml: Option<&str>) -> Gobgpd {
-        Self::start_inner(name, bgp_addr, config_toml, None)
+        Self::start_inner(name, bgp_addr, config_toml, None, None)
+    }
+
+    /// Like [`Gobgpd::start`] on a fixed API port (the demo's examples name their API URLs).
+    pub fn start_on_port(name: &str, bgp_addr: Ipv4Addr, api_port: u16, config_toml: Option<&str>) -> Gobgpd {
+        Self::start_inner(name, bgp_addr, config_toml, None, Some(api_port))
     }
 
     /// Like [`Gobgpd::start`], with the API served over TLS (`--tls`) from this PEM certificate
     /// and key; the certificate must be valid for 127.0.0.1 and signed by `ca_pem` (which the
     /// CLI then trusts).
     pub fn start_tls(name: &str, bgp_addr: Ipv4Addr, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Gobgpd {
-        Self::start_inner(name, bgp_addr, None, Some((ca_pem, cert_pem, key_pem)))
+        Self::start_inner(name, bgp_addr, None, Some((ca_pem, cert_pem, key_pem)), None)
     }
 
     fn start_inner(
@@ -253,6 +258,7 @@ impl Gobgpd {
         bgp_addr: Ipv4Addr,
         config_toml: Option<&str>,
         tls: Option<(&str, &str, &str)>,
+        fixed_port: Option<u16>,
     ) -> Gobgpd {
         ensure_gobgpd_installed();
         let dir = tempfile::Builder::new()
@@ -285,7 +291,7 @@ impl Gobgpd {
         // The API port is free when picked but another process may grab it first: retry.
         let mut last_error = String::new();
         for _ in 0..3 {
-            gobgpd.api_port = free_api_port();
+            gobgpd.api_port = fixed_port.unwrap_or_else(free_api_port);
             match gobgpd.spawn(config_toml.is_some(), wait_global) {
                 Ok(()) => return gobgpd,
                 Err(e) => last_error = e,
