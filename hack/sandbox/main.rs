@@ -4,22 +4,23 @@
 //! The speakers match `examples/`: cell1 127.0.0.11 (API 50061), cell2 127.0.0.12 (API 50062),
 //! dc1 127.0.0.13 (external, configured by hand with a neighbour towards cell1). Writes
 //! `<dir>/kubeconfig`, `<dir>/speakers` and then `<dir>/ready`; `hack/demo.sh` waits for the latter.
-#[allow(dead_code, unused_imports)]
-mod support {
-    #[path = "../../../tests/support/control_plane.rs"]
-    pub mod control_plane;
-    #[path = "../../../tests/support/controller.rs"]
-    pub mod controller;
-    #[path = "../../../tests/support/gobgp.rs"]
-    pub mod gobgp;
-}
+// Top-level, as in tests/support/mod.rs, so that their `super::` paths resolve the same way.
+#[allow(dead_code)]
+#[path = "../../tests/support/control_plane.rs"]
+mod control_plane;
+#[allow(dead_code)]
+#[path = "../../tests/support/controller.rs"]
+mod controller;
+#[allow(dead_code)]
+#[path = "../../tests/support/gobgp.rs"]
+mod gobgp;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use support::control_plane::{self, report};
-use support::controller::ControllerProcess;
-use support::gobgp::Gobgpd;
+use control_plane::report;
+use controller::ControllerProcess;
+use gobgp::Gobgpd;
 
 const DC1_TOML: &str = r#"[global.config]
   as = 65013
@@ -52,20 +53,34 @@ fn main() {
     let dc1 = Gobgpd::start("dc1", Ipv4Addr::new(127, 0, 0, 13), Some(DC1_TOML));
     let speakers: Vec<String> = [&cell1, &cell2, &dc1]
         .iter()
-        .map(|g| format!("{} {} {} {}", g.name, g.address, g.api_port, g.log_path().display()))
+        .map(|g| {
+            format!(
+                "{} {} {} {}",
+                g.name,
+                g.address,
+                g.api_port,
+                g.log_path().display()
+            )
+        })
         .collect();
     std::fs::write(dir.join("speakers"), speakers.join("\n") + "\n").expect("write speakers");
     report("gobgpd cells started: cell1 (bare), cell2 (bare), dc1 (hand-configured)");
 
     let controller = ControllerProcess::start(cp, &[]);
-    std::fs::write(dir.join("controller.log.path"), controller.log_path().display().to_string())
-        .expect("write controller log path");
+    std::fs::write(
+        dir.join("controller.log.path"),
+        controller.log_path().display().to_string(),
+    )
+    .expect("write controller log path");
     std::fs::write(dir.join("ready"), "").expect("write ready marker");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {},
             _ = tokio::signal::ctrl_c() => {},
