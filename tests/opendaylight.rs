@@ -419,3 +419,78 @@ async fn other_rib_and_instance_names_are_used_in_every_path() {
     );
     let _: IpAddr = "192.0.2.18".parse().unwrap();
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: (CA PEM, cert PEM, key PEM).
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn https_with_the_endpoints_ca_or_insecure_skip_verify() {
+    cellnet::tls::install_crypto_provider();
+    let (ca, cert, key) = pki();
+    let server = OdlServer::start_tls(OdlConfig::new(LOCAL_AS, "192.0.2.20"), &cert, &key);
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let timeout = Duration::from_secs(3);
+
+    // The CA from spec.sdn.tls.caSecretRef: verified, works.
+    let mut target = opendaylight::target(server.url(), "admin", "admin");
+    target.ca_pem = Some(ca.clone());
+    let odl = OpenDaylight::connect(&target, timeout).unwrap();
+    assert_eq!(
+        odl.ensure_speaker(&speaker()).await.unwrap(),
+        SpeakerOutcome::Unchanged
+    );
+    assert_eq!(
+        odl.ensure_peer(&peer("192.0.2.19")).await.unwrap(),
+        PeerOutcome::Created
+    );
+
+    // Without it (system roots only) the certificate is not trusted: unreachable, and says why.
+    let untrusted =
+        OpenDaylight::connect(&opendaylight::target(server.url(), "admin", "admin"), timeout).unwrap();
+    let err = untrusted.list_peers().await.unwrap_err();
+    assert!(matches!(err, SdnError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+
+    // Another CA: not trusted either.
+    let (other_ca, _, _) = pki();
+    let mut wrong = opendaylight::target(server.url(), "admin", "admin");
+    wrong.ca_pem = Some(other_ca);
+    let err = OpenDaylight::connect(&wrong, timeout)
+        .unwrap()
+        .list_peers()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SdnError::Unreachable { .. }), "{err:?}");
+
+    // insecureSkipVerify: accepted without verification.
+    let mut insecure = opendaylight::target(server.url(), "admin", "admin");
+    insecure.insecure_skip_verify = true;
+    let peers = OpenDaylight::connect(&insecure, timeout)
+        .unwrap()
+        .list_peers()
+        .await
+        .unwrap();
+    assert_eq!(peers.len(), 1);
+
+    // A CA Secret without a certificate is a configuration error, found before any request.
+    let mut broken = opendaylight::target(server.url(), "admin", "admin");
+    broken.ca_pem = Some("not a PEM".into());
+    assert!(matches!(
+        OpenDaylight::connect(&broken, timeout).unwrap_err(),
+        SdnError::InvalidConfig(_)
+    ));
+}

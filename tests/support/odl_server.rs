@@ -30,7 +30,7 @@
 //! what cellnet sends and how it reacts to what OpenDaylight answers, which an in-memory server
 //! controls exactly (down, wrong credentials, foreign neighbours, any session state).
 //!
-//! Self-contained (axum, tokio, serde_json, std): include it with
+//! Self-contained (axum, tokio, tokio-rustls, rustls, serde_json, std): include it with
 //! `#[path = "support/odl_server.rs"] mod odl_server;` or through `mod support;`.
 #![allow(dead_code)]
 
@@ -124,11 +124,33 @@ pub struct OdlServer {
     pub addr: SocketAddr,
     state: Arc<Mutex<Inner>>,
     running: Option<Running>,
+    /// Serves https with this server config when set.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl OdlServer {
     /// Starts on a free port of 127.0.0.1.
     pub fn start(config: OdlConfig) -> OdlServer {
+        Self::start_with(config, None)
+    }
+
+    /// Starts serving https with this PEM certificate (chain) and key; the certificate must be
+    /// valid for 127.0.0.1. Needs a rustls crypto provider installed in the process.
+    pub fn start_tls(config: OdlConfig, cert_pem: &str, key_pem: &str) -> OdlServer {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
+        let tls = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("TLS server config");
+        Self::start_with(config, Some(Arc::new(tls)))
+    }
+
+    fn start_with(config: OdlConfig, tls: Option<Arc<rustls::ServerConfig>>) -> OdlServer {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(Inner {
@@ -142,6 +164,7 @@ impl OdlServer {
             addr,
             state,
             running: None,
+            tls,
         };
         server.serve(listener);
         server
@@ -151,6 +174,7 @@ impl OdlServer {
         listener.set_nonblocking(true).expect("nonblocking");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
+        let tls = self.tls.clone();
         let thread = std::thread::Builder::new()
             .name(format!("odl-server-{}", self.addr.port()))
             .spawn(move || {
@@ -162,9 +186,21 @@ impl OdlServer {
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                     let app = Router::new().fallback(handle).with_state(state);
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = rx => {}
+                    match tls {
+                        None => tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = rx => {}
+                        },
+                        Some(config) => {
+                            let listener = TlsListener {
+                                tcp: listener,
+                                acceptor: tokio_rustls::TlsAcceptor::from(config),
+                            };
+                            tokio::select! {
+                                _ = axum::serve(listener, app) => {}
+                                _ = rx => {}
+                            }
+                        }
                     }
                 });
                 // Drops every open connection with the runtime: the port refuses from here on.
@@ -174,9 +210,10 @@ impl OdlServer {
         self.running = Some(Running { shutdown: tx, thread });
     }
 
-    /// The RESTCONF root, `http://127.0.0.1:<port>`.
+    /// The RESTCONF root, `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops serving: connections are closed, new ones refused. State is kept.
@@ -273,6 +310,36 @@ impl OdlServer {
 impl Drop for OdlServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Accepts TCP connections and completes the TLS handshake; failed handshakes (a client that
+/// does not trust the certificate) are dropped and the next connection is accepted.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(stream)).await
+            {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
