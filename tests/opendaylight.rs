@@ -494,3 +494,20 @@ async fn https_with_the_endpoints_ca_or_insecure_skip_verify() {
         SdnError::InvalidConfig(_)
     ));
 }
+
+#[tokio::test]
+async fn a_neighbour_created_by_someone_else_during_our_create_is_a_conflict() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    server.race_next_create("192.0.2.21", 64999);
+    assert_eq!(
+        odl.ensure_peer(&peer("192.0.2.21")).await.unwrap(),
+        PeerOutcome::Conflict { owner: None },
+        "409 data-exists on the POST"
+    );
+    assert_eq!(server.neighbor("192.0.2.21").unwrap()["config"]["peer-as"], 64999);
+    assert_eq!(writes(&server), ["POST /neighbors -> 409"]);
+    let post = server.requests().pop().unwrap();
+    assert_eq!(post.status, 409);
+}

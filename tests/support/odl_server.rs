@@ -110,6 +110,8 @@ struct Inner {
     sessions: BTreeMap<String, String>,
     /// Reported for configured neighbours without an explicit state (`None`: no state at all).
     default_session: Option<String>,
+    /// A neighbour "someone else" adds just before the next POST is processed (a race).
+    race_next_create: Option<(String, u32)>,
     requests: Vec<Recorded>,
 }
 
@@ -158,6 +160,7 @@ impl OdlServer {
             neighbors: BTreeMap::new(),
             sessions: BTreeMap::new(),
             default_session: Some("ESTABLISHED".into()),
+            race_next_create: None,
             requests: Vec::new(),
         }));
         let mut server = OdlServer {
@@ -269,6 +272,12 @@ impl OdlServer {
             address.to_string(),
             json!({"neighbor-address": address, "config": {"peer-type": "EXTERNAL", "peer-as": peer_as}}),
         );
+    }
+
+    /// Makes "someone else" add this neighbour right before the next POST is handled, as if
+    /// they won a race with cellnet's read-then-create.
+    pub fn race_next_create(&self, address: &str, peer_as: u32) {
+        self.lock().race_next_create = Some((address.to_string(), peer_as));
     }
 
     /// Removes a neighbour behind cellnet's back (not recorded).
@@ -586,6 +595,12 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                     "neighbor-address is required",
                 );
             };
+            if let Some((raced, peer_as)) = inner.race_next_create.take() {
+                inner.neighbors.insert(
+                    raced.clone(),
+                    json!({"neighbor-address": raced, "config": {"peer-type": "EXTERNAL", "peer-as": peer_as}}),
+                );
+            }
             if inner.neighbors.contains_key(&address) {
                 return error(
                     StatusCode::CONFLICT,
