@@ -4,6 +4,7 @@
 pub mod api;
 pub mod controller;
 pub mod metrics;
+pub mod plugin;
 pub mod sdn;
 pub mod telemetry;
 pub mod tls;

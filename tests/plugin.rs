@@ -1,0 +1,529 @@
+//! End to end: `kubectl-cellnet` against a real control plane, the real controller and real
+//! gobgpd cells (127.0.4.x, BGP port 1790). Asserts what each command prints and its exit status,
+//! on healthy links and on broken ones (Secret missing, peer removed by hand, speaker killed).
+//!
+//! One test, `plugin_end_to_end`, owns the control plane of this binary and walks the scenario in
+//! order (the first step needs the CRDs absent); `help_and_usage` needs no cluster.
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::gobgp::{ESTABLISHED, Gobgpd};
+use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
+
+const BGP_PORT: u16 = 1790;
+const NS: &str = "plugin";
+/// Bounded waits: a fresh session takes 6-9 s.
+const WAIT: Duration = Duration::from_secs(45);
+/// GoBGP's session state IDLE.
+const IDLE: i64 = 1;
+
+fn addr(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 4, last)
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(addr(last))
+}
+
+fn plugin_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kubectl-cellnet"))
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(mut cmd: Command) -> Out {
+    let out = cmd.output().expect("run kubectl-cellnet");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `kubectl-cellnet ARGS` with `kubeconfig` (stdout is a pipe: no colour).
+fn plugin_as(kubeconfig: &Path, args: &[&str]) -> Out {
+    let mut cmd = Command::new(plugin_binary());
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("NO_COLOR");
+    let out = run(cmd);
+    assert!(!out.stdout.contains('\x1b'), "colour on a pipe: {out:?}");
+    out
+}
+
+fn plugin(cp: &ControlPlane, args: &[&str]) -> Out {
+    let out = plugin_as(&cp.kubeconfig, args);
+    transcript(&format!("kubectl cellnet {}", args.join(" ")), &out);
+    report(&format!("kubectl cellnet {}: exit {}", args.join(" "), out.code));
+    out
+}
+
+/// With `CELLNET_PLUGIN_TRANSCRIPT=<file>`, every command and its output is appended there (the
+/// README's runbook output comes from it).
+fn transcript(command: &str, out: &Out) {
+    let Some(path) = std::env::var_os("CELLNET_PLUGIN_TRANSCRIPT") else {
+        return;
+    };
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("transcript file");
+    let _ = writeln!(
+        file,
+        "$ {command}\n{}{}(exit {})\n",
+        out.stdout, out.stderr, out.code
+    );
+}
+
+/// `kubectl cellnet ARGS` through kubectl itself, with the plugin's directory on PATH.
+fn via_kubectl(cp: &ControlPlane, args: &[&str]) -> Out {
+    let dir = plugin_binary().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = cp.kubectl();
+    cmd.arg("cellnet").args(args).env("PATH", path);
+    run(cmd)
+}
+
+fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
+    format!(
+        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
+         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: GoBGP\n    url: {}\n",
+        addr(last),
+        65400 + u32::from(last),
+        speaker.api_url()
+    )
+}
+
+fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> String {
+    format!(
+        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
+         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
+         keepaliveInterval: 3\n{extra_bgp}"
+    )
+}
+
+const SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-pw\nstringData:\n  password: s3cret-pw\n";
+const PASSWORD_REF: &str = "    passwordSecretRef:\n      name: bgp-pw\n      key: password\n";
+
+fn cic(cp: &ControlPlane, name: &str) -> Value {
+    cp.get_json(NS, &format!("cic/{name}"))
+        .unwrap_or_else(|| panic!("cic/{name} missing"))
+}
+
+fn wait_ready(cp: &ControlPlane, name: &str) -> Value {
+    let (obj, took) = wait_condition(cp, NS, &format!("cic/{name}"), "Ready", "True", None, WAIT);
+    report(&format!("{name}: Ready after {:.1} s", took.as_secs_f64()));
+    obj
+}
+
+fn wait_ready_reason(cp: &ControlPlane, name: &str, status: &str, reason: &str) -> Value {
+    let (obj, took) = wait_condition(
+        cp,
+        NS,
+        &format!("cic/{name}"),
+        "Ready",
+        status,
+        Some(reason),
+        WAIT,
+    );
+    report(&format!(
+        "{name}: Ready={status} {reason} after {:.1} s",
+        took.as_secs_f64()
+    ));
+    obj
+}
+
+/// The table row whose first column is `key`.
+fn row<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("no row {key:?} in:\n{text}"))
+}
+
+fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// The plugin's `--help` output, exit codes of usage errors; no cluster needed.
+#[test]
+fn help_and_usage() {
+    let help = run({
+        let mut c = Command::new(plugin_binary());
+        c.arg("--help");
+        c
+    });
+    assert_eq!(help.code, 0, "{help:?}");
+    for word in [
+        "cells",
+        "status",
+        "diagnose",
+        "resync",
+        "suspend",
+        "resume",
+        "disable",
+        "enable",
+        "Exit status",
+        "Examples",
+    ] {
+        assert!(help.stdout.contains(word), "--help lacks {word}: {help:?}");
+    }
+    for cmd in [
+        "cells", "status", "diagnose", "resync", "suspend", "resume", "disable", "enable",
+    ] {
+        let out = run({
+            let mut c = Command::new(plugin_binary());
+            c.args([cmd, "--help"]);
+            c
+        });
+        assert_eq!(out.code, 0, "{cmd} --help: {out:?}");
+        assert!(
+            out.stdout.contains("Examples:"),
+            "{cmd} --help has no examples: {out:?}"
+        );
+        assert!(out.stdout.contains("kubectl cellnet"), "{cmd} --help: {out:?}");
+    }
+    // No target, two targets, --all where it is not offered: usage errors, exit 2.
+    for args in [
+        &["suspend"][..],
+        &["disable", "x", "--cell", "c"],
+        &["enable", "--all"],
+        &["diagnose"],
+    ] {
+        let out = run({
+            let mut c = Command::new(plugin_binary());
+            c.args(args);
+            c
+        });
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_end_to_end() {
+    let began = Instant::now();
+    let cp = support::control_plane();
+
+    // --- CRDs not installed: a clear error, exit 1.
+    let out = plugin(cp, &["cells", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("CRDs are not installed"), "{out:?}");
+
+    cp.install_crds();
+    support::create_namespace(&cp.client().await, NS).await;
+    let _controller = ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]);
+
+    // --- Three cells: cell1 peers with cell2 (with a password) and with cell3.
+    let a = Gobgpd::start("plugin-cell1", addr(1), None);
+    let mut b = Gobgpd::start("plugin-cell2", addr(2), None);
+    let c = Gobgpd::start("plugin-cell3", addr(3), None);
+    cp.apply(
+        NS,
+        &[
+            SECRET.to_string(),
+            managed_endpoint("cell1-gobgp", "cell1", 1, &a),
+            managed_endpoint("cell2-gobgp", "cell2", 2, &b),
+            managed_endpoint("cell3-gobgp", "cell3", 3, &c),
+            interconnect("cell1-cell2", "cell1-gobgp", "cell2-gobgp", PASSWORD_REF),
+            interconnect("cell1-cell3", "cell1-gobgp", "cell3-gobgp", ""),
+        ]
+        .join("---\n"),
+    );
+    wait_ready(cp, "cell1-cell2");
+    wait_ready(cp, "cell1-cell3");
+
+    // --- Healthy: cells, status, diagnose (also through kubectl), resync.
+    let out = plugin(cp, &["cells", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("CELL"), "{out:?}");
+    let cell1 = row(&out.stdout, "cell1");
+    assert!(cell1.contains("cell1-gobgp") && cell1.contains("2/2"), "{out:?}");
+    assert!(
+        cell1.trim_end().ends_with('-'),
+        "no session down in cell1: {out:?}"
+    );
+    assert!(row(&out.stdout, "cell3").contains("1/1"), "{out:?}");
+
+    let out = plugin(cp, &["status", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for cell in ["CELL cell1", "CELL cell2", "CELL cell3"] {
+        assert!(out.stdout.contains(cell), "{out:?}");
+    }
+    assert!(
+        line_with(&out.stdout, "cell1-cell2").contains("True SessionEstablished"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stdout.matches("   Established   ").count(),
+        8,
+        "2 sides x 2 links, each under 2 cells: {out:?}"
+    );
+
+    let out = plugin(cp, &["status", "-n", NS, "--cell", "cell3", "-o", "wide"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("cell1-cell3") && !out.stdout.contains("cell1-cell2"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("127.0.4.3") && out.stdout.contains("GoBGP"),
+        "{out:?}"
+    );
+
+    let out = plugin(cp, &["status", "-n", NS, "-o", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).expect("status -o json");
+    let cells = doc["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 3, "{doc}");
+    assert_eq!(cells[0]["cell"], "cell1");
+    assert_eq!(
+        cells[0]["interconnects"][0]["local"]["sessionState"],
+        "Established"
+    );
+    assert_eq!(cells[0]["interconnects"][0]["remote"]["flaps"], 0);
+    let out = plugin(cp, &["status", "-n", NS, "-o", "yaml", "--cell", "cell2"]);
+    let doc: Value = serde_yaml::from_str(&out.stdout).expect("status -o yaml");
+    assert_eq!(doc["cells"][0]["interconnects"][0]["name"], "cell1-cell2");
+
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
+    assert_eq!(out.code, 0, "healthy link: {out:?}");
+    assert!(out.stdout.contains("HEALTHY"), "{out:?}");
+    assert!(
+        !out.stdout.contains("FAILED") && !out.stdout.contains("UNKNOWN"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("Secret plugin/bgp-pw present"), "{out:?}");
+    assert!(
+        out.stdout.contains("TCP connect to 127.0.4.2:1790 succeeded in"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("s3cret-pw"), "no secrets in the output");
+
+    let out = via_kubectl(cp, &["diagnose", "cell1-cell3", "-n", NS]);
+    assert_eq!(out.code, 0, "kubectl cellnet diagnose: {out:?}");
+    assert!(out.stdout.contains("HEALTHY"), "{out:?}");
+
+    let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("cellinterconnect plugin/cell1-cell2 resynced"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("Ready=True"), "{out:?}");
+    assert!(out.stderr.contains("1/1 handled"), "progress on stderr: {out:?}");
+    let requested = |name| {
+        cic(cp, name)["metadata"]["annotations"]["cellnet.io/reconcile-requested-at"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let first = requested("cell1-cell2").expect("annotation set");
+    assert_eq!(requested("cell1-cell3"), None);
+    // --cell acts on exactly that cell's interconnects.
+    let out = plugin(cp, &["resync", "--cell", "cell3", "-n", NS, "--wait=false"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(requested("cell1-cell3").is_some());
+    assert_eq!(
+        requested("cell1-cell2"),
+        Some(first.clone()),
+        "cell1-cell2 untouched"
+    );
+    let out = plugin(cp, &["resync", "--all", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.matches(" resynced").count(), 2, "{out:?}");
+
+    // --- Clear errors: not found, no permission, a cell without interconnects.
+    let out = plugin(cp, &["diagnose", "nope", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("CellInterconnect plugin/nope not found"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["suspend", "--cell", "cell9", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no CellInterconnect has an endpoint in cell cell9"),
+        "{out:?}"
+    );
+    let nobody = cp.kubeconfig_for("nobody", &[]);
+    let out = plugin_as(&nobody, &["status", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no permission"), "{out:?}");
+    let out = plugin_as(&nobody, &["disable", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no permission"), "{out:?}");
+
+    // --- disable --cell cell3: exactly cell3's link goes administratively down on both speakers.
+    let out = plugin(
+        cp,
+        &[
+            "disable",
+            "--cell",
+            "cell3",
+            "-n",
+            NS,
+            "--message",
+            "cell3 maintenance CHG-42",
+        ],
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("plugin/cell1-cell3") && !out.stdout.contains("cell1-cell2"),
+        "{out:?}"
+    );
+    let spec = &cic(cp, "cell1-cell3")["spec"];
+    assert_eq!(spec["adminState"], "Disabled");
+    assert_eq!(spec["adminMessage"], "cell3 maintenance CHG-42");
+    assert_eq!(cic(cp, "cell1-cell2")["spec"]["adminState"], "Enabled");
+    wait_ready_reason(cp, "cell1-cell3", "False", "AdministrativelyDown");
+    wait_for("both speakers Idle for cell1-cell3", WAIT, || {
+        let states = (a.session_state(ip(3)), c.session_state(ip(1)));
+        (
+            (states == (Some(IDLE), Some(IDLE))).then_some(()),
+            format!("{states:?} {:?}", a.neighbor_json(ip(3))),
+        )
+    });
+    assert_eq!(a.session_state(ip(2)), Some(ESTABLISHED), "cell1-cell2 untouched");
+    let out = plugin(cp, &["status", "-n", NS, "--cell", "cell3"]);
+    assert!(
+        line_with(&out.stdout, "cell1-cell3").contains("False AdministrativelyDown"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["diagnose", "cell1-cell3", "-n", NS]);
+    assert_eq!(out.code, 3, "disabled is not healthy: {out:?}");
+    assert!(
+        line_with(&out.stdout, "administratively enabled").contains("FAILED"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("cell3 maintenance CHG-42"), "{out:?}");
+    let out = plugin(cp, &["enable", "--cell", "cell3", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cic(cp, "cell1-cell3")["spec"]["adminState"], "Enabled");
+    wait_ready(cp, "cell1-cell3");
+    assert_eq!(a.session_state(ip(3)), Some(ESTABLISHED));
+    assert_eq!(c.session_state(ip(1)), Some(ESTABLISHED));
+
+    // --- suspend / resume.
+    let out = plugin(cp, &["suspend", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(cic(cp, "cell1-cell2")["spec"]["suspend"], true);
+    assert_eq!(cic(cp, "cell1-cell3")["spec"]["suspend"], false);
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        line_with(&out.stdout, "not suspended").contains("FAILED"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["resume", "--cell", "cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("plugin/cell1-cell2") && !out.stdout.contains("cell1-cell3"),
+        "{out:?}"
+    );
+    assert_eq!(cic(cp, "cell1-cell2")["spec"]["suspend"], false);
+    wait_ready(cp, "cell1-cell2");
+
+    // --- Broken: the password Secret is missing.
+    let (ok, _, err) = cp.kubectl_run(&["delete", "secret", "-n", NS, "bgp-pw"]);
+    assert!(ok, "{err}");
+    let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_ready_reason(cp, "cell1-cell2", "False", "SecretNotFound");
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        line_with(&out.stdout, "Secret plugin/bgp-pw present").contains("FAILED"),
+        "{out:?}"
+    );
+    assert!(
+        line_with(&out.stdout, "BROKEN").contains("Secret plugin/bgp-pw present"),
+        "first break: {out:?}"
+    );
+    let out = plugin(cp, &["cells", "-n", NS]);
+    assert!(row(&out.stdout, "cell2").contains("0/1"), "{out:?}");
+    cp.apply(NS, SECRET);
+    wait_ready(cp, "cell1-cell2");
+
+    // --- Broken: the peer removed by hand on cell2; the controller puts it back, the flap shows.
+    b.neighbor_del_by_hand(ip(1));
+    wait_for("a flap counted on cell1-cell2", WAIT, || {
+        let obj = cic(cp, "cell1-cell2");
+        let flaps = obj["status"]["local"]["flaps"].as_u64().unwrap_or(0)
+            + obj["status"]["remote"]["flaps"].as_u64().unwrap_or(0);
+        ((flaps >= 1).then_some(()), format!("{}", obj["status"]))
+    });
+    wait_ready(cp, "cell1-cell2");
+    let out = plugin(cp, &["status", "-n", NS, "--cell", "cell2", "-o", "json"]);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let link = &doc["cells"][0]["interconnects"][0];
+    let flaps = link["local"]["flaps"].as_u64().unwrap() + link["remote"]["flaps"].as_u64().unwrap();
+    assert!(flaps >= 1, "{out:?}");
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "repaired: {out:?}");
+    assert!(out.stdout.contains("flap(s)"), "{out:?}");
+
+    // --- Broken: cell2's speaker killed.
+    b.kill();
+    let (obj, _) = wait_condition(cp, NS, "cic/cell1-cell2", "Ready", "False", None, WAIT);
+    report(&format!(
+        "speaker killed: Ready False {:?}",
+        condition(&obj, "Ready")
+    ));
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stdout.contains("BROKEN"), "{out:?}");
+    assert!(
+        line_with(&out.stdout, "probe: remote BGP port 127.0.4.2:1790").contains("FAILED"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("TCP connect to 127.0.4.2:1790 failed"),
+        "{out:?}"
+    );
+    assert!(
+        line_with(&out.stdout, "probe: local BGP port 127.0.4.1:1790").contains("OK"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["cells", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(row(&out.stdout, "cell2").contains("0/1"), "{out:?}");
+    assert!(row(&out.stdout, "cell2").contains("cell1-cell2 ("), "{out:?}");
+    let out = plugin(cp, &["status", "-n", NS, "--cell", "cell2"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(line_with(&out.stdout, "cell1-cell2").contains("False"), "{out:?}");
+    // The speaker comes back bare; the controller reconfigures it.
+    b.restart_bare();
+    let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_ready(cp, "cell1-cell2");
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
+    assert_eq!(out.code, 0, "recovered: {out:?}");
+    report(&format!(
+        "plugin end to end: {:.1} s",
+        began.elapsed().as_secs_f64()
+    ));
+}
