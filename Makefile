@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo demo-down test fmt lint crds envtest prereqs
+.PHONY: demo demo-down test fmt lint crds envtest prereqs helm chart
 
 ## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
 demo:
@@ -35,3 +35,14 @@ lint:
 ## Regenerate crds/ from the Rust types.
 crds:
 	$(CARGO) run --quiet --locked --bin cellnet-controller -- crd --out-dir crds
+
+## Build (or reuse) helm from its Go module; prints its path.
+helm:
+	bash hack/helm.sh
+
+## Lint and render the Helm chart, build the kustomize base (what tests/packaging.rs checks, by hand).
+chart:
+	"$$(bash hack/helm.sh | tail -n 1)" lint --strict charts/cellnet
+	"$$(bash hack/helm.sh | tail -n 1)" template cellnet charts/cellnet -n cellnet-system >/dev/null
+	"$$(bash hack/envtest.sh | tail -n 1)/kubectl" kustomize deploy/ >/dev/null
+	@echo "chart and kustomize base OK"

@@ -3,6 +3,10 @@
 set -euo pipefail
 need=()
 command -v gobgpd >/dev/null || need+=(gobgpd)
+# Argo CD health checks (deploy/argocd/health.lua) are tested with Lua 5.1 (Argo CD's gopher-lua
+# implements 5.1) and 5.4.
+command -v lua5.1 >/dev/null || need+=(lua5.1)
+command -v lua5.4 >/dev/null || need+=(lua5.4)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

@@ -7,6 +7,9 @@ source hack/lib.sh
 stage "system packages" bash hack/prereqs.sh
 assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
 export KUBEBUILDER_ASSETS="$assets"
+# helm for tests/packaging.rs (built from its Go module once, then cached).
+HELM="$(stage "helm (hack/helm.sh)" bash hack/helm.sh | tail -n 1)"
+export HELM
 stage "cargo fmt --check" cargo fmt --check
 stage "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
 stage "build tests" cargo test --locked --no-run

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod controller;
+pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod plugin;
 pub mod sdn;

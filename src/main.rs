@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cellnet::http::Readiness;
+use cellnet::leader::{LeaderConfig, LeaderElector, LeaseLost};
 use cellnet::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
-use tracing::info;
+use futures::FutureExt as _;
+use tracing::{info, warn};
 
 /// Reconciles InfraEndpoints and CellInterconnects against the cells' SDN controllers.
 #[derive(Parser, Debug)]
@@ -37,6 +40,56 @@ struct RunArgs {
     /// Objects reconciled at once, per kind.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
+
+    /// Where `/metrics` is served (`:8080` = all interfaces; `0` disables it).
+    #[arg(long, default_value = ":8080", value_parser = parse_bind, global = true, env = "CELLNET_METRICS_BIND_ADDRESS")]
+    metrics_bind_address: BindAddress,
+
+    /// Where `/healthz` and `/readyz` are served (`0` disables them).
+    #[arg(long, default_value = ":8081", value_parser = parse_bind, global = true, env = "CELLNET_HEALTH_PROBE_BIND_ADDRESS")]
+    health_probe_bind_address: BindAddress,
+
+    /// Run the controllers only while holding a coordination.k8s.io Lease, so that one of several
+    /// replicas writes (on in the manifests).
+    #[arg(long, default_value_t = false, global = true)]
+    leader_elect: bool,
+
+    /// Namespace of the Lease; default: the pod's namespace (POD_NAMESPACE or the service account
+    /// namespace file), else `default`.
+    #[arg(long, global = true, env = "POD_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(long, default_value = "cellnet-controller", global = true)]
+    leader_election_id: String,
+
+    /// How long a standby waits on an unrenewed Lease before taking it over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, global = true)]
+    lease_duration: Duration,
+
+    /// How long the leader keeps running without renewing the Lease before it steps down.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, global = true)]
+    renew_deadline: Duration,
+
+    /// How often standbys retry the Lease (and the leader retries a failed renewal).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, global = true)]
+    retry_period: Duration,
+}
+
+/// A listen address, or none (`0`: the server is off).
+#[derive(Clone, Copy, Debug)]
+struct BindAddress(Option<std::net::SocketAddr>);
+
+fn parse_bind(text: &str) -> Result<BindAddress, String> {
+    cellnet::http::parse_bind_address(text).map(BindAddress)
+}
+
+/// The namespace the pod runs in, from the service account mount.
+fn pod_namespace() -> Option<String> {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h` (a bare number means seconds).
@@ -110,7 +163,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach the Kubernetes API server at {cluster}"))?;
     info!(%cluster, server_version = %version.git_version, "connected");
     check_crds(&client).await?;
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal().shared();
     let config = cellnet::controller::Config {
         sdn_resync_interval: args.sdn_resync_interval,
         sdn_timeout: args.sdn_timeout,
@@ -118,9 +171,95 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         instance: std::env::var("POD_NAME").ok(),
     };
     let metrics = Arc::new(cellnet::metrics::Metrics::default());
-    cellnet::controller::run(client, config, metrics, shutdown).await;
-    info!("shut down");
-    Ok(())
+    let readiness = Arc::new(Readiness::new(args.leader_elect));
+
+    // The endpoints run on every replica (standbys too), for the whole life of the process.
+    let mut servers = tokio::task::JoinSet::new();
+    if let BindAddress(Some(addr)) = args.metrics_bind_address {
+        let listener = cellnet::http::bind(addr, "--metrics-bind-address").await?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        metrics.register(&mut registry);
+        servers.spawn(cellnet::http::serve_metrics(listener, Arc::new(registry)));
+    }
+    if let BindAddress(Some(addr)) = args.health_probe_bind_address {
+        let listener = cellnet::http::bind(addr, "--health-probe-bind-address").await?;
+        servers.spawn(cellnet::http::serve_probes(listener, readiness.clone()));
+    }
+
+    if !args.leader_elect {
+        cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
+            shutdown.await;
+            readiness.set_shutting_down();
+        })
+        .await;
+        info!("shut down");
+        return Ok(());
+    }
+
+    let leader_config = LeaderConfig {
+        namespace: args
+            .leader_election_namespace
+            .filter(|s| !s.is_empty())
+            .or_else(pod_namespace)
+            .unwrap_or_else(|| "default".into()),
+        name: args.leader_election_id,
+        identity: cellnet::leader::default_identity(),
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    leader_config.validate().map_err(anyhow::Error::msg)?;
+    info!(
+        lease = %format!("{}/{}", leader_config.namespace, leader_config.name),
+        identity = %leader_config.identity,
+        "leader election on; waiting for the lease"
+    );
+    let mut elector = LeaderElector::new(client.clone(), leader_config, readiness.clone(), metrics.clone());
+    tokio::select! {
+        _ = elector.acquire() => {},
+        _ = shutdown.clone() => {
+            readiness.set_shutting_down();
+            info!("shut down while standing by");
+            return Ok(());
+        }
+    }
+
+    // Leading: run the controllers until SIGTERM or until the lease is lost, whichever is first.
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<LeaseLost>();
+    let stop = {
+        let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
+        async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = async { if let Ok(lost) = lost_rx.await { warn!(error = %lost, "stopping the controllers"); } } => {},
+            }
+            readiness.set_shutting_down();
+        }
+    };
+    let mut lost = None;
+    {
+        let controllers = cellnet::controller::run_with(client, config, metrics, readiness.clone(), stop);
+        tokio::pin!(controllers);
+        tokio::select! {
+            _ = &mut controllers => {},
+            lease_lost = elector.hold() => {
+                lost = Some(lease_lost.to_string());
+                let _ = lost_tx.send(lease_lost);
+                // Stop taking work and finish in-flight reconciles (bounded by the grace period).
+                controllers.await;
+            }
+        }
+    }
+    // The controllers have stopped: in-flight SDN calls are done (or the grace period is over).
+    match lost {
+        None => {
+            elector.release().await;
+            info!("shut down");
+            Ok(())
+        }
+        // Never lead again from this process: exit non-zero so that the pod restarts as a standby.
+        Some(message) => Err(anyhow::anyhow!(message)),
+    }
 }
 
 /// Fails with a clear message when the CRDs are not installed (the watches would only retry).

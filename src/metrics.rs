@@ -5,6 +5,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -38,6 +39,23 @@ pub struct OperationLabels {
     pub operation: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SessionLabels {
+    pub cell: String,
+    pub peer: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CellLabels {
+    pub cell: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    pub name: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
@@ -51,6 +69,14 @@ pub struct Metrics {
     pub sdn_call_time: Family<SdnCallLabels, Histogram, fn() -> Histogram>,
     pub sdn_writes: Family<OperationLabels, Counter>,
     pub status_writes: Family<ControllerLabels, Counter>,
+    /// One series per BGP session seen from a cell's speaker, 1 for its current state
+    /// (`sum by (cell, state)` counts sessions per state and cell).
+    pub sessions: Family<SessionLabels, Gauge>,
+    /// The state each (cell, peer) series currently carries, to remove the old one on a change.
+    session_states: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    pub drift_repairs: Family<CellLabels, Counter>,
+    /// client-go's `leader_election_master_status`: 1 while this replica leads.
+    pub leader: Family<LeaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -63,6 +89,10 @@ impl Default for Metrics {
             sdn_call_time: Family::new_with_constructor(latency_histogram),
             sdn_writes: Family::default(),
             status_writes: Family::default(),
+            sessions: Family::default(),
+            session_states: Default::default(),
+            drift_repairs: Family::default(),
+            leader: Family::default(),
         }
     }
 }
@@ -105,6 +135,70 @@ impl Metrics {
             "Status updates written per controller",
             self.status_writes.clone(),
         );
+        registry.register(
+            "cellnet_bgp_sessions",
+            "BGP sessions by cell, peer and state (1 for the current state)",
+            self.sessions.clone(),
+        );
+        registry.register(
+            "cellnet_drift_repairs",
+            "Peers found changed or missing on a speaker and repaired, by cell",
+            self.drift_repairs.clone(),
+        );
+        registry.register(
+            "leader_election_master_status",
+            "1 while this replica holds the leader election Lease, 0 otherwise",
+            self.leader.clone(),
+        );
+    }
+
+    /// Records that the session of `peer` on the speaker of `cell` is in `state` (e.g.
+    /// `Established`, `Active`); the series of its previous state is removed.
+    pub fn set_session(&self, cell: &str, peer: &str, state: &str) {
+        let key = (cell.to_string(), peer.to_string());
+        let mut states = self.session_states.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = states.insert(key, state.to_string())
+            && old != state
+        {
+            self.sessions.remove(&SessionLabels {
+                cell: cell.into(),
+                peer: peer.into(),
+                state: old,
+            });
+        }
+        self.sessions
+            .get_or_create(&SessionLabels {
+                cell: cell.into(),
+                peer: peer.into(),
+                state: state.into(),
+            })
+            .set(1);
+    }
+
+    /// Forgets the session of `peer` on `cell` (peer removed, interconnect deleted).
+    pub fn remove_session(&self, cell: &str, peer: &str) {
+        let mut states = self.session_states.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = states.remove(&(cell.to_string(), peer.to_string())) {
+            self.sessions.remove(&SessionLabels {
+                cell: cell.into(),
+                peer: peer.into(),
+                state,
+            });
+        }
+    }
+
+    /// Counts one repair of drift (a peer changed or removed behind cellnet's back) on `cell`.
+    pub fn drift_repair(&self, cell: &str) {
+        self.drift_repairs
+            .get_or_create(&CellLabels { cell: cell.into() })
+            .inc();
+    }
+
+    /// Sets `leader_election_master_status{name}`.
+    pub fn set_leader(&self, lease: &str, leading: bool) {
+        self.leader
+            .get_or_create(&LeaseLabels { name: lease.into() })
+            .set(i64::from(leading));
     }
 
     /// Counts a reconcile and observes its duration when the guard drops.
@@ -174,5 +268,60 @@ pub struct Timer<'a> {
 impl Drop for Timer<'_> {
     fn drop(&mut self) {
         self.histogram.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(metrics: &Metrics) -> String {
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    }
+
+    #[test]
+    fn names_match_controller_runtime() {
+        let m = Metrics::default();
+        drop(m.reconcile_timer("CellInterconnect"));
+        m.reconcile_error("CellInterconnect", "SdnUnreachable");
+        let out = exposition(&m);
+        for line in [
+            "# TYPE controller_runtime_reconcile counter",
+            "controller_runtime_reconcile_total{controller=\"CellInterconnect\",",
+            "controller_runtime_reconcile_errors_total{controller=\"CellInterconnect\",",
+            "controller_runtime_reconcile_time_seconds_bucket{",
+            "controller_runtime_reconcile_time_seconds_count{controller=\"CellInterconnect\"} 1",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in:\n{out}");
+        }
+    }
+
+    #[test]
+    fn a_session_has_one_series_for_its_current_state() {
+        let m = Metrics::default();
+        m.set_session("cell1", "127.0.0.12", "Active");
+        m.set_session("cell1", "127.0.0.12", "Established");
+        m.drift_repair("cell1");
+        m.set_leader("cellnet-controller", true);
+        let out = exposition(&m);
+        assert!(
+            out.contains("cellnet_bgp_sessions{cell=\"cell1\",peer=\"127.0.0.12\",state=\"Established\"} 1"),
+            "{out}"
+        );
+        assert!(!out.contains("state=\"Active\""), "{out}");
+        assert!(
+            out.contains("cellnet_drift_repairs_total{cell=\"cell1\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("leader_election_master_status{name=\"cellnet-controller\"} 1"),
+            "{out}"
+        );
+        m.remove_session("cell1", "127.0.0.12");
+        assert!(!exposition(&m).contains("peer=\"127.0.0.12\""));
     }
 }

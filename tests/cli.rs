@@ -18,6 +18,9 @@ impl Drop for KillOnDrop {
 fn controller() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cellnet-controller"));
     cmd.env_remove("RUST_LOG");
+    // Ephemeral ports: never clash with another controller on this machine.
+    cmd.env("CELLNET_METRICS_BIND_ADDRESS", "127.0.0.1:0")
+        .env("CELLNET_HEALTH_PROBE_BIND_ADDRESS", "127.0.0.1:0");
     cmd
 }
 

@@ -126,6 +126,18 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let readiness = Arc::new(crate::http::Readiness::new(false));
+    run_with(client, config, metrics, readiness, shutdown).await
+}
+
+/// [`run`], reporting to `readiness` when both controllers' caches are synced (for `/readyz`).
+pub async fn run_with(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    readiness: Arc<crate::http::Readiness>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let shutdown = shutdown.shared();
     let cics: Api<CellInterconnect> = Api::all(client.clone());
     let eps: Api<InfraEndpoint> = Api::all(client.clone());
@@ -257,6 +269,17 @@ pub async fn run(
             }
         }
     };
+    // `/readyz` turns ready once both caches hold a full list.
+    let synced = {
+        let (cics, eps) = (cic_store.clone(), ep_store.clone());
+        async move {
+            if cics.wait_until_ready().await.is_ok() && eps.wait_until_ready().await.is_ok() {
+                info!("caches synced");
+                readiness.set_caches_synced(true);
+            }
+            std::future::pending::<()>().await
+        }
+    };
     info!("controllers started");
     // kube-runtime's graceful shutdown can wait forever when the signal comes before the caches
     // are filled; the grace period bounds the exit (the process must stop within 5 s of SIGTERM).
@@ -267,6 +290,7 @@ pub async fn run(
     tokio::select! {
         _ = futures::future::join(cic_run, ep_run) => {},
         _ = gc => {},
+        _ = synced => {},
         _ = deadline => warn!(grace = ?SHUTDOWN_GRACE, "in-flight reconciles did not finish in time; stopping anyway"),
     }
     speakers.shutdown();

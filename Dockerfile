@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# cellnet-controller: a static (musl) binary on distroless, running as non-root.
+#
+#   docker build -t <registry>/cellnet-controller:<tag> .
+#
+# No image is built or published by this repository's CI (its machines have no container runtime);
+# this file is for users who build their own. The build needs no protoc (build.rs uses protox).
+
+ARG RUST_VERSION=1.88
+FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
+ARG TARGETARCH
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Cache dependencies separately from the sources: manifests first.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
+RUN case "${TARGETARCH:-amd64}" in \
+      amd64) echo x86_64-unknown-linux-musl > /target ;; \
+      arm64) echo aarch64-unknown-linux-musl > /target ;; \
+      *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; \
+    esac \
+ && rustup target add "$(cat /target)"
+COPY src ./src
+COPY hack/sandbox ./hack/sandbox
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin cellnet-controller --target "$(cat /target)" \
+ && cp "target/$(cat /target)/release/cellnet-controller" /cellnet-controller
+
+# distroless/static: no shell, no package manager, CA certificates and /etc/passwd only.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /cellnet-controller /usr/local/bin/cellnet-controller
+# 65532 is distroless' "nonroot"; numeric, so that runAsNonRoot can verify it.
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["/usr/local/bin/cellnet-controller"]
+CMD ["--leader-elect", "--log-format=json"]

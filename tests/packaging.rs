@@ -1,0 +1,597 @@
+//! Packaging: the kustomize base, the Helm chart (lint, template, values schema, CRDs as templates),
+//! their agreement on RBAC, the restricted Pod Security Standard (checked by a real API server's
+//! PodSecurity admission), the Dockerfile, and the Argo CD health check on hand-written statuses
+//! (tests/production.rs runs it on statuses the controller wrote).
+mod ops;
+mod support;
+
+use std::process::Command;
+
+use ops::{argocd_health, find, helm_run, kinds, repo, run, run_with_input, yaml_docs};
+use serde_json::{Value, json};
+
+fn kustomize_build() -> Vec<Value> {
+    let cp = support::control_plane();
+    let (ok, out, err) = run(Command::new(cp.assets.join("kubectl"))
+        .args(["kustomize"])
+        .arg(repo().join("deploy")));
+    assert!(ok, "kubectl kustomize deploy/: {err}");
+    yaml_docs(&out)
+}
+
+fn helm_template(extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
+        "template",
+        "cellnet",
+        "charts/cellnet",
+        "--namespace",
+        "cellnet-system",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = helm_run(&args);
+    assert!(ok, "helm {args:?}: {err}");
+    yaml_docs(&out)
+}
+
+fn container(docs: &[Value]) -> &Value {
+    &find(docs, "Deployment", "cellnet-controller")["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(docs: &[Value]) -> Vec<String> {
+    container(docs)["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ClusterRole's and leader-election Role's rules, normalized for comparison.
+fn rules(docs: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = ["ClusterRole", "Role"]
+        .iter()
+        .flat_map(|k| docs.iter().filter(move |d| d["kind"] == *k))
+        .flat_map(|d| d["rules"].as_array().unwrap().clone())
+        .collect();
+    out.sort_by_key(|r| r.to_string());
+    out
+}
+
+/// What the restricted Pod Security Standard requires of a pod template.
+fn assert_restricted(docs: &[Value]) {
+    let spec = &find(docs, "Deployment", "cellnet-controller")["spec"]["template"]["spec"];
+    let pod = &spec["securityContext"];
+    assert_eq!(pod["runAsNonRoot"], true, "{pod}");
+    assert_eq!(pod["seccompProfile"]["type"], "RuntimeDefault", "{pod}");
+    let c = &container(docs)["securityContext"];
+    assert_eq!(c["allowPrivilegeEscalation"], false, "{c}");
+    assert_eq!(c["readOnlyRootFilesystem"], true, "{c}");
+    assert_eq!(c["capabilities"]["drop"], json!(["ALL"]), "{c}");
+    assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault", "{c}");
+}
+
+#[test]
+fn kustomize_base_builds_with_everything_an_install_needs() {
+    let docs = kustomize_build();
+    for (kind, name) in [
+        ("Namespace", "cellnet-system"),
+        ("ServiceAccount", "cellnet-controller"),
+        ("ClusterRole", "cellnet-controller"),
+        ("ClusterRoleBinding", "cellnet-controller"),
+        ("Role", "cellnet-leader-election"),
+        ("RoleBinding", "cellnet-leader-election"),
+        ("Deployment", "cellnet-controller"),
+        ("Service", "cellnet-controller-metrics"),
+    ] {
+        let d = find(&docs, kind, name);
+        if kind != "Namespace" && !kind.starts_with("Cluster") {
+            assert_eq!(d["metadata"]["namespace"], "cellnet-system", "{kind}/{name}");
+        }
+    }
+    assert_eq!(docs.len(), 8, "{:?}", kinds(&docs));
+    let a = args(&docs);
+    assert!(a.contains(&"--leader-elect".to_string()), "{a:?}");
+    assert!(a.contains(&"--metrics-bind-address=:8080".to_string()), "{a:?}");
+    assert!(
+        a.contains(&"--health-probe-bind-address=:8081".to_string()),
+        "{a:?}"
+    );
+    let c = container(&docs);
+    assert_eq!(c["image"], "ghcr.io/cellnet/cellnet-controller:v0.1.0");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_restricted(&docs);
+    let ns = find(&docs, "Namespace", "cellnet-system");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    // The Service selects the Deployment's pods.
+    let selector = find(&docs, "Service", "cellnet-controller-metrics")["spec"]["selector"].clone();
+    let labels = &find(&docs, "Deployment", "cellnet-controller")["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in selector.as_object().unwrap() {
+        assert_eq!(&labels[k], v, "selector {k}");
+    }
+}
+
+#[test]
+fn helm_lint_is_clean() {
+    let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet"]);
+    assert!(ok, "helm lint --strict:\n{out}\n{err}");
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    // Every combination of the toggles lints too.
+    for set in [
+        "crds.enabled=false",
+        "crds.keep=false",
+        "metrics.serviceMonitor.enabled=true",
+        "replicas=1,leaderElection.enabled=false",
+    ] {
+        let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet", "--set", set]);
+        assert!(ok, "helm lint --set {set}:\n{out}\n{err}");
+    }
+}
+
+#[test]
+fn helm_template_renders_the_same_install_as_kustomize() {
+    let docs = helm_template(&[]);
+    let base = kustomize_build();
+    // Same RBAC, same flags, same security context: the two install paths do not drift apart.
+    assert_eq!(rules(&docs), rules(&base));
+    assert_eq!(args(&docs).iter().filter(|a| *a == "--leader-elect").count(), 1);
+    for flag in [
+        "--log-format=json",
+        "--metrics-bind-address=:8080",
+        "--health-probe-bind-address=:8081",
+        "--sdn-resync-interval=10s",
+    ] {
+        assert!(
+            args(&docs).contains(&flag.to_string()),
+            "{flag} missing in {:?}",
+            args(&docs)
+        );
+    }
+    assert_eq!(
+        container(&docs)["securityContext"],
+        container(&base)["securityContext"]
+    );
+    assert_restricted(&docs);
+    assert_eq!(
+        container(&docs)["image"],
+        "ghcr.io/cellnet/cellnet-controller:0.1.0"
+    );
+    assert_eq!(
+        find(&docs, "Deployment", "cellnet-controller")["spec"]["replicas"],
+        2
+    );
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "ServiceMonitor"),
+        "ServiceMonitor is off by default"
+    );
+}
+
+#[test]
+fn helm_values_change_what_they_say() {
+    let docs = helm_template(&[
+        "--set",
+        "image.repository=registry.example/cellnet",
+        "--set",
+        "image.tag=v9",
+        "--set",
+        "replicas=3",
+        "--set",
+        "logLevel=debug",
+        "--set",
+        "logFormat=text",
+        "--set",
+        "resyncInterval=30s",
+        "--set",
+        "resources.limits.memory=512Mi",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.port=9090",
+    ]);
+    let c = container(&docs);
+    assert_eq!(c["image"], "registry.example/cellnet:v9");
+    assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(c["env"][0], json!({"name": "RUST_LOG", "value": "debug"}));
+    let a = args(&docs);
+    for flag in [
+        "--log-format=text",
+        "--sdn-resync-interval=30s",
+        "--metrics-bind-address=:9090",
+    ] {
+        assert!(a.contains(&flag.to_string()), "{flag} missing in {a:?}");
+    }
+    assert_eq!(
+        find(&docs, "Deployment", "cellnet-controller")["spec"]["replicas"],
+        3
+    );
+    let sm = find(&docs, "ServiceMonitor", "cellnet-controller");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    let svc = find(&docs, "Service", "cellnet-controller-metrics");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor selects the Service: {k}"
+        );
+    }
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let docs = helm_template(&["--set", &format!("image.digest={digest}")]);
+    assert_eq!(
+        container(&docs)["image"],
+        format!("ghcr.io/cellnet/cellnet-controller@{digest}")
+    );
+}
+
+#[test]
+fn helm_crds_are_templates_with_the_keep_annotation() {
+    let docs = helm_template(&[]);
+    let crds: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect();
+    assert_eq!(crds.len(), 2, "{:?}", kinds(&docs));
+    for file in [
+        "cellnet.io_cellinterconnects.yaml",
+        "cellnet.io_infraendpoints.yaml",
+    ] {
+        let source = yaml_docs(&std::fs::read_to_string(repo().join("crds").join(file)).unwrap()).remove(0);
+        let rendered = crds
+            .iter()
+            .find(|c| c["metadata"]["name"] == source["metadata"]["name"])
+            .unwrap();
+        // Same schema as crds/ (the chart links to it), plus the keep annotation and labels.
+        assert_eq!(
+            rendered["spec"], source["spec"],
+            "{file}: chart CRD differs from crds/"
+        );
+        assert_eq!(
+            rendered["metadata"]["annotations"]["helm.sh/resource-policy"],
+            "keep"
+        );
+        assert_eq!(
+            rendered["metadata"]["labels"]["app.kubernetes.io/name"],
+            "cellnet"
+        );
+    }
+    let docs = helm_template(&["--set", "crds.keep=false"]);
+    let crd = docs
+        .iter()
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .unwrap();
+    assert!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"].is_null(),
+        "{}",
+        crd["metadata"]
+    );
+    let docs = helm_template(&["--set", "crds.enabled=false"]);
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "CustomResourceDefinition"),
+        "{:?}",
+        kinds(&docs)
+    );
+}
+
+#[test]
+fn helm_rejects_values_that_would_break_the_install() {
+    for (set, expect) in [
+        ("logFormat=xml", "logFormat"),
+        ("resyncInterval=soon", "resyncInterval"),
+        ("replicas=-1", "replicas"),
+        ("metrics.port=70000", "port"),
+        ("image.digest=latest", "digest"),
+        ("unknownKey=1", "unknownKey"),
+        // Two writers on one speaker: refused.
+        (
+            "replicas=2,leaderElection.enabled=false",
+            "leaderElection.enabled=true",
+        ),
+    ] {
+        let (ok, _, err) = helm_run(&["template", "cellnet", "charts/cellnet", "--set", set]);
+        assert!(!ok, "--set {set} was accepted");
+        assert!(err.contains(expect), "--set {set}: {err}");
+    }
+}
+
+/// The real API server's PodSecurity admission warns when a workload's pod template would violate
+/// the namespace's enforced level: applying both installs into a `restricted` namespace must not warn.
+#[test]
+fn both_installs_pass_the_restricted_pod_security_standard_on_a_real_api_server() {
+    let cp = support::control_plane();
+    cp.install_crds();
+    let kubectl = || {
+        let mut c = Command::new(cp.assets.join("kubectl"));
+        c.env("KUBECONFIG", &cp.kubeconfig);
+        c
+    };
+    let base = run(kubectl().args(["kustomize"]).arg(repo().join("deploy")));
+    assert!(base.0, "{}", base.2);
+    let (ok, out, err) = run_with_input(kubectl().args(["apply", "-f", "-"]), &base.1);
+    assert!(ok, "apply the kustomize base: {err}\n{out}");
+    assert!(
+        !err.contains("PodSecurity"),
+        "kustomize base violates restricted: {err}"
+    );
+    assert!(
+        out.contains("deployment.apps/cellnet-controller created"),
+        "{out}"
+    );
+
+    // The chart, into another namespace that enforces restricted.
+    let ns = "cellnet-helm";
+    let (ok, _, err) = run_with_input(
+        kubectl().args(["apply", "-f", "-"]),
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n"
+        ),
+    );
+    assert!(ok, "{err}");
+    let (ok, chart, err) = helm_run(&[
+        "template",
+        "cellnet",
+        "charts/cellnet",
+        "--namespace",
+        ns,
+        // Cluster-scoped objects of the kustomize install exist already; the CRDs are applied.
+        "--set",
+        "crds.enabled=true",
+    ]);
+    assert!(ok, "{err}");
+    let namespaced: Vec<String> = yaml_docs(&chart)
+        .into_iter()
+        .filter(|d| !["ClusterRole", "ClusterRoleBinding"].contains(&d["kind"].as_str().unwrap()))
+        .map(|d| serde_json::to_string(&d).unwrap())
+        .collect();
+    let (ok, out, err) = run_with_input(
+        kubectl().args(["apply", "--server-side", "--force-conflicts", "-f", "-"]),
+        &namespaced.join("\n"),
+    );
+    assert!(ok, "apply the chart: {err}\n{out}");
+    assert!(!err.contains("PodSecurity"), "chart violates restricted: {err}");
+
+    // Control: a template without the security context does warn, so the check is live.
+    let (ok, _, err) = run_with_input(
+        kubectl().args(["apply", "-n", ns, "-f", "-"]),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: insecure\nspec:\n  selector:\n    matchLabels: {app: x}\n  template:\n    metadata:\n      labels: {app: x}\n    spec:\n      containers:\n        - name: c\n          image: busybox\n",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("would violate PodSecurity \"restricted:latest\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn dockerfile_is_multi_stage_static_and_non_root() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "{froms:?}");
+    assert!(froms[1].contains("distroless/static"), "{froms:?}");
+    assert!(text.contains("-unknown-linux-musl"), "a static (musl) binary");
+    assert!(text.contains("--locked"));
+    let user = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("USER "))
+        .expect("a USER line");
+    assert!(user.contains("65532"), "numeric non-root user: {user}");
+    // Everything COPY'd is let through .dockerignore.
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    for path in ["Cargo.toml", "Cargo.lock", "build.rs", "proto/", "src/"] {
+        assert!(ignore.contains(&format!("!{path}")), "{path} ignored");
+        assert!(repo().join(path.trim_end_matches('/')).exists(), "{path}");
+    }
+    // Every [[bin]] and [[example]] path Cargo.toml names is in the build context.
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    for line in manifest.lines().filter(|l| l.starts_with("path = ")) {
+        let path = line.trim_start_matches("path = ").trim_matches('"');
+        assert!(
+            ignore
+                .lines()
+                .any(|l| l.starts_with('!') && path.starts_with(l.trim_start_matches('!'))),
+            "{path} (Cargo.toml) is not in the Docker build context (.dockerignore)"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with("COPY ") && {
+                let src = l.split_whitespace().nth(1).unwrap();
+                path.starts_with(src.trim_end_matches('/'))
+            }),
+            "{path} is not copied by the Dockerfile"
+        );
+    }
+}
+
+fn object(kind: &str, generation: i64, spec: Value, status: Value) -> Value {
+    json!({
+        "apiVersion": "cellnet.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "x", "namespace": "ns", "generation": generation},
+        "spec": spec,
+        "status": status,
+    })
+}
+
+fn cond(type_: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": type_, "status": status, "reason": reason, "message": message,
+           "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1})
+}
+
+#[test]
+fn argocd_health_check_covers_every_state() {
+    let ready = cond(
+        "Ready",
+        "True",
+        "SessionEstablished",
+        "BGP session between cell cell1 and cell cell2 is Established",
+    );
+    let cases = [
+        (
+            object("CellInterconnect", 1, json!({}), Value::Null),
+            "Progressing",
+            "Waiting for cellnet-controller to report the CellInterconnect's status",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                2,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [ready.clone()]}),
+            ),
+            "Progressing",
+            "Waiting for cellnet-controller to observe generation 2",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [ready.clone()]}),
+            ),
+            "Healthy",
+            "BGP session between cell cell1 and cell cell2 is Established",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "False", "SessionNotEstablished", "BGP session not established: cell1 is Active"),
+                    cond("Reconciling", "True", "SessionNotEstablished", "BGP session not established: cell1 is Active"),
+                ]}),
+            ),
+            "Progressing",
+            "BGP session not established: cell1 is Active",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "False", "EndpointNotFound", "InfraEndpoint ns/gone not found"),
+                    cond("Stalled", "True", "EndpointNotFound", "InfraEndpoint ns/gone not found"),
+                ]}),
+            ),
+            "Degraded",
+            "InfraEndpoint ns/gone not found",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({"suspend": true}),
+                json!({"observedGeneration": 1, "conditions": [ready.clone()]}),
+            ),
+            "Suspended",
+            "Reconciliation is suspended (spec.suspend)",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({"adminState": "Disabled"}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "False", "AdministrativelyDown", "session between cell cell1 and cell cell2 is administratively down"),
+                ]}),
+            ),
+            "Suspended",
+            "session between cell cell1 and cell cell2 is administratively down",
+        ),
+        (
+            object(
+                "CellInterconnect",
+                1,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "False", "SdnUnreachable", ""),
+                ]}),
+            ),
+            "Degraded",
+            "SdnUnreachable",
+        ),
+        (
+            object(
+                "InfraEndpoint",
+                1,
+                json!({"cell": "cell1"}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "True", "SpeakerConfigured", "speaker of cell cell1 configured"),
+                ]}),
+            ),
+            "Healthy",
+            "speaker of cell cell1 configured",
+        ),
+        (
+            object(
+                "InfraEndpoint",
+                1,
+                json!({"cell": "cell1"}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "False", "SpeakerConflict", "cell cell1: speaker runs with another global config"),
+                    cond("Stalled", "True", "SpeakerConflict", "cell cell1: speaker runs with another global config"),
+                ]}),
+            ),
+            "Degraded",
+            "cell cell1: speaker runs with another global config",
+        ),
+        // Strings with quotes, backslashes and non-ASCII survive the trip into Lua.
+        (
+            object(
+                "InfraEndpoint",
+                1,
+                json!({}),
+                json!({"observedGeneration": 1, "conditions": [
+                    cond("Ready", "True", "Ok", "quote \" backslash \\ naïve"),
+                ]}),
+            ),
+            "Healthy",
+            "quote \" backslash \\ naïve",
+        ),
+    ];
+    for (obj, status, message) in cases {
+        let got = argocd_health(&obj);
+        assert_eq!(
+            (got.0.as_str(), got.1.as_str()),
+            (status, message),
+            "for status {}",
+            obj["status"]
+        );
+    }
+}
+
+/// The README's `argocd-cm` snippet carries exactly deploy/argocd/health.lua for both kinds, and its
+/// Flux Kustomization is valid YAML with `wait: true`.
+#[test]
+fn readme_install_snippets_match_the_files() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let install = &readme[readme.find("\n## Install\n").expect("an Install section")..];
+    let blocks: Vec<Value> = install
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| yaml_docs(b.split("\n```").next().unwrap()).remove(0))
+        .collect();
+    let lua = std::fs::read_to_string(repo().join("deploy/argocd/health.lua")).unwrap();
+    let cm = blocks
+        .iter()
+        .find(|b| b["kind"] == "ConfigMap")
+        .expect("argocd-cm snippet");
+    for kind in ["CellInterconnect", "InfraEndpoint"] {
+        let key = format!("resource.customizations.health.cellnet.io_{kind}");
+        assert_eq!(
+            cm["data"][&key].as_str().map(str::trim_end),
+            Some(lua.trim_end()),
+            "{key} differs from health.lua"
+        );
+    }
+    let flux = blocks
+        .iter()
+        .find(|b| b["kind"] == "Kustomization")
+        .expect("Flux snippet");
+    assert_eq!(flux["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
+    assert_eq!(flux["spec"]["wait"], true);
+    for heading in ["### Helm", "### kustomize", "### Argo CD", "### Flux"] {
+        assert!(install.contains(heading), "README Install lacks {heading}");
+    }
+}
