@@ -234,7 +234,7 @@ async fn plugin_end_to_end() {
 
     cp.install_crds();
     support::create_namespace(&cp.client().await, NS).await;
-    let _controller = ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]);
+    let mut controller = ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]);
 
     // --- Three cells: cell1 peers with cell2 (with a password) and with cell3.
     let a = Gobgpd::start("plugin-cell1", addr(1), None);
@@ -522,6 +522,34 @@ async fn plugin_end_to_end() {
     wait_ready(cp, "cell1-cell2");
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
     assert_eq!(out.code, 0, "recovered: {out:?}");
+    // --- All namespaces: the same cells from -A, names qualified.
+    let out = plugin(cp, &["cells", "-A"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        row(&out.stdout, "cell1").contains("plugin/cell1-gobgp"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["status", "-A", "--cell", "cell2"]);
+    assert!(out.stdout.contains("plugin/cell1-cell2"), "{out:?}");
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-A"]);
+    assert_eq!(out.code, 1, "diagnose needs one namespace: {out:?}");
+
+    // --- Broken: the controller is down. resync times out (exit 3); a spec change is not observed.
+    controller.kill();
+    let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS, "--timeout", "2s"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("not handled in 2s: plugin/cell1-cell2"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["disable", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        line_with(&out.stdout, "BROKEN").contains("controller has observed generation"),
+        "first break is the controller: {out:?}"
+    );
     report(&format!(
         "plugin end to end: {:.1} s",
         began.elapsed().as_secs_f64()
