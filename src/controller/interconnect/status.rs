@@ -354,7 +354,7 @@ mod tests {
         }
     }
 
-    fn cond<'a>(s: &'a CellInterconnectStatus, t: ConditionType) -> Option<(&'a str, &'a str)> {
+    fn cond(s: &CellInterconnectStatus, t: ConditionType) -> Option<(&str, &str)> {
         get_condition(&s.conditions, t).map(|c| (c.status.as_str(), c.reason.as_str()))
     }
 
