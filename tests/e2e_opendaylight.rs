@@ -443,3 +443,36 @@ async fn the_opendaylight_example_is_accepted_by_the_api_server() {
         assert!(out.contains(&format!("{name} created")), "{out}");
     }
 }
+
+/// Someone creates the neighbour between cellnet's check and its create (the POST gets 409):
+/// the neighbour is theirs and must never be rewritten. The controller records the neighbour
+/// as cellnet's before the create and keeps that record after the conflict; the backend's guard
+/// (`lost_creates`) is what protects the neighbour here, for the life of the controller process.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_neighbour_that_wins_the_create_race_is_never_rewritten() {
+    let (cp, _) = env();
+    let ns = "e2e-odl-race";
+    let server = odl(61);
+    let neighbor = addr(62).to_string();
+    server.race_next_create(&neighbor, 64999);
+    odl_to_external(cp, ns, &server, 61, "admin").await;
+    wait_for("the raced POST", TIMEOUT, || {
+        let hit = count(&server, "POST", "/neighbors") > 0;
+        (hit.then_some(()), format!("{:?}", log_of(&server)))
+    });
+    std::thread::sleep(4 * RESYNC);
+    let obj = cp.get_json(ns, "cic/odl-dc").unwrap();
+    assert_eq!(
+        server.neighbor(&neighbor).unwrap()["config"]["peer-as"],
+        64999,
+        "{:?}",
+        log_of(&server)
+    );
+    assert_eq!(count(&server, "PUT", ""), 0, "{:?}", log_of(&server));
+    assert_eq!(condition(&obj, "Ready").map(|c| c.1), Some("PeerConflict".into()));
+    // Deleting the interconnect leaves it too.
+    let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cic/odl-dc", "--timeout=60s"]);
+    assert!(ok, "{err}");
+    assert_eq!(server.neighbor(&neighbor).unwrap()["config"]["peer-as"], 64999);
+    assert_eq!(count(&server, "DELETE", ""), 0, "{:?}", log_of(&server));
+}

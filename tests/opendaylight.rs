@@ -510,4 +510,21 @@ async fn a_neighbour_created_by_someone_else_during_our_create_is_a_conflict() {
     assert_eq!(writes(&server), ["POST /neighbors -> 409"]);
     let post = server.requests().pop().unwrap();
     assert_eq!(post.status, 409);
+
+    // The controller's record claims it (recorded before the create): still never touched.
+    let desired = peer("192.0.2.21");
+    assert!(desired.owned_record);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap(),
+        PeerOutcome::Conflict { owner: None }
+    );
+    assert_eq!(
+        odl.remove_peer(desired.neighbor, &desired.owner).await.unwrap(),
+        RemoveOutcome::NotOwned
+    );
+    assert_eq!(writes(&server), ["POST /neighbors -> 409"]);
+    // Once it is gone, cellnet may create its own.
+    server.remove_neighbor_by_hand("192.0.2.21");
+    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Unchanged);
 }

@@ -35,6 +35,7 @@
 //!
 //! There is no change stream: [`SdnBackend::watch`] returns `None` and the controller polls
 //! [`SdnBackend::list_peers`] every `--sdn-resync-interval`.
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,6 +80,12 @@ pub struct OpenDaylight {
     paths: Paths,
     /// The instance's AS as last read (to choose `peer-type`); read again when unknown.
     local_asn: Mutex<Option<u32>>,
+    /// Neighbours whose create was answered `409 data-exists`: someone else created them
+    /// between our read and our create. The controller records a neighbour as cellnet's
+    /// *before* creating it, so its record claims these too; until it forgets such records,
+    /// this guard keeps cellnet from rewriting or deleting them for the life of the process.
+    /// An address leaves the set when it is seen absent.
+    lost_creates: Mutex<HashSet<IpAddr>>,
 }
 
 impl OpenDaylight {
@@ -98,6 +105,7 @@ impl OpenDaylight {
             rest: Restconf::new(target, timeout)?,
             paths: Paths::new(&rib_id, &instance),
             local_asn: Mutex::new(None),
+            lost_creates: Mutex::default(),
         })
     }
 
@@ -139,6 +147,22 @@ impl OpenDaylight {
         match self.global().await? {
             Some((asn, _)) => Ok(asn),
             None => Err(self.no_instance()),
+        }
+    }
+
+    fn lost_create(&self, neighbor: IpAddr) -> bool {
+        self.lost_creates
+            .lock()
+            .expect("lost creates lock")
+            .contains(&neighbor)
+    }
+
+    fn set_lost_create(&self, neighbor: IpAddr, lost: bool) {
+        let mut set = self.lost_creates.lock().expect("lost creates lock");
+        if lost {
+            set.insert(neighbor);
+        } else {
+            set.remove(&neighbor);
         }
     }
 
@@ -242,6 +266,7 @@ impl SdnBackend for OpenDaylight {
         let local_asn = self.local_asn().await?;
         let address = desired.neighbor.to_string();
         let Some(observed) = self.get_neighbor(desired.neighbor).await? else {
+            self.set_lost_create(desired.neighbor, false);
             let body = model::create_body(model::neighbor(desired, local_asn));
             let created = self
                 .rest
@@ -262,6 +287,7 @@ impl SdnBackend for OpenDaylight {
                 // RFC 8040 section 4.4.1: 409 when the resource already exists; someone created
                 // it between our read and our create.
                 Err(SdnError::Rejected { message, .. }) if message.starts_with("HTTP 409") => {
+                    self.set_lost_create(desired.neighbor, true);
                     tracing::info!(endpoint = %self.endpoint(), neighbor = %address, %message,
                         "OpenDaylight neighbor appeared before our create; left alone");
                     Ok(PeerOutcome::Conflict { owner: None })
@@ -269,7 +295,7 @@ impl SdnBackend for OpenDaylight {
                 Err(e) => Err(e),
             };
         };
-        if !desired.owned_record {
+        if !desired.owned_record || self.lost_create(desired.neighbor) {
             tracing::debug!(endpoint = %self.endpoint(), neighbor = %address,
                 "OpenDaylight neighbor not recorded as cellnet's; left alone");
             return Ok(PeerOutcome::Conflict { owner: None });
@@ -294,8 +320,14 @@ impl SdnBackend for OpenDaylight {
     }
 
     /// `DELETE .../neighbor={address}`; the controller calls it only for neighbours its record
-    /// says cellnet created, so `owner` cannot be (and is not) checked here.
+    /// says cellnet created, so `owner` cannot be (and is not) checked here, except for a
+    /// neighbour whose create this process saw lost to someone else's (`NotOwned`).
     async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
+        if self.lost_create(neighbor) {
+            tracing::info!(endpoint = %self.endpoint(), %neighbor,
+                "OpenDaylight neighbor was created by someone else (our create got 409); left alone");
+            return Ok(RemoveOutcome::NotOwned);
+        }
         let reply = self
             .rest
             .send(
