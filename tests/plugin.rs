@@ -125,6 +125,33 @@ fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> Strin
 
 const SECRET: &str =
     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-pw\nstringData:\n  password: s3cret-pw\n";
+/// Read-only on cellnet objects and events, nothing on Secrets, for the user `viewer`.
+const VIEWER_RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: cellnet-viewer
+rules:
+- apiGroups: [cellnet.io]
+  resources: [cellinterconnects, infraendpoints]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: cellnet-viewer
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: cellnet-viewer
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: viewer
+"#;
 const PASSWORD_REF: &str = "    passwordSecretRef:\n      name: bgp-pw\n      key: password\n";
 
 fn cic(cp: &ControlPlane, name: &str) -> Value {
@@ -377,6 +404,21 @@ async fn plugin_end_to_end() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("no permission"), "{out:?}");
 
+    // A viewer may read cellnet objects and events but not Secrets: status works, diagnose
+    // cannot confirm the Secret (UNKNOWN, exit 3), writes are refused.
+    cp.apply(NS, VIEWER_RBAC);
+    let viewer = cp.kubeconfig_for("viewer", &[]);
+    let out = plugin_as(&viewer, &["status", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = plugin_as(&viewer, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    let secret_line = line_with(&out.stdout, "Secret plugin/bgp-pw present");
+    assert!(secret_line.contains("UNKNOWN"), "{out:?}");
+    assert!(out.stdout.contains("no permission"), "{out:?}");
+    let out = plugin_as(&viewer, &["suspend", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no permission"), "{out:?}");
+
     // --- disable --cell cell3: exactly cell3's link goes administratively down on both speakers.
     let out = plugin(
         cp,
@@ -465,6 +507,15 @@ async fn plugin_end_to_end() {
     );
     let out = plugin(cp, &["cells", "-n", NS]);
     assert!(row(&out.stdout, "cell2").contains("0/1"), "{out:?}");
+    // The Secret back, but without the key the interconnect names.
+    cp.apply(NS, &SECRET.replace("password: s3cret", "passwd: s3cret"));
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        line_with(&out.stdout, "no key").contains(r#"no key "password" in it (keys: passwd)"#),
+        "{out:?}"
+    );
+    cp.kubectl_run(&["delete", "secret", "-n", NS, "bgp-pw"]);
     cp.apply(NS, SECRET);
     wait_ready(cp, "cell1-cell2");
 

@@ -189,18 +189,33 @@ fn side_steps(
     phases[2].push(step(title, verdict, ev));
 }
 
-async fn secret_step(ctx: &Ctx, ns: &str, name: &str, purpose: &str) -> Step {
+async fn secret_step(ctx: &Ctx, ns: &str, name: &str, key: Option<&str>, purpose: &str) -> Step {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let title = format!("Secret {ns}/{name} present ({purpose})");
-    match api.get_metadata_opt(name).await {
-        Ok(Some(s)) => step(
-            title,
-            Verdict::Ok,
-            vec![format!(
+    // The value is read to check the key, never printed.
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => {
+            let rv = format!(
                 "resourceVersion {}",
-                s.resource_version().unwrap_or_default()
-            )],
-        ),
+                secret.resource_version().unwrap_or_default()
+            );
+            let has_key = |k: &str| {
+                secret.data.as_ref().is_some_and(|d| d.contains_key(k))
+                    || secret.string_data.as_ref().is_some_and(|d| d.contains_key(k))
+            };
+            match key {
+                Some(k) if !has_key(k) => {
+                    let mut keys: Vec<String> = secret.data.iter().flat_map(|d| d.keys().cloned()).collect();
+                    keys.sort();
+                    step(
+                        title,
+                        Verdict::Failed,
+                        vec![format!("no key {k:?} in it (keys: {}); {rv}", keys.join(", "))],
+                    )
+                }
+                _ => step(title, Verdict::Ok, vec![rv]),
+            }
+        }
         Ok(None) => step(
             title,
             Verdict::Failed,
@@ -312,17 +327,26 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(r) = &cic.spec.bgp.password_secret_ref {
-        steps.push(secret_step(ctx, &ns, &r.name, &format!("BGP password, key {}", r.key)).await);
+        steps.push(
+            secret_step(
+                ctx,
+                &ns,
+                &r.name,
+                Some(&r.key),
+                &format!("BGP password, key {}", r.key),
+            )
+            .await,
+        );
     }
     for (which, ep) in &endpoints {
         let Some(sdn) = ep.as_ref().and_then(|e| e.spec.sdn.as_ref()) else {
             continue;
         };
         if let Some(r) = &sdn.credentials_secret_ref {
-            steps.push(secret_step(ctx, &ns, &r.name, &format!("{which} SDN credentials")).await);
+            steps.push(secret_step(ctx, &ns, &r.name, None, &format!("{which} SDN credentials")).await);
         }
         if let Some(r) = sdn.tls.as_ref().and_then(|t| t.ca_secret_ref.as_ref()) {
-            steps.push(secret_step(ctx, &ns, &r.name, &format!("{which} SDN CA")).await);
+            steps.push(secret_step(ctx, &ns, &r.name, None, &format!("{which} SDN CA")).await);
         }
     }
     let status = cic.status.as_ref();
