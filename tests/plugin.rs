@@ -77,8 +77,8 @@ fn plugin(cp: &ControlPlane, args: &[&str]) -> Out {
     out
 }
 
-/// With `CELLNET_PLUGIN_TRANSCRIPT=<file>`, every command and its output is appended there (the
-/// README's runbook output comes from it).
+/// With `CELLNET_PLUGIN_TRANSCRIPT=<file>`, every command and its output is appended there (a
+/// transcript of the whole scenario, for reading what the plugin prints).
 fn transcript(command: &str, out: &Out) {
     let Some(path) = std::env::var_os("CELLNET_PLUGIN_TRANSCRIPT") else {
         return;
