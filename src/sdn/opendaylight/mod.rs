@@ -194,6 +194,29 @@ impl OpenDaylight {
     }
 }
 
+/// An error answer to a request that carried the TCP MD5 password may quote it back (an
+/// RFC 8040 `error-message` naming a bad value): never let it reach a status or a log.
+fn redact(err: SdnError, desired: &PeerConfig) -> SdnError {
+    let Some(password) = desired.password.as_ref().map(Password::expose) else {
+        return err;
+    };
+    if password.is_empty() {
+        return err;
+    }
+    match err {
+        SdnError::Rejected {
+            endpoint,
+            operation,
+            message,
+        } => SdnError::Rejected {
+            endpoint,
+            operation,
+            message: message.replace(password, "<redacted>"),
+        },
+        other => other,
+    }
+}
+
 fn check_supported(desired: &PeerConfig) -> Result<(), SdnError> {
     if desired.admin_down {
         return Err(SdnError::Unsupported(
@@ -277,7 +300,8 @@ impl SdnBackend for OpenDaylight {
                     Some(&body),
                     false,
                 )
-                .await;
+                .await
+                .map_err(|e| redact(e, desired));
             return match created {
                 Ok(_) => {
                     tracing::info!(endpoint = %self.endpoint(), neighbor = %address, owner = %desired.owner,
@@ -313,7 +337,8 @@ impl SdnBackend for OpenDaylight {
                 Some(&body),
                 false,
             )
-            .await?;
+            .await
+            .map_err(|e| redact(e, desired))?;
         tracing::info!(endpoint = %self.endpoint(), neighbor = %address, changed = ?fields,
             "replaced OpenDaylight neighbor");
         Ok(PeerOutcome::Updated { fields })
@@ -371,5 +396,37 @@ impl SdnBackend for OpenDaylight {
 
     fn needs_ownership_record(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdn::AddressFamily;
+
+    #[test]
+    fn an_error_quoting_the_password_is_redacted() {
+        let desired = PeerConfig {
+            neighbor: "192.0.2.1".parse().unwrap(),
+            peer_asn: 1,
+            remote_port: 179,
+            local_address: "192.0.2.2".parse().unwrap(),
+            hold_time: 90,
+            keepalive_interval: 30,
+            ebgp_multihop: None,
+            families: vec![AddressFamily::Ipv4Unicast],
+            password: Some(Password::new("s3cret")),
+            owner: "cellnet:ns/x".into(),
+            admin_down: false,
+            admin_message: None,
+            owned_record: true,
+        };
+        let err = SdnError::Rejected {
+            endpoint: "http://odl".into(),
+            operation: "create neighbor",
+            message: "HTTP 400 Bad Request: invalid-value: s3cret is not valid for auth-password".into(),
+        };
+        let text = redact(err, &desired).to_string();
+        assert!(!text.contains("s3cret") && text.contains("<redacted>"), "{text}");
     }
 }
