@@ -832,6 +832,7 @@ async fn status_round_trips_through_the_subresource() {
             ..Default::default()
         }),
         applied_password_secret_version: None,
+        last_handled_reconcile_at: Some("2026-11-25T18:00:00Z".into()),
     };
     let cics: Api<CellInterconnect> = Api::namespaced(client.clone(), ns);
     let patch = json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect", "status": status});
