@@ -41,6 +41,12 @@ struct RunArgs {
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
 
+    /// Watch Secrets only in these namespaces (comma-separated; default: all). Lets RBAC grant
+    /// Secrets per namespace (Roles) instead of cluster-wide; Secrets that objects in other
+    /// namespaces refer to then cannot be read.
+    #[arg(long, value_delimiter = ',', global = true, env = "CELLNET_SECRET_NAMESPACES")]
+    secret_namespaces: Vec<String>,
+
     /// Where `/metrics` is served (`:8080` = all interfaces; `0` disables it).
     #[arg(long, default_value = ":8080", value_parser = parse_bind, global = true, env = "CELLNET_METRICS_BIND_ADDRESS")]
     metrics_bind_address: BindAddress,
@@ -169,6 +175,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         sdn_timeout: args.sdn_timeout,
         concurrency: args.concurrency,
         instance: std::env::var("POD_NAME").ok(),
+        secret_namespaces: args
+            .secret_namespaces
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect(),
     };
     let metrics = Arc::new(cellnet::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::new(args.leader_elect));

@@ -595,3 +595,39 @@ fn readme_install_snippets_match_the_files() {
         assert!(install.contains(heading), "README Install lacks {heading}");
     }
 }
+
+/// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set.
+#[test]
+fn helm_narrows_secret_access_to_namespaces() {
+    let docs = helm_template(&["--set", "rbac.secretNamespaces={cells-a,cells-b}"]);
+    let cluster_role = find(&docs, "ClusterRole", "cellnet-controller");
+    assert!(
+        !cluster_role["rules"].to_string().contains("secrets"),
+        "{}",
+        cluster_role["rules"]
+    );
+    for ns in ["cells-a", "cells-b"] {
+        let role = docs
+            .iter()
+            .find(|d| {
+                d["kind"] == "Role"
+                    && d["metadata"]["name"] == "cellnet-secrets"
+                    && d["metadata"]["namespace"] == ns
+            })
+            .unwrap_or_else(|| panic!("no Role cellnet-secrets in {ns}: {:?}", kinds(&docs)));
+        assert_eq!(role["rules"][0]["verbs"], json!(["get", "list", "watch"]));
+        let binding = docs
+            .iter()
+            .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["namespace"] == ns)
+            .unwrap();
+        assert_eq!(binding["subjects"][0]["namespace"], "cellnet-system");
+    }
+    assert!(
+        args(&docs).contains(&"--secret-namespaces=cells-a,cells-b".to_string()),
+        "{:?}",
+        args(&docs)
+    );
+    // Default: cluster-wide, no flag.
+    let docs = helm_template(&[]);
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--secret-namespaces")));
+}

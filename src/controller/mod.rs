@@ -48,6 +48,8 @@ pub struct Config {
     pub concurrency: u16,
     /// Reporter instance name for Events (pod name in a cluster).
     pub instance: Option<String>,
+    /// Namespaces whose Secrets are watched; empty: all (`--secret-namespaces`, least privilege).
+    pub secret_namespaces: Vec<String>,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             sdn_timeout: Duration::from_secs(5),
             concurrency: 16,
             instance: None,
+            secret_namespaces: Vec::new(),
         }
     }
 }
@@ -207,11 +210,22 @@ pub async fn run_with(
         }
     };
     // Metadata only: the controller never caches Secret values; it reads them when it needs them.
-    let secrets = watcher(
-        Api::<kube::core::PartialObjectMeta<Secret>>::all(client.clone()),
-        wc.clone(),
-    )
-    .touched_objects();
+    // With --secret-namespaces, one watch per namespace, so RBAC can grant Secrets per namespace.
+    let secret_apis: Vec<Api<kube::core::PartialObjectMeta<Secret>>> = if config.secret_namespaces.is_empty()
+    {
+        vec![Api::all(client.clone())]
+    } else {
+        config
+            .secret_namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let secrets = futures::stream::select_all(
+        secret_apis
+            .into_iter()
+            .map(|api| watcher(api, wc.clone()).touched_objects().boxed()),
+    );
 
     let cic_requeue = speaker_requeue(cic_rx, {
         let (eps, cics) = (ep_store.clone(), cic_store.clone());

@@ -31,3 +31,6 @@ app.kubernetes.io/component: controller
 {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
 {{- end -}}
 {{- end -}}
+
+{{- /* Cluster-scoped names carry the release name: two releases never share a ClusterRole. */ -}}
+{{- define "cellnet.clusterRoleName" -}}{{ .Release.Name }}-controller{{- end -}}
