@@ -401,7 +401,6 @@ async fn neighbour_made_by_someone_else_is_a_conflict_and_untouched() {
 /// current neighbour address without checking the ownership record, and OpenDaylight's
 /// `remove_peer` trusts the caller (it cannot check an owner). See the report of this change.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the controller's cleanup to skip unrecorded peers on needs_ownership_record backends"]
 async fn deleting_the_interconnect_leaves_someone_elses_neighbour() {
     let (cp, _) = env();
     let ns = "e2e-odl-conflict-delete";

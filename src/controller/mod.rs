@@ -157,6 +157,7 @@ pub async fn run_with(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
         config.sdn_timeout,
+        metrics.clone(),
     ));
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoffs;
+use crate::metrics::Metrics;
 use crate::sdn::{self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnTarget};
 
 /// Identifies one speaker: its SDN type and API URL.
@@ -34,16 +35,23 @@ pub struct Speakers {
     requeue: Vec<UnboundedSender<SpeakerKey>>,
     resync: Duration,
     sdn_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Speakers {
     /// `requeue` receives a speaker key whenever something changed on that speaker.
-    pub fn new(requeue: Vec<UnboundedSender<SpeakerKey>>, resync: Duration, sdn_timeout: Duration) -> Self {
+    pub fn new(
+        requeue: Vec<UnboundedSender<SpeakerKey>>,
+        resync: Duration,
+        sdn_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             entries: Mutex::default(),
             requeue,
             resync,
             sdn_timeout,
+            metrics,
         }
     }
 
@@ -61,9 +69,11 @@ impl Speakers {
         let backend = sdn::connect(target, self.sdn_timeout)?;
         let watcher = tokio::spawn(watch_speaker(
             key.clone(),
+            target.clone(),
             backend.clone(),
             self.requeue.clone(),
             self.resync,
+            self.metrics.clone(),
         ))
         .abort_handle();
         entries.insert(
@@ -105,9 +115,11 @@ fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
 
 async fn watch_speaker(
     key: SpeakerKey,
+    target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
     requeue: Vec<UnboundedSender<SpeakerKey>>,
     resync: Duration,
+    metrics: Arc<Metrics>,
 ) {
     let notify = |why: &str| {
         debug!(speaker = %key, why, "speaker changed; requeueing its objects");
@@ -150,7 +162,11 @@ async fn watch_speaker(
                         break;
                     }
                 },
-                _ = poll.tick() => match backend.list_peers().await {
+                _ = poll.tick() => match {
+                    // One read per speaker per interval, whatever the number of objects on it.
+                    let _timer = metrics.sdn_timer(&target, "watch_list_peers");
+                    backend.list_peers().await
+                } {
                     Ok(peers) => {
                         backoffs.reset(&key);
                         let peers = snapshot(peers);
@@ -160,6 +176,10 @@ async fn watch_speaker(
                             notify("reachable again");
                         } else if last.as_ref().is_some_and(|l| *l != peers) {
                             notify("peers changed");
+                        } else if events.is_none() {
+                            // Without a change stream, a peer created and removed between two
+                            // polls looks unchanged: let the objects check themselves.
+                            notify("poll");
                         }
                         last = Some(peers);
                     }

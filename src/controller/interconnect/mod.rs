@@ -300,6 +300,11 @@ async fn configure_side(
             return Ok(side);
         }
         Ok(PeerOutcome::Conflict { owner: found }) => {
+            // A create that lost a race: the record written before it must not claim the
+            // neighbour that won.
+            if backend.needs_ownership_record() {
+                ownership::forget(ctx, cic, &speaker, &neighbor).await?;
+            }
             let by = found
                 .map(|o| format!("owned by {o:?}"))
                 .unwrap_or_else(|| "not created by cellnet".into());
@@ -459,8 +464,12 @@ async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
             cell: cell.clone(),
             source,
         })?;
+        let speaker = speakers::speaker_key(target.kind, &target.url);
         for addr in addresses {
             let Ok(ip) = addr.parse() else { continue };
+            if backend.needs_ownership_record() && !ownership::is_recorded(cic, &speaker, &addr) {
+                continue; // never created by cellnet: not ours to remove
+            }
             match backend.remove_peer(ip, &owner).await {
                 Ok(RemoveOutcome::Removed) => {
                     ctx.metrics.sdn_write("delete_peer");
