@@ -430,11 +430,17 @@ async fn plugin_end_to_end() {
             NS,
             "--message",
             "cell3 maintenance CHG-42",
+            "--wait",
         ],
     );
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stdout.contains("plugin/cell1-cell3") && !out.stdout.contains("cell1-cell2"),
+        "{out:?}"
+    );
+    // --wait: the controller has acted on the new generation.
+    assert!(
+        line_with(&out.stdout, "plugin/cell1-cell3 after").contains("Ready=False AdministrativelyDown"),
         "{out:?}"
     );
     let spec = &cic(cp, "cell1-cell3")["spec"];
@@ -470,8 +476,9 @@ async fn plugin_end_to_end() {
     assert_eq!(c.session_state(ip(1)), Some(ESTABLISHED));
 
     // --- suspend / resume.
-    let out = plugin(cp, &["suspend", "cell1-cell2", "-n", NS]);
+    let out = plugin(cp, &["suspend", "cell1-cell2", "-n", NS, "--wait"]);
     assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("Ready=False Suspended"), "{out:?}");
     assert_eq!(cic(cp, "cell1-cell2")["spec"]["suspend"], true);
     assert_eq!(cic(cp, "cell1-cell3")["spec"]["suspend"], false);
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
@@ -593,8 +600,13 @@ async fn plugin_end_to_end() {
         out.stderr.contains("not handled in 2s: plugin/cell1-cell2"),
         "{out:?}"
     );
-    let out = plugin(cp, &["disable", "cell1-cell2", "-n", NS]);
-    assert_eq!(out.code, 0, "{out:?}");
+    let out = plugin(
+        cp,
+        &["disable", "cell1-cell2", "-n", NS, "--wait", "--timeout", "2s"],
+    );
+    assert_eq!(out.code, 3, "the change is made, not acted on: {out:?}");
+    assert!(out.stderr.contains("not observed in 2s"), "{out:?}");
+    assert_eq!(cic(cp, "cell1-cell2")["spec"]["adminState"], "Disabled");
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(

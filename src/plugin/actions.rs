@@ -30,6 +30,12 @@ pub struct TargetArgs {
     /// Every CellInterconnect with an endpoint in this cell.
     #[arg(long, value_name = "CELL")]
     pub cell: Option<String>,
+    /// Wait until the controller has acted on the change, then print each Ready condition.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "60s", value_parser = super::parse_duration)]
+    pub timeout: Duration,
 }
 
 impl TargetArgs {
@@ -75,27 +81,83 @@ fn describe_cells(cic: &CellInterconnect) -> String {
     }
 }
 
-async fn patch_spec(ctx: &Ctx, cic: &CellInterconnect, spec: Value) -> anyhow::Result<()> {
+/// Patches `spec`; returns the generation the controller has to observe.
+async fn patch_spec(ctx: &Ctx, cic: &CellInterconnect, spec: Value) -> anyhow::Result<i64> {
     let ns = cic.namespace().unwrap_or_default();
     let api: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
     let what = format!("patch CellInterconnect {}", qualified(cic));
-    api.patch(
-        &cic.name_any(),
-        &PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        },
-        &Patch::Merge(json!({ "spec": spec })),
-    )
-    .await
-    .map_err(|e| explain(e, &what))?;
-    Ok(())
+    let after = api
+        .patch(
+            &cic.name_any(),
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+        .map_err(|e| explain(e, &what))?;
+    Ok(after.metadata.generation.unwrap_or_default())
+}
+
+/// `--wait`: until each (interconnect, generation) is observed, then prints its Ready condition.
+async fn wait_observed(
+    ctx: &Ctx,
+    mut pending: Vec<(CellInterconnect, i64)>,
+    timeout: Duration,
+) -> anyhow::Result<u8> {
+    let began = Instant::now();
+    eprintln!(
+        "waiting for the controller to act on {} interconnect(s) (timeout {timeout:?})",
+        pending.len()
+    );
+    loop {
+        let mut still = vec![];
+        for (cic, generation) in pending {
+            let ns = cic.namespace().unwrap_or_default();
+            let Some(now) = super::selection::get_interconnect(ctx, &ns, &cic.name_any()).await? else {
+                anyhow::bail!("CellInterconnect {} was deleted while waiting", qualified(&cic));
+            };
+            let observed = now
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_generation)
+                .unwrap_or(0);
+            if observed >= generation {
+                let (ready, reason, message) = ready_of(&now);
+                println!(
+                    "cellinterconnect {} after {:.1} s: Ready={ready} {reason}: {message}",
+                    qualified(&now),
+                    began.elapsed().as_secs_f64()
+                );
+            } else {
+                still.push((cic, generation));
+            }
+        }
+        if still.is_empty() {
+            return Ok(EXIT_OK);
+        }
+        if began.elapsed() >= timeout {
+            for (cic, generation) in &still {
+                eprintln!(
+                    "  generation {generation} of {} not observed in {timeout:?} (is cellnet-controller running?)",
+                    qualified(cic)
+                );
+            }
+            return Ok(EXIT_UNHEALTHY);
+        }
+        pending = still;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 pub async fn set_suspend(ctx: &Ctx, args: &TargetArgs, suspend: bool) -> anyhow::Result<u8> {
     let verb = if suspend { "suspended" } else { "resumed" };
+    let mut acted = vec![];
     for cic in select(ctx, &args.selection()).await? {
+        let generation = cic.metadata.generation.unwrap_or_default();
         if cic.spec.suspend == suspend {
+            acted.push((cic.clone(), generation));
             println!(
                 "cellinterconnect {}{} already {verb}",
                 qualified(&cic),
@@ -103,12 +165,16 @@ pub async fn set_suspend(ctx: &Ctx, args: &TargetArgs, suspend: bool) -> anyhow:
             );
             continue;
         }
-        patch_spec(ctx, &cic, json!({ "suspend": suspend })).await?;
+        let generation = patch_spec(ctx, &cic, json!({ "suspend": suspend })).await?;
         println!(
             "cellinterconnect {}{} {verb}",
             qualified(&cic),
             describe_cells(&cic)
         );
+        acted.push((cic, generation));
+    }
+    if args.wait {
+        return wait_observed(ctx, acted, args.timeout).await;
     }
     Ok(EXIT_OK)
 }
@@ -123,6 +189,7 @@ pub async fn set_admin(ctx: &Ctx, args: &TargetArgs, disable: Option<Option<&str
             m.len()
         );
     }
+    let mut acted = vec![];
     for cic in select(ctx, &args.selection()).await? {
         let (state, message) = match disable {
             Some(m) => (AdminState::Disabled, m.map(str::to_string)),
@@ -135,9 +202,11 @@ pub async fn set_admin(ctx: &Ctx, args: &TargetArgs, disable: Option<Option<&str
                 qualified(&cic),
                 describe_cells(&cic)
             );
+            acted.push((cic.clone(), cic.metadata.generation.unwrap_or_default()));
             continue;
         }
-        patch_spec(ctx, &cic, json!({ "adminState": state, "adminMessage": message })).await?;
+        let generation =
+            patch_spec(ctx, &cic, json!({ "adminState": state, "adminMessage": message })).await?;
         match disable {
             Some(m) => println!(
                 "cellinterconnect {}{} disabled: the controller shuts its BGP sessions down{}",
@@ -151,6 +220,10 @@ pub async fn set_admin(ctx: &Ctx, args: &TargetArgs, disable: Option<Option<&str
                 describe_cells(&cic)
             ),
         }
+        acted.push((cic, generation));
+    }
+    if args.wait {
+        return wait_observed(ctx, acted, args.timeout).await;
     }
     Ok(EXIT_OK)
 }

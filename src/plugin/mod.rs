@@ -110,7 +110,7 @@ pub enum Command {
     #[command(
         after_help = "The message is sent to the peer as the shutdown communication (RFC 8203).\n\n\
                             Examples:\n  kubectl cellnet disable cell1-cell2 --message \"fibre cut, ticket 42\"\n  \
-                            kubectl cellnet disable --cell cell2 --message \"cell2 maintenance\""
+                            kubectl cellnet disable --cell cell2 --message \"cell2 maintenance\" --wait"
     )]
     Disable(actions::DisableArgs),
     /// Bring administratively disabled sessions back (spec.adminState=Enabled).
