@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo demo-down test fmt lint crds envtest prereqs helm chart
+.PHONY: demo demo-down test fmt lint crds envtest prereqs bench helm chart
 
 ## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
 demo:
@@ -46,3 +46,8 @@ chart:
 	"$$(bash hack/helm.sh | tail -n 1)" template cellnet charts/cellnet -n cellnet-system >/dev/null
 	"$$(bash hack/envtest.sh | tail -n 1)/kubectl" kustomize deploy/ >/dev/null
 	@echo "chart and kustomize base OK"
+
+## The full-size benchmark (50 speakers, 1,000 interconnects; release build); figures in target/bench.json.
+bench:
+	bash hack/prereqs.sh
+	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh | tail -n 1)" $(CARGO) bench --locked --bench cellnet-bench -- --json target/bench.json

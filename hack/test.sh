@@ -14,3 +14,5 @@ stage "cargo fmt --check" cargo fmt --check
 stage "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
 stage "build tests" cargo test --locked --no-run
 stage "tests" cargo test --locked
+# The benchmark at its smallest size, so it cannot rot (full size: make bench).
+stage "bench smoke (cellnet-bench --quick)" cargo test --locked --bench cellnet-bench -- --quick

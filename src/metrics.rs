@@ -201,14 +201,8 @@ impl Metrics {
             .set(i64::from(leading));
     }
 
-    /// Counts a reconcile and observes its duration when the guard drops.
+    /// Observes a reconcile's duration when the guard drops (the count is [`Self::reconcile_result`]).
     pub fn reconcile_timer(&self, controller: &str) -> Timer<'_> {
-        self.reconcile_total
-            .get_or_create(&ResultLabels {
-                controller: controller.into(),
-                result: "attempt".into(),
-            })
-            .inc();
         Timer {
             histogram: self.reconcile_time.get_or_create_owned(&ControllerLabels {
                 controller: controller.into(),
@@ -216,6 +210,22 @@ impl Metrics {
             start: Instant::now(),
             _lifetime: std::marker::PhantomData,
         }
+    }
+
+    /// Counts a finished reconcile with controller-runtime's `result` label: `success` (wait for a
+    /// change), `requeue_after` (requeued at a time), or `error` (`action` is `None`).
+    pub fn reconcile_result(&self, controller: &str, action: Option<&kube::runtime::controller::Action>) {
+        let result = match action {
+            None => "error",
+            Some(a) if *a == kube::runtime::controller::Action::await_change() => "success",
+            Some(_) => "requeue_after",
+        };
+        self.reconcile_total
+            .get_or_create(&ResultLabels {
+                controller: controller.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 
     pub fn reconcile_error(&self, controller: &str, reason: &str) {
@@ -287,11 +297,24 @@ mod tests {
     fn names_match_controller_runtime() {
         let m = Metrics::default();
         drop(m.reconcile_timer("CellInterconnect"));
+        m.reconcile_result("CellInterconnect", None);
+        m.reconcile_result(
+            "CellInterconnect",
+            Some(&kube::runtime::controller::Action::await_change()),
+        );
+        m.reconcile_result(
+            "CellInterconnect",
+            Some(&kube::runtime::controller::Action::requeue(
+                std::time::Duration::from_secs(5),
+            )),
+        );
         m.reconcile_error("CellInterconnect", "SdnUnreachable");
         let out = exposition(&m);
         for line in [
             "# TYPE controller_runtime_reconcile counter",
-            "controller_runtime_reconcile_total{controller=\"CellInterconnect\",",
+            "controller_runtime_reconcile_total{controller=\"CellInterconnect\",result=\"error\"} 1",
+            "controller_runtime_reconcile_total{controller=\"CellInterconnect\",result=\"success\"} 1",
+            "controller_runtime_reconcile_total{controller=\"CellInterconnect\",result=\"requeue_after\"} 1",
             "controller_runtime_reconcile_errors_total{controller=\"CellInterconnect\",",
             "controller_runtime_reconcile_time_seconds_bucket{",
             "controller_runtime_reconcile_time_seconds_count{controller=\"CellInterconnect\"} 1",

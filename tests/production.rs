@@ -409,6 +409,18 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
     }
     // Families without samples are not exposed (prometheus-client): the errors, sessions and drift
     // families are checked by the unit tests of src/metrics.rs.
+    // controller-runtime's result values only.
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("controller_runtime_reconcile_total{"))
+    {
+        assert!(
+            ["success", "error", "requeue", "requeue_after"]
+                .iter()
+                .any(|r| line.contains(&format!("result=\"{r}\""))),
+            "{line}"
+        );
+    }
     for line in [
         "# TYPE controller_runtime_reconcile counter",
         "# TYPE controller_runtime_reconcile_time_seconds histogram",

@@ -248,7 +248,16 @@ pub async fn run_with(
         .watches_stream(secrets, secret_to_cics)
         .reconcile_on(cic_requeue)
         .graceful_shutdown_on(shutdown.clone())
-        .run(interconnect::reconcile, interconnect::error_policy, ctx.clone())
+        .run(
+            |obj, ctx: Arc<Context>| async move {
+                let result = interconnect::reconcile(obj, ctx.clone()).await;
+                ctx.metrics
+                    .reconcile_result("CellInterconnect", result.as_ref().ok());
+                result
+            },
+            interconnect::error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| async move { log_result("CellInterconnect", res) });
 
     let cic_to_eps = |cic: CellInterconnect| {
@@ -265,7 +274,16 @@ pub async fn run_with(
         .watches(cics, wc, cic_to_eps)
         .reconcile_on(ep_requeue)
         .graceful_shutdown_on(shutdown.clone())
-        .run(endpoint::reconcile, endpoint::error_policy, ctx.clone())
+        .run(
+            |obj, ctx: Arc<Context>| async move {
+                let result = endpoint::reconcile(obj, ctx.clone()).await;
+                ctx.metrics
+                    .reconcile_result("InfraEndpoint", result.as_ref().ok());
+                result
+            },
+            endpoint::error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| async move { log_result("InfraEndpoint", res) });
 
     // Close clients of speakers no endpoint uses any more.

@@ -1,0 +1,604 @@
+//! `cellnet-bench`: cellnet against the BGP floor on real processes.
+//!
+//! Starts the real control plane, `--speakers` real gobgpd processes on 127.0.x.y with one shared
+//! BGP port, and measures:
+//! - the floor: the same peers written straight into fresh speakers through GoBGP's API by a
+//!   minimal client (cellnet's GoBGP backend used directly, no Kubernetes), until all are
+//!   Established;
+//! - cellnet: the release controller as a real process, `--interconnects` CellInterconnects
+//!   applied at once; time until every peer exists (push) and until every object is Ready;
+//! - steady state (SDN writes, status writes, SDN reads from the controller's own metrics), drift
+//!   repair times, controller RSS and CPU, and RSS with many (suspended) objects present.
+//!
+//! `make bench` runs the full size (`cargo bench --bench cellnet_bench`); `--quick` runs in
+//! `make test` so the bench cannot rot. Figures are printed as a table and, with `--json FILE`,
+//! written as JSON.
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cellnet::api::CellInterconnect;
+use cellnet::sdn::gobgp::{GoBgp, target};
+use cellnet::sdn::{AddressFamily, PeerConfig, SdnBackend, SessionState, SpeakerConfig};
+use clap::Parser;
+use futures::StreamExt as _;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::gobgp::Gobgpd;
+use support::{ControllerProcess, free_port, report};
+
+const BGP_PORT: u16 = 1790;
+const NS: &str = "bench";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cellnet-bench",
+    about = "cellnet against the BGP floor on real processes"
+)]
+struct Args {
+    /// Real gobgpd processes (managed speakers).
+    #[arg(long, default_value_t = 50)]
+    speakers: u16,
+    /// CellInterconnects between distinct pairs of speakers.
+    #[arg(long, default_value_t = 1000)]
+    interconnects: usize,
+    /// Seconds of steady state over which writes and reads are counted.
+    #[arg(long, default_value_t = 60)]
+    steady_secs: u64,
+    /// Peers deleted behind cellnet's back, one at a time.
+    #[arg(long, default_value_t = 20)]
+    drift_samples: usize,
+    /// Objects present when `rss_10k_mib` is measured (the extra ones are suspended).
+    #[arg(long, default_value_t = 10_000)]
+    many_objects: usize,
+    /// The small size for `make test`: 10 speakers, 40 interconnects, short phases.
+    #[arg(long)]
+    quick: bool,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn speaker_addr(run: u8, i: u16) -> Ipv4Addr {
+    Ipv4Addr::new(127, run, (i / 250) as u8, (i % 250 + 1) as u8)
+}
+
+/// Distinct pairs spread evenly over the speakers (neighbours at distance 1, then 2, ...).
+fn pairs(speakers: u16, count: usize) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for d in 1..speakers {
+        for i in 0..speakers {
+            let j = (i + d) % speakers;
+            let p = (i.min(j), i.max(j));
+            if seen.insert(p) {
+                out.push(p);
+                if out.len() == count {
+                    return out;
+                }
+            }
+        }
+    }
+    assert!(
+        out.len() == count,
+        "{speakers} speakers give only {} distinct pairs",
+        out.len()
+    );
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn peer(local: Ipv4Addr, remote: Ipv4Addr, remote_as: u32, owner: &str) -> PeerConfig {
+    PeerConfig {
+        neighbor: IpAddr::V4(remote),
+        peer_asn: remote_as,
+        remote_port: BGP_PORT,
+        local_address: IpAddr::V4(local),
+        hold_time: 9,
+        keepalive_interval: 3,
+        ebgp_multihop: None,
+        families: vec![AddressFamily::Ipv4Unicast],
+        password: None,
+        owner: owner.into(),
+        admin_down: false,
+        admin_message: None,
+        owned_record: false,
+    }
+}
+
+fn asn(i: u16) -> u32 {
+    64512 + u32::from(i)
+}
+
+/// Starts `n` bare speakers for run `run` (second octet), in parallel.
+fn start_speakers(run: u8, n: u16) -> Vec<Gobgpd> {
+    let began = Instant::now();
+    let speakers: Vec<Gobgpd> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| s.spawn(move || Gobgpd::start(&format!("s{run}-{i}"), speaker_addr(run, i), None)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("speaker start"))
+            .collect()
+    });
+    report(&format!(
+        "{n} gobgpd started in {:.1} s",
+        began.elapsed().as_secs_f64()
+    ));
+    speakers
+}
+
+fn clients(speakers: &[Gobgpd]) -> Vec<Arc<GoBgp>> {
+    speakers
+        .iter()
+        .map(|s| Arc::new(GoBgp::connect(&target(&s.api_url()), Duration::from_secs(10)).expect("client")))
+        .collect()
+}
+
+/// Waits until every (speaker, neighbour) in `want` is Established; returns when it happened.
+async fn wait_all_established(
+    clients: &[Arc<GoBgp>],
+    want: &[(usize, IpAddr)],
+    timeout: Duration,
+) -> Duration {
+    let began = Instant::now();
+    loop {
+        let states = peer_states(clients).await;
+        let missing = want
+            .iter()
+            .filter(|(i, n)| states[*i].get(n) != Some(&SessionState::Established))
+            .count();
+        if missing == 0 {
+            return began.elapsed();
+        }
+        assert!(
+            began.elapsed() < timeout,
+            "{missing} sessions not Established after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn peer_states(clients: &[Arc<GoBgp>]) -> Vec<HashMap<IpAddr, SessionState>> {
+    futures::stream::iter(clients.iter().cloned())
+        .map(|c| async move {
+            c.list_peers()
+                .await
+                .map(|peers| peers.into_iter().map(|p| (p.neighbor, p.session)).collect())
+                .unwrap_or_default()
+        })
+        .buffered(16)
+        .collect()
+        .await
+}
+
+/// The floor: peers written straight into fresh speakers, until all Established.
+async fn floor(n: u16, pairs: &[(u16, u16)]) -> f64 {
+    let speakers = tokio::task::block_in_place(|| start_speakers(7, n));
+    let clients = clients(&speakers);
+    let began = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let c = clients[usize::from(i)].clone();
+            async move {
+                let a = speaker_addr(7, i);
+                let cfg = SpeakerConfig {
+                    asn: asn(i),
+                    router_id: a,
+                    listen_address: a.into(),
+                    listen_port: BGP_PORT,
+                };
+                c.ensure_speaker(&cfg).await.expect("start bgp");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let mut want = Vec::new();
+    let jobs: Vec<(usize, PeerConfig)> = pairs
+        .iter()
+        .flat_map(|&(i, j)| {
+            let (a, b) = (speaker_addr(7, i), speaker_addr(7, j));
+            want.push((usize::from(i), IpAddr::V4(b)));
+            want.push((usize::from(j), IpAddr::V4(a)));
+            [
+                (usize::from(i), peer(a, b, asn(j), "floor")),
+                (usize::from(j), peer(b, a, asn(i), "floor")),
+            ]
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .map(|(i, p)| {
+            let c = clients[i].clone();
+            async move { c.ensure_peer(&p).await.expect("add peer") }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    wait_all_established(&clients, &want, Duration::from_secs(600)).await;
+    let floor = began.elapsed().as_secs_f64();
+    report(&format!(
+        "floor: {} peers Established in {floor:.1} s",
+        want.len()
+    ));
+    drop(speakers);
+    floor
+}
+
+fn endpoint_json(i: u16, speaker: &Gobgpd) -> Value {
+    json!({
+        "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
+        "metadata": {"name": format!("ep-{i}"), "namespace": NS},
+        "spec": {"cell": format!("cell{i}"), "address": speaker.address.to_string(), "asn": asn(i),
+                 "port": BGP_PORT, "sdn": {"type": "GoBGP", "url": speaker.api_url()}}
+    })
+}
+
+fn interconnect_json(name: &str, i: u16, j: u16, suspend: bool) -> Value {
+    json!({
+        "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"localEndpoint": {"name": format!("ep-{i}")}, "remoteEndpoint": {"name": format!("ep-{j}")},
+                 "suspend": suspend, "bgp": {"holdTime": 9, "keepaliveInterval": 3}}
+    })
+}
+
+async fn apply_all<K>(api: &Api<K>, objects: Vec<Value>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = PatchParams::apply("cellnet-bench").force();
+    futures::stream::iter(objects)
+        .map(|o| {
+            let params = params.clone();
+            async move {
+                let name = o["metadata"]["name"].as_str().unwrap().to_string();
+                api.patch(&name, &params, &Patch::Apply(&o)).await.expect("apply");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+}
+
+/// Sums every sample of counter `name` in a Prometheus text exposition.
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// utime + stime of `pid` in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+async fn ready_count(api: &Api<CellInterconnect>) -> usize {
+    api.list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .filter(|c| {
+                    c.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let mut args = Args::parse();
+    if args.quick {
+        args.speakers = 10;
+        args.interconnects = 40;
+        args.steady_secs = 10;
+        args.drift_samples = 5;
+        args.many_objects = 400;
+    }
+    cellnet::tls::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let figures = rt.block_on(run(&args));
+    print_table(&args, &figures);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&figures).unwrap()).expect("write json");
+        report(&format!("figures written to {}", path.display()));
+    }
+}
+
+async fn run(args: &Args) -> Value {
+    let began = Instant::now();
+    let pairs = pairs(args.speakers, args.interconnects);
+    let cp = tokio::task::block_in_place(support::control_plane);
+    cp.install_crds();
+    let client = cp.client().await;
+    support::create_namespace(&client, NS).await;
+
+    let floor_s = floor(args.speakers, &pairs).await;
+
+    // cellnet: fresh speakers, the controller, everything applied at once.
+    let speakers = tokio::task::block_in_place(|| start_speakers(8, args.speakers));
+    let clients = clients(&speakers);
+    let metrics_port = free_port();
+    let bind = format!("127.0.0.1:{metrics_port}");
+    let controller = tokio::task::block_in_place(|| {
+        ControllerProcess::start(
+            cp,
+            &[
+                "--metrics-bind-address",
+                &bind,
+                "--health-probe-bind-address",
+                "0",
+            ],
+        )
+    });
+    let pid = controller.pid().expect("controller pid");
+    let eps: Api<cellnet::api::InfraEndpoint> = Api::namespaced(client.clone(), NS);
+    let cics: Api<CellInterconnect> = Api::namespaced(client.clone(), NS);
+    let applied = Instant::now();
+    apply_all(
+        &eps,
+        speakers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| endpoint_json(i as u16, s))
+            .collect(),
+    )
+    .await;
+    let names: Vec<String> = (0..pairs.len()).map(|k| format!("ic-{k}")).collect();
+    apply_all(
+        &cics,
+        pairs
+            .iter()
+            .zip(&names)
+            .map(|(&(i, j), n)| interconnect_json(n, i, j, false))
+            .collect(),
+    )
+    .await;
+    report(&format!(
+        "{} objects applied in {:.1} s",
+        speakers.len() + pairs.len(),
+        applied.elapsed().as_secs_f64()
+    ));
+
+    // Push: until both peers of every interconnect exist on their speakers.
+    let mut pushed: Vec<Option<f64>> = vec![None; pairs.len()];
+    while pushed.iter().any(Option::is_none) {
+        assert!(
+            applied.elapsed() < Duration::from_secs(900),
+            "peers not pushed in 900 s"
+        );
+        let states = peer_states(&clients).await;
+        let now = applied.elapsed().as_secs_f64();
+        for (k, &(i, j)) in pairs.iter().enumerate() {
+            let (a, b) = (speaker_addr(8, i), speaker_addr(8, j));
+            let both = states[usize::from(i)].contains_key(&IpAddr::V4(b))
+                && states[usize::from(j)].contains_key(&IpAddr::V4(a));
+            if both && pushed[k].is_none() {
+                pushed[k] = Some(now);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut push: Vec<f64> = pushed.into_iter().flatten().collect();
+    push.sort_by(f64::total_cmp);
+    let push_s = *push.last().unwrap_or(&0.0);
+    report(&format!("push: every peer on its speaker after {push_s:.1} s"));
+
+    // Ready: until every CellInterconnect is Ready.
+    loop {
+        let ready = ready_count(&cics).await;
+        if ready == pairs.len() {
+            break;
+        }
+        assert!(
+            applied.elapsed() < Duration::from_secs(900),
+            "only {ready}/{} Ready after 900 s",
+            pairs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let ready_s = applied.elapsed().as_secs_f64();
+    report(&format!("ready: all {} Ready after {ready_s:.1} s", pairs.len()));
+
+    // Steady state, counted from the controller's own metrics, once the re-checks scheduled
+    // while sessions came up (10 s) have run.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let (m1, cpu1, t1) = (scrape(metrics_port).await, cpu_seconds(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
+    let (m2, cpu2) = (scrape(metrics_port).await, cpu_seconds(pid));
+    let delta = |name: &str| counter(&m2, name) - counter(&m1, name);
+    let steady_sdn_writes = delta("cellnet_sdn_writes_total");
+    let steady_status_writes = delta("cellnet_status_writes_total");
+    let steady_sdn_reads = delta("cellnet_sdn_api_calls_total");
+    let cpu_percent = 100.0 * (cpu2 - cpu1) / t1.elapsed().as_secs_f64();
+    let rss = rss_mib(pid);
+    report(&format!(
+        "steady: {steady_sdn_writes} SDN writes, {steady_status_writes} status writes, {steady_sdn_reads} SDN reads"
+    ));
+
+    // Drift: one peer at a time deleted behind cellnet's back, until it is back.
+    let mut drift = Vec::new();
+    for s in 0..args.drift_samples.min(pairs.len()) {
+        let k = s * pairs.len() / args.drift_samples.max(1);
+        let (i, j) = pairs[k];
+        let (c, neighbor) = (&clients[usize::from(i)], IpAddr::V4(speaker_addr(8, j)));
+        c.remove_peer(neighbor, &format!("cellnet:{NS}/{}", names[k]))
+            .await
+            .expect("delete peer");
+        let t = Instant::now();
+        loop {
+            let present = c
+                .list_peers()
+                .await
+                .map(|p| p.iter().any(|p| p.neighbor == neighbor))
+                .unwrap_or(false);
+            if present {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "peer not repaired in 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drift.push(t.elapsed().as_secs_f64());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drift.sort_by(f64::total_cmp);
+    report(&format!(
+        "drift: {} repairs, p99 {:.2} s",
+        drift.len(),
+        percentile(&drift, 0.99)
+    ));
+
+    // Many objects: suspended extra interconnects (caches, not sessions).
+    let extra = args.many_objects.saturating_sub(pairs.len());
+    let many = Instant::now();
+    apply_all(
+        &cics,
+        (0..extra)
+            .map(|k| {
+                let (i, j) = pairs[k % pairs.len()];
+                interconnect_json(&format!("many-{k}"), i, j, true)
+            })
+            .collect(),
+    )
+    .await;
+    // Let the controller see and reconcile them all (each gets status Suspended).
+    loop {
+        let suspended = cics
+            .list(&ListParams::default())
+            .await
+            .map(|l| {
+                l.items
+                    .iter()
+                    .filter(|c| c.spec.suspend)
+                    .filter(|c| {
+                        c.status
+                            .as_ref()
+                            .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "Suspended"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if suspended >= extra {
+            break;
+        }
+        assert!(
+            many.elapsed() < Duration::from_secs(900),
+            "{suspended}/{extra} suspended after 900 s"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let rss_many = rss_mib(pid);
+    report(&format!(
+        "{} objects present: controller RSS {rss_many:.1} MiB",
+        args.many_objects
+    ));
+
+    // Remove everything (finalizers run against live speakers) so the control plane stops clean.
+    let _ = cics
+        .delete_collection(&Default::default(), &ListParams::default())
+        .await;
+    drop(controller);
+    drop(speakers);
+    json!({
+        "speakers": args.speakers,
+        "interconnects": pairs.len(),
+        "push_s": push_s,
+        "push_p50_s": percentile(&push, 0.5),
+        "push_p99_s": percentile(&push, 0.99),
+        "ready_s": ready_s,
+        "floor_s": floor_s,
+        "ready_over_floor": ready_s / floor_s,
+        "steady_secs": args.steady_secs,
+        "steady_sdn_writes": steady_sdn_writes,
+        "steady_status_writes": steady_status_writes,
+        "steady_sdn_reads": steady_sdn_reads,
+        "drift_samples": drift.len(),
+        "drift_p50_s": percentile(&drift, 0.5),
+        "drift_p99_s": percentile(&drift, 0.99),
+        "rss_mib": rss,
+        "cpu_percent": cpu_percent,
+        "many_objects": args.many_objects,
+        "rss_10k_mib": rss_many,
+        "total_s": began.elapsed().as_secs_f64(),
+    })
+}
+
+fn print_table(args: &Args, f: &Value) {
+    println!();
+    println!(
+        "cellnet-bench: {} speakers, {} interconnects",
+        args.speakers, f["interconnects"]
+    );
+    println!("{:<22} {:>12}", "figure", "value");
+    for key in [
+        "push_s",
+        "push_p50_s",
+        "push_p99_s",
+        "ready_s",
+        "floor_s",
+        "ready_over_floor",
+        "steady_sdn_writes",
+        "steady_status_writes",
+        "steady_sdn_reads",
+        "drift_p50_s",
+        "drift_p99_s",
+        "rss_mib",
+        "cpu_percent",
+        "rss_10k_mib",
+        "total_s",
+    ] {
+        println!("{key:<22} {:>12.2}", f[key].as_f64().unwrap_or(f64::NAN));
+    }
+}
