@@ -23,7 +23,9 @@ RUN case "${TARGETARCH:-amd64}" in \
     esac \
  && rustup target add "$(cat /target)"
 COPY src ./src
+# Cargo.toml names these targets; they are not built, but the manifest must find them.
 COPY hack/sandbox ./hack/sandbox
+COPY benches ./benches
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin cellnet-controller --target "$(cat /target)" \
