@@ -155,11 +155,19 @@ fn rbac_is_enforced_for_a_non_admin_identity() {
         "default",
     ]);
     assert!(ok, "{err}");
-    let allowed = cp
-        .kubectl()
-        .env("KUBECONFIG", &kubeconfig)
-        .args(["auth", "can-i", "list", "pods", "-n", "default"])
-        .output()
-        .expect("kubectl");
-    assert_eq!(String::from_utf8_lossy(&allowed.stdout).trim(), "yes");
+    // The authorizer sees a new binding through its informer: allow it a moment (bounded).
+    support::wait_for(
+        "the new binding to take effect",
+        std::time::Duration::from_secs(10),
+        || {
+            let allowed = cp
+                .kubectl()
+                .env("KUBECONFIG", &kubeconfig)
+                .args(["auth", "can-i", "list", "pods", "-n", "default"])
+                .output()
+                .expect("kubectl");
+            let answer = String::from_utf8_lossy(&allowed.stdout).trim().to_string();
+            ((answer == "yes").then_some(()), answer)
+        },
+    );
 }

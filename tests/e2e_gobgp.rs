@@ -268,7 +268,7 @@ async fn drift_deleted_peer_comes_back() {
     let created = || {
         controller
             .log()
-            .matches("cell cell5: created BGP peer 127.0.1.6")
+            .matches("cell cell5: peer 127.0.1.6 on speaker")
             .count()
     };
     for round in 1..=2 {
@@ -290,7 +290,7 @@ async fn drift_deleted_peer_comes_back() {
         ));
         assert_eq!(description(&a, 6).as_deref(), Some("cellnet:e2e-drift/a-b"));
         wait_for(
-            "the re-creation in the controller log",
+            "the repair in the controller log",
             Duration::from_secs(5),
             || {
                 (

@@ -113,6 +113,16 @@ fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
     peers
 }
 
+/// One read per speaker per interval, whatever the number of objects on it; counted and timed.
+async fn timed_list(
+    metrics: &Metrics,
+    target: &SdnTarget,
+    backend: &dyn SdnBackend,
+) -> Result<Vec<ObservedPeer>, SdnError> {
+    let _timer = metrics.sdn_timer(target, "watch_list_peers");
+    backend.list_peers().await
+}
+
 async fn watch_speaker(
     key: SpeakerKey,
     target: SdnTarget,
@@ -162,11 +172,7 @@ async fn watch_speaker(
                         break;
                     }
                 },
-                _ = poll.tick() => match {
-                    // One read per speaker per interval, whatever the number of objects on it.
-                    let _timer = metrics.sdn_timer(&target, "watch_list_peers");
-                    backend.list_peers().await
-                } {
+                _ = poll.tick() => match timed_list(&metrics, &target, backend.as_ref()).await {
                     Ok(peers) => {
                         backoffs.reset(&key);
                         let peers = snapshot(peers);

@@ -195,7 +195,18 @@ impl ControlPlane {
     /// so tests can act with less than admin rights.
     pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> PathBuf {
         let (cert, key) = client_cert(&self.issuer, user, groups);
-        let path = self.dir.join(format!("kubeconfig-{user}"));
+        // ServiceAccount users have colons, which KUBECONFIG (a path list) cannot hold.
+        let file: String = user
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = self.dir.join(format!("kubeconfig-{file}"));
         write_kubeconfig(&path, &self.server, &self.ca_cert_pem, &cert, &key);
         path
     }

@@ -169,6 +169,17 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
                 | SideResult::Configured { admin_down: true, .. }
         )
     });
+    let old = cic.status.as_ref();
+    for (side, before, other) in [
+        (&local_side, old.and_then(|s| s.local.as_ref()), &remote_side),
+        (&remote_side, old.and_then(|s| s.remote.as_ref()), &local_side),
+    ] {
+        session_events(cic, ctx, side, before, other).await;
+        if let SideResult::Configured { session, .. } = &side.result {
+            ctx.metrics
+                .set_session(&side.cell, &side.peer_address, session.as_str());
+        }
+    }
     let outcome = Outcome::Sides {
         local: local_side,
         remote: remote_side,
@@ -318,6 +329,19 @@ async fn configure_side(
             );
             return Ok(side);
         }
+        Ok(ref outcome @ (PeerOutcome::Created | PeerOutcome::Updated { .. }))
+            if repairs_drift(cic, this, outcome) =>
+        {
+            ctx.metrics.drift_repair(&cell);
+            let note = format!(
+                "cell {cell}: peer {} on speaker {} was missing or changed behind cellnet's back; repaired",
+                desired.neighbor, target.url
+            );
+            info!(interconnect = %key(cic), %note);
+            ctx.metrics.sdn_write("repair_peer");
+            ctx.publish(cic, EventType::Warning, "DriftRepaired", "ConfigurePeer", note)
+                .await;
+        }
         Ok(PeerOutcome::Created) => {
             let note = format!(
                 "cell {cell}: created BGP peer {} (AS {}) on speaker {}",
@@ -380,6 +404,74 @@ async fn configure_side(
         },
     };
     Ok(side)
+}
+
+/// Events for what changed on one side since the last status: a session that came up or went
+/// down, a speaker that became unreachable. So `kubectl describe` tells the story of a link.
+async fn session_events(
+    cic: &CellInterconnect,
+    ctx: &Context,
+    side: &Side,
+    before: Option<&crate::api::SideStatus>,
+    other: &Side,
+) {
+    use crate::api::SessionState as Api;
+    let was = before.map(|b| b.session_state).unwrap_or_default();
+    let link = format!(
+        "cell {} -> cell {} ({})",
+        side.cell, other.cell, side.peer_address
+    );
+    match &side.result {
+        SideResult::Configured {
+            session, admin_down, ..
+        } => {
+            let now = status::session_state(*session);
+            if now == Api::Established && was != Api::Established {
+                let note = format!("{link}: BGP session Established");
+                ctx.publish(
+                    cic,
+                    EventType::Normal,
+                    "SessionEstablished",
+                    "ObserveSession",
+                    note,
+                )
+                .await;
+            } else if was == Api::Established && now != Api::Established && !admin_down {
+                let note = format!("{link}: BGP session went down (now {now:?})");
+                ctx.publish(cic, EventType::Warning, "SessionDown", "ObserveSession", note)
+                    .await;
+            }
+        }
+        SideResult::Failed { reason, message, .. } if *reason == "SdnUnreachable" => {
+            // Once per outage: status keeps the message, so only announce the change.
+            if before.and_then(|b| b.message.as_deref()) != Some(message.as_str()) && was != Api::Unknown
+                || before.is_some_and(|b| b.message.is_none())
+            {
+                let note = format!("{link}: {message}");
+                ctx.publish(cic, EventType::Warning, "SdnUnreachable", "ObserveSession", note)
+                    .await;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a write on `this` side repairs drift: the spec did not change since the status that
+/// says the peer was configured, so the speaker must have lost or changed it.
+fn repairs_drift(cic: &CellInterconnect, this: &InfraEndpoint, outcome: &PeerOutcome) -> bool {
+    // A new password alone is a Secret rotation, not drift.
+    if matches!(outcome, PeerOutcome::Updated { fields } if fields.as_slice() == ["password"]) {
+        return false;
+    }
+    let Some(status) = cic.status.as_ref() else {
+        return false;
+    };
+    let side = if cic.spec.local_endpoint.name == this.name_any() {
+        &status.local
+    } else {
+        &status.remote
+    };
+    status.observed_generation == cic.meta().generation && side.as_ref().is_some_and(|s| s.configured)
 }
 
 /// The neighbour address status says this side had configured (for removing stale peers).

@@ -81,6 +81,7 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         flaps: old.flaps,
         ..Default::default()
     };
+    let admin_down = matches!(side.result, SideResult::Configured { admin_down: true, .. });
     let state = match &side.result {
         SideResult::Configured {
             session, last_error, ..
@@ -105,7 +106,11 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         new.last_transition_time = Some(now.clone());
         if state == SessionState::Established {
             new.established_since = Some(now.clone());
-        } else if old.session_state == SessionState::Established {
+        } else if old.session_state == SessionState::Established
+            && state != SessionState::Unknown
+            && !admin_down
+        {
+            // A real session loss: not our own shutdown, not an API we merely cannot read.
             new.flaps = new.flaps.saturating_add(1);
         }
     }
@@ -460,6 +465,27 @@ mod tests {
         let s4 = compute(Some(&s3), None, &sides(est.clone(), est), &at(400));
         let local = s4.local.as_ref().unwrap();
         assert_eq!((local.flaps, local.established_since.clone()), (1, Some(at(400))));
+    }
+
+    #[test]
+    fn planned_shutdowns_and_unreadable_speakers_are_not_flaps() {
+        let est = up(sdn::SessionState::Established);
+        let s = compute(None, None, &sides(est.clone(), est.clone()), &at(1));
+        let down = SideResult::Configured {
+            session: sdn::SessionState::Idle,
+            admin_down: true,
+            last_error: None,
+        };
+        let s = compute(Some(&s), None, &sides(down, est.clone()), &at(2));
+        assert_eq!(s.local.as_ref().unwrap().flaps, 0, "our own disable");
+        let s = compute(Some(&s), None, &sides(est.clone(), est.clone()), &at(3));
+        let failed = SideResult::Failed {
+            reason: "SdnUnreachable",
+            message: "down".into(),
+            stalled: false,
+        };
+        let s = compute(Some(&s), None, &sides(failed, est), &at(4));
+        assert_eq!(s.local.as_ref().unwrap().flaps, 0, "unknown is not down");
     }
 
     #[test]
