@@ -289,16 +289,12 @@ async fn drift_deleted_peer_comes_back() {
             deleted.elapsed().as_secs_f64()
         ));
         assert_eq!(description(&a, 6).as_deref(), Some("cellnet:e2e-drift/a-b"));
-        wait_for(
-            "the repair in the controller log",
-            Duration::from_secs(5),
-            || {
-                (
-                    (created() == creations + 1).then_some(()),
-                    format!("{} creations", created()),
-                )
-            },
-        );
+        wait_for("the repair in the controller log", Duration::from_secs(5), || {
+            (
+                (created() == creations + 1).then_some(()),
+                format!("{} creations", created()),
+            )
+        });
         wait_ready(cp, ns, "a-b");
     }
     // Goal from the issue: under 15 s with the default 10 s resync.
