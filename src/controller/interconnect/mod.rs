@@ -35,8 +35,10 @@ pub const DELETION_POLICY_ANNOTATION: &str = "cellnet.io/deletion-policy";
 /// Any new value forces an immediate reconcile (the watch sees the change).
 pub const RECONCILE_REQUESTED_ANNOTATION: &str = "cellnet.io/reconcile-requested-at";
 
-/// Safety-net resync of a healthy object; changes arrive through watches long before.
-const HEALTHY_RESYNC: Duration = Duration::from_secs(300);
+/// Safety-net resync of a healthy object. Drift, speaker loss and restarts arrive through the
+/// per-speaker watchers within seconds, so this is rare on purpose: in steady state, SDN reads
+/// then grow with the number of speakers (one poll each per resync interval), not of objects.
+const HEALTHY_RESYNC: Duration = Duration::from_secs(3600);
 /// Re-check of a session that is coming up (speaker events usually arrive sooner).
 const SESSION_RECHECK: Duration = Duration::from_secs(10);
 
