@@ -444,15 +444,13 @@ async fn session_events(
                     .await;
             }
         }
-        SideResult::Failed { reason, message, .. } if *reason == "SdnUnreachable" => {
-            // Once per outage: status keeps the message, so only announce the change.
-            if before.and_then(|b| b.message.as_deref()) != Some(message.as_str()) && was != Api::Unknown
-                || before.is_some_and(|b| b.message.is_none())
-            {
-                let note = format!("{link}: {message}");
-                ctx.publish(cic, EventType::Warning, "SdnUnreachable", "ObserveSession", note)
-                    .await;
-            }
+        // Once per outage: only when the side had no failure before (status keeps the message).
+        SideResult::Failed { reason, message, .. }
+            if *reason == "SdnUnreachable" && before.is_none_or(|b| b.message.is_none()) =>
+        {
+            let note = format!("{link}: {message}");
+            ctx.publish(cic, EventType::Warning, "SdnUnreachable", "ObserveSession", note)
+                .await;
         }
         _ => {}
     }
