@@ -11,7 +11,7 @@ mod control_plane;
 #[allow(dead_code)]
 #[path = "../../tests/support/controller.rs"]
 mod controller;
-#[allow(dead_code)]
+// gobgp.rs allows dead code itself.
 #[path = "../../tests/support/gobgp.rs"]
 mod gobgp;
 
