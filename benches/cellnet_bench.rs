@@ -145,7 +145,7 @@ fn start_speakers(run: u8, n: u16) -> Vec<Gobgpd> {
 fn clients(speakers: &[Gobgpd]) -> Vec<Arc<GoBgp>> {
     speakers
         .iter()
-        .map(|s| Arc::new(GoBgp::connect(&target(&s.api_url()), Duration::from_secs(10)).expect("client")))
+        .map(|s| Arc::new(GoBgp::connect(&target(s.api_url()), Duration::from_secs(10)).expect("client")))
         .collect()
 }
 
