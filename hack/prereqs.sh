@@ -7,6 +7,9 @@ command -v gobgpd >/dev/null || need+=(gobgpd)
 # implements 5.1) and 5.4.
 command -v lua5.1 >/dev/null || need+=(lua5.1)
 command -v lua5.4 >/dev/null || need+=(lua5.4)
+# A real Neutron (with neutron-dynamic-routing) and Keystone for tests/neutron.rs and tests/e2e_neutron.rs.
+[ -d /usr/lib/python3/dist-packages/neutron_dynamic_routing ] || need+=(python3-neutron python3-neutron-dynamic-routing)
+command -v keystone-manage >/dev/null || need+=(python3-keystone)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

@@ -6,6 +6,7 @@ pub mod controller;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod neutron;
 pub mod plugin;
 pub mod sdn;
 pub mod telemetry;

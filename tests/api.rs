@@ -864,6 +864,7 @@ async fn status_round_trips_through_the_subresource() {
             sdn: Some(kind),
             sdn_reachable: (kind != SdnKind::External).then_some(true),
             interconnects: 1,
+            neutron: None,
         };
         let patch = json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint", "status": status});
         let got = ieps

@@ -28,10 +28,12 @@ pub enum ConditionType {
     SessionEstablished,
     /// InfraEndpoint: the speaker's global BGP configuration is in place.
     SpeakerConfigured,
+    /// InfraEndpoint: Neutron has the network, subnet and BGP resources of `spec.neutron`.
+    NeutronConfigured,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 7] = [
+    pub const ALL: [ConditionType; 8] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -39,6 +41,7 @@ impl ConditionType {
         Self::RemoteConfigured,
         Self::SessionEstablished,
         Self::SpeakerConfigured,
+        Self::NeutronConfigured,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl ConditionType {
             Self::RemoteConfigured => "RemoteConfigured",
             Self::SessionEstablished => "SessionEstablished",
             Self::SpeakerConfigured => "SpeakerConfigured",
+            Self::NeutronConfigured => "NeutronConfigured",
         }
     }
 }

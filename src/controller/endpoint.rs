@@ -12,6 +12,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::error::{Error, Result};
+use super::neutron;
 use super::target::{self, TargetProblem};
 use super::{Context, FIELD_MANAGER};
 use crate::api::conditions::{remove_condition, set_condition};
@@ -50,19 +51,32 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
         .count();
     let deleting = ep.meta().deletion_timestamp.is_some();
 
-    // Label and finalizer in one merge patch, only when something differs.
+    // Neutron (spec.neutron) has its own finalizer: released once its cleanup is done.
+    let has_neutron_fin = ep.finalizers().iter().any(|f| f == neutron::FINALIZER);
+    let mut want_neutron_fin = neutron::wants_finalizer(&ep);
+    let mut neutron_outcome = None;
+    if has_neutron_fin && !want_neutron_fin {
+        let outcome = neutron::cleanup(&ep, &ctx).await?;
+        want_neutron_fin = !outcome.ok;
+        neutron_outcome = Some(outcome);
+    }
+
+    // Label and finalizers in one merge patch, only when something differs.
     let has_finalizer = ep.finalizers().iter().any(|f| f == IN_USE_FINALIZER);
     let want_finalizer = users > 0;
     let label_ok = ep.labels().get(CELL_LABEL) == Some(&ep.spec.cell);
-    if has_finalizer != want_finalizer || (!label_ok && !deleting) {
+    if has_finalizer != want_finalizer || has_neutron_fin != want_neutron_fin || (!label_ok && !deleting) {
         let mut finalizers: Vec<String> = ep
             .finalizers()
             .iter()
-            .filter(|f| *f != IN_USE_FINALIZER)
+            .filter(|f| *f != IN_USE_FINALIZER && *f != neutron::FINALIZER)
             .cloned()
             .collect();
         if want_finalizer {
             finalizers.push(IN_USE_FINALIZER.into());
+        }
+        if want_neutron_fin {
+            finalizers.push(neutron::FINALIZER.into());
         }
         let mut patch = json!({"metadata": {
             "finalizers": finalizers,
@@ -73,18 +87,23 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
         }
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
-        if deleting && !want_finalizer {
+        if deleting && !want_finalizer && !want_neutron_fin {
             return Ok(Action::await_change());
         }
+    }
+    if let Some(o) = neutron_outcome.as_ref().filter(|o| !o.ok) {
+        let n = Some(o);
+        write_status(&ep, &ctx, users, None, (false, o.reason, &o.message, false), n).await?;
+        return Ok(Action::requeue(ctx.backoffs.next_delay(&key(&ep))));
     }
     if deleting {
         // Still referenced: say so in status and wait for the interconnects to go.
         let msg = format!("deletion waits for {users} CellInterconnect(s) that refer to this endpoint");
-        write_status(&ep, &ctx, users, None, (false, "InUse", &msg, false)).await?;
+        write_status(&ep, &ctx, users, None, (false, "InUse", &msg, false), None).await?;
         return Ok(Action::await_change());
     }
 
-    let now_reason: (bool, &str, String, bool);
+    let mut now_reason: (bool, &str, String, bool);
     let mut reachable = None;
     if ep.spec.is_managed() {
         let outcome = speaker(&ep, &ctx).await?;
@@ -104,12 +123,23 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
             false,
         );
     }
+    if ep.spec.neutron.is_some() {
+        let o = neutron::reconcile(&ep, &ctx).await?;
+        if now_reason.0 && !o.ok {
+            now_reason = (false, o.reason, o.message.clone(), o.stalled);
+        }
+        neutron_outcome = Some(o);
+    }
     let (ok, reason, msg, stalled) = &now_reason;
-    write_status(&ep, &ctx, users, reachable, (*ok, reason, msg, *stalled)).await?;
+    let n = neutron_outcome.as_ref();
+    write_status(&ep, &ctx, users, reachable, (*ok, reason, msg, *stalled), n).await?;
     if !ok && !stalled {
         return Ok(Action::requeue(ctx.backoffs.next_delay(&key(&ep))));
     }
     ctx.backoffs.reset(&key(&ep));
+    if ep.spec.neutron.is_some() {
+        return Ok(Action::requeue(neutron::resync(&ctx)));
+    }
     Ok(Action::requeue(RESYNC))
 }
 
@@ -180,6 +210,7 @@ async fn write_status(
     users: usize,
     reachable: Option<bool>,
     (ok, reason, message, stalled): (bool, &str, &str, bool),
+    neutron: Option<&neutron::Outcome>,
 ) -> Result<()> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let generation = ep.meta().generation;
@@ -203,6 +234,10 @@ async fn write_status(
     } else {
         remove_condition(conds, ConditionType::SpeakerConfigured);
     }
+    if let Some(o) = neutron {
+        neutron::fold_status(&mut status, o, generation, &now);
+    }
+    let conds = &mut status.conditions;
     if stalled {
         set_condition(
             conds,

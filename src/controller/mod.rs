@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod endpoint;
 pub mod error;
 pub mod interconnect;
+pub mod neutron;
 pub mod speakers;
 pub mod target;
 
@@ -73,6 +74,8 @@ pub struct Context {
     pub interconnects: Store<CellInterconnect>,
     pub backoffs: Backoffs,
     pub metrics: Arc<Metrics>,
+    /// Neutron clients (one per cloud) and the Neutron drift resync interval.
+    pub neutron: Arc<neutron::NeutronClients>,
 }
 
 impl Context {
@@ -171,6 +174,10 @@ pub async fn run_with(
         interconnects: cic_store.clone(),
         backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(60)),
         metrics,
+        neutron: Arc::new(neutron::NeutronClients::new(
+            config.sdn_resync_interval,
+            config.sdn_timeout,
+        )),
     });
 
     // An endpoint change requeues every interconnect that refers to it.

@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod controller;
 pub mod gobgp;
 pub mod kube_helpers;
+pub mod neutron;
 pub mod odl_server;
 
 pub use control_plane::{ControlPlane, control_plane, free_port, report};

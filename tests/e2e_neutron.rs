@@ -1,0 +1,446 @@
+//! End to end: the real controller and control plane with a real Neutron (Debian's Neutron 21 +
+//! neutron-dynamic-routing) and Keystone 22. Every check of Neutron's state goes through its API
+//! with curl, independently of cellnet's client.
+//!
+//! One control plane, one controller (`--sdn-resync-interval 2s`) and one Neutron serve the
+//! tests; each test has its own namespace, cell and physical network, so they run in parallel.
+//! The stop/recover test has a Neutron of its own.
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::neutron::{ADMIN_PASSWORD, Keystone, Neutron};
+use support::{ControlPlane, ControllerProcess, condition, wait_condition, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn env() -> (
+    &'static ControlPlane,
+    &'static ControllerProcess,
+    &'static Neutron,
+) {
+    static CONTROLLER: OnceLock<ControllerProcess> = OnceLock::new();
+    static NEUTRON: OnceLock<Neutron> = OnceLock::new();
+    let neutron = NEUTRON.get_or_init(Neutron::start);
+    let cp = support::control_plane();
+    cp.install_crds();
+    let controller =
+        CONTROLLER.get_or_init(|| ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]));
+    (cp, controller, neutron)
+}
+
+async fn namespace(cp: &ControlPlane, name: &str) {
+    support::create_namespace(&cp.client().await, name).await;
+}
+
+fn noauth_secret(name: &str, neutron: &Neutron) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  clouds.yaml: |\n    clouds:\n      \
+         region1:\n        auth_type: none\n        endpoint_override: {}\n",
+        neutron.url()
+    )
+}
+
+fn keystone_secret(name: &str, ks: &Keystone, password: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  clouds.yaml: |\n    clouds:\n      \
+         region1:\n        auth:\n          auth_url: {}\n          username: admin\n          password: {password}\n          \
+         project_name: admin\n          user_domain_name: Default\n          project_domain_name: Default\n        \
+         region_name: RegionOne\n        interface: public\n",
+        ks.url()
+    )
+}
+
+/// An external endpoint (no SDN) of `cell` at 10.<net>.0.10 with `spec.neutron` on `physnet`.
+fn endpoint(name: &str, cell: &str, net: u8, physnet: &str, secret: &str, bgp: &str) -> String {
+    format!(
+        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
+         address: 10.{net}.0.10\n  asn: 65{net:03}\n  neutron:\n    cloudSecretRef:\n      name: {secret}\n    \
+         cloud: region1\n    network:\n      physicalNetwork: {physnet}\n    subnet:\n      cidr: 10.{net}.0.0/24\n      \
+         gatewayIP: 10.{net}.0.1\n{bgp}"
+    )
+}
+
+fn bgp(local_as: u32, password_secret: Option<&str>) -> String {
+    let mut s = format!("    bgp:\n      localAs: {local_as}\n");
+    if let Some(p) = password_secret {
+        s.push_str(&format!(
+            "      passwordSecretRef:\n        name: {p}\n        key: password\n"
+        ));
+    }
+    s
+}
+
+fn networks_named(n: &Neutron, name: &str) -> Vec<Value> {
+    n.get(&format!("/networks?name={name}"))["networks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn speakers_named(n: &Neutron, name: &str) -> Vec<Value> {
+    n.get("/bgp-speakers")["bgp_speakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == name)
+        .cloned()
+        .collect()
+}
+
+fn peers_named(n: &Neutron, name: &str) -> Vec<Value> {
+    n.get("/bgp-peers")["bgp_peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == name)
+        .cloned()
+        .collect()
+}
+
+fn wait_configured(cp: &ControlPlane, ns: &str, what: &str) -> Value {
+    wait_condition(cp, ns, what, "NeutronConfigured", "True", None, TIMEOUT).0
+}
+
+#[tokio::test]
+async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_cleans_up() {
+    let (cp, controller, n) = env();
+    let ns = "neutron-create";
+    namespace(cp, ns).await;
+    cp.apply(ns, &noauth_secret("region1", n));
+    cp.apply(
+        ns,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-md5\nstringData:\n  password: md5-very-secret\n",
+    );
+    cp.apply(
+        ns,
+        &endpoint(
+            "ep1",
+            "cella",
+            31,
+            "physnet-a",
+            "region1",
+            &bgp(64601, Some("bgp-md5")),
+        ),
+    );
+    let obj = wait_configured(cp, ns, "iep/ep1");
+    let (status, reason, _) = condition(&obj, "Ready").unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "External"));
+    let st = &obj["status"]["neutron"];
+    let uid = obj["metadata"]["uid"].as_str().unwrap();
+    assert!(
+        obj["metadata"]["finalizers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("cellnet.io/neutron-cleanup"))
+    );
+
+    // Neutron, through its own API.
+    let nets = networks_named(n, "cellnet-cella-ep1");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    let net = &nets[0];
+    assert_eq!(net["id"], st["networkId"]);
+    assert_eq!(net["provider:network_type"], "flat");
+    assert_eq!(net["provider:physical_network"], "physnet-a");
+    assert_eq!(net["router:external"], true);
+    let tags: Vec<&str> = net["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tags.contains(&"cellnet.io/cell=cella"), "{tags:?}");
+    assert!(
+        tags.contains(&format!("cellnet.io/owner={uid}").as_str()),
+        "{tags:?}"
+    );
+    let subnet = n.get(&format!("/subnets/{}", st["subnetId"].as_str().unwrap()))["subnet"].clone();
+    assert_eq!(subnet["cidr"], "10.31.0.0/24");
+    assert_eq!(subnet["gateway_ip"], "10.31.0.1");
+    assert_eq!(subnet["network_id"], net["id"]);
+    let speakers = speakers_named(n, "cellnet-cella");
+    assert_eq!(speakers.len(), 1);
+    let speaker = &speakers[0];
+    assert_eq!(speaker["id"], st["bgpSpeakerId"]);
+    assert_eq!(speaker["local_as"], 64601);
+    assert_eq!(speaker["advertise_tenant_networks"], true);
+    assert_eq!(speaker["networks"], json!([net["id"]]));
+    let peer = n.get(&format!("/bgp-peers/{}", st["bgpPeerId"].as_str().unwrap()))["bgp_peer"].clone();
+    assert_eq!(peer["peer_ip"], "10.31.0.10");
+    assert_eq!(peer["remote_as"], 65031);
+    assert_eq!(peer["auth_type"], "md5");
+    assert_eq!(speaker["peers"], json!([peer["id"]]));
+    // What the README shows (real output).
+    let show = |v: &Value, keys: &[&str]| {
+        keys.iter()
+            .map(|k| format!("  {k}: {}", v[*k]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    support::report(&format!(
+        "README:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
+         GET /v2.0/networks?name=cellnet-cella-ep1\n{}\nGET /v2.0/bgp-speakers/{}\n{}\nGET /v2.0/bgp-peers/{}\n{}",
+        obj["status"]["neutron"],
+        show(
+            net,
+            &[
+                "id",
+                "name",
+                "provider:network_type",
+                "provider:physical_network",
+                "router:external",
+                "subnets",
+                "tags"
+            ]
+        ),
+        speaker["id"].as_str().unwrap(),
+        show(speaker, &["name", "local_as", "ip_version", "peers", "networks"]),
+        peer["id"].as_str().unwrap(),
+        show(&peer, &["name", "peer_ip", "remote_as", "auth_type"]),
+    ));
+
+    // Drift 1: the peer taken off the speaker in Neutron is put back.
+    let sid = speaker["id"].as_str().unwrap().to_string();
+    let (code, _) = n.api(
+        "PUT",
+        &format!("/bgp-speakers/{sid}/remove_bgp_peer"),
+        Some(&json!({"bgp_peer_id": peer["id"]})),
+    );
+    assert_eq!(code, 200);
+    let (_, took) = wait_for("peer back on the speaker", TIMEOUT, || {
+        let s = n.get(&format!("/bgp-speakers/{sid}"))["bgp_speaker"].clone();
+        ((s["peers"] == json!([peer["id"]])).then_some(()), s.to_string())
+    });
+    support::report(&format!(
+        "peer removed in Neutron put back in {:.1} s",
+        took.as_secs_f64()
+    ));
+
+    // Drift 2: the network deleted in Neutron is created again, with subnet, tags, on the speaker.
+    let old = net["id"].as_str().unwrap().to_string();
+    n.api(
+        "PUT",
+        &format!("/bgp-speakers/{sid}/remove_gateway_network"),
+        Some(&json!({"network_id": old})),
+    );
+    let (code, body) = n.api("DELETE", &format!("/networks/{old}"), None);
+    assert_eq!(code, 204, "{body}");
+    let (new_net, took) = wait_for("network recreated", TIMEOUT, || {
+        let nets = networks_named(n, "cellnet-cella-ep1");
+        let s = n.get(&format!("/bgp-speakers/{sid}"))["bgp_speaker"].clone();
+        let found = nets
+            .first()
+            .filter(|x| x["id"] != old.as_str() && !x["subnets"].as_array().unwrap().is_empty())
+            .filter(|x| s["networks"] == json!([x["id"]]))
+            .cloned();
+        (found, format!("{nets:?} {s}"))
+    });
+    support::report(&format!(
+        "network deleted in Neutron recreated in {:.1} s",
+        took.as_secs_f64()
+    ));
+    assert!(
+        new_net["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("cellnet.io/owner={uid}")))
+    );
+    let obj = wait_for("status shows the new network", TIMEOUT, || {
+        let o = cp.get_json(ns, "iep/ep1").unwrap();
+        let hit = o["status"]["neutron"]["networkId"] == new_net["id"];
+        (hit.then(|| o.clone()), o["status"]["neutron"].to_string())
+    })
+    .0;
+
+    // Never a secret in status, events or logs.
+    let events = cp.kubectl_run(&["get", "events", "-n", ns, "-o", "json"]).1;
+    for text in [obj.to_string(), events, controller.log()] {
+        assert!(!text.contains("md5-very-secret"), "password leaked");
+    }
+
+    // Delete: everything cellnet created is gone, then the object.
+    let peer_id = obj["status"]["neutron"]["bgpPeerId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet_id = obj["status"]["neutron"]["subnetId"].as_str().unwrap().to_string();
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--wait=false"]);
+    wait_for("endpoint gone", TIMEOUT, || {
+        let o = cp.get_json(ns, "iep/ep1");
+        (
+            o.is_none().then_some(()),
+            format!("{:?}", o.map(|o| o["status"].clone())),
+        )
+    });
+    assert!(networks_named(n, "cellnet-cella-ep1").is_empty());
+    assert_eq!(n.api("GET", &format!("/subnets/{subnet_id}"), None).0, 404);
+    assert_eq!(n.api("GET", &format!("/bgp-peers/{peer_id}"), None).0, 404);
+    assert!(speakers_named(n, "cellnet-cella").is_empty());
+    assert!(peers_named(n, "cellnet-cella-ep1").is_empty());
+}
+
+#[tokio::test]
+async fn crd_refuses_bad_neutron_input() {
+    let cp = support::control_plane();
+    cp.install_crds();
+    let ns = "neutron-refused";
+    namespace(cp, ns).await;
+    let base = |extra_net: &str, cidr: &str| {
+        format!(
+            "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: bad\nspec:\n  cell: c1\n  \
+             address: 10.1.0.10\n  asn: 65001\n  neutron:\n    cloudSecretRef:\n      name: s\n    cloud: c\n    \
+             network:\n      physicalNetwork: p\n{extra_net}    subnet:\n      cidr: {cidr}\n"
+        )
+    };
+    let cases = [
+        (
+            base("", "10.2.0.0/24"),
+            "spec.neutron.subnet.cidr must contain spec.address",
+        ),
+        (
+            base("      networkType: vlan\n", "10.1.0.0/24"),
+            "segmentationId is required when networkType is vlan",
+        ),
+        (
+            base("      segmentationId: 100\n", "10.1.0.0/24"),
+            "segmentationId is not allowed when networkType is flat",
+        ),
+        (
+            base(
+                "      networkType: vlan\n      segmentationId: 5000\n",
+                "10.1.0.0/24",
+            ),
+            "should be less than or equal to 4094",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let (ok, _, err) = cp.apply_result(ns, &yaml);
+        assert!(!ok, "accepted:\n{yaml}");
+        assert!(err.contains(want), "{err}");
+    }
+    let good = base(
+        "      networkType: vlan\n      segmentationId: 100\n",
+        "10.1.0.0/24",
+    );
+    let (ok, _, err) = cp.apply_result(ns, &good);
+    assert!(ok, "{err}");
+    // The example is accepted as written.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/neutron/40-neutron.yaml");
+    let (ok, out, err) = cp.kubectl_run(&["apply", "--dry-run=server", "-n", ns, "-f", example]);
+    assert!(
+        ok && out.contains("infraendpoint.cellnet.io/cell3-infra created"),
+        "{out}{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_same_named_network_cellnet_does_not_own_is_left_alone() {
+    let (cp, _, n) = env();
+    let ns = "neutron-conflict";
+    namespace(cp, ns).await;
+    let (code, theirs) = n.api(
+        "POST",
+        "/networks",
+        Some(
+            &json!({"network": {"name": "cellnet-cellc-ep1", "provider:network_type": "flat",
+            "provider:physical_network": "physnet-theirs"}}),
+        ),
+    );
+    assert_eq!(code, 201, "{theirs}");
+    let theirs = theirs["network"].clone();
+    cp.apply(ns, &noauth_secret("region1", n));
+    cp.apply(ns, &endpoint("ep1", "cellc", 33, "physnet-c", "region1", ""));
+    let (obj, _) = wait_condition(
+        cp,
+        ns,
+        "iep/ep1",
+        "NeutronConfigured",
+        "False",
+        Some("NeutronConflict"),
+        TIMEOUT,
+    );
+    let (_, _, msg) = condition(&obj, "NeutronConfigured").unwrap();
+    assert!(msg.contains(theirs["id"].as_str().unwrap()), "{msg}");
+    assert_eq!(condition(&obj, "Ready").unwrap().1, "NeutronConflict");
+    let now = n.get(&format!("/networks/{}", theirs["id"].as_str().unwrap()))["network"].clone();
+    assert_eq!(now["revision_number"], theirs["revision_number"], "untouched");
+    assert_eq!(now["tags"], json!([]));
+    // Deleting the endpoint leaves their network.
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
+    assert_eq!(networks_named(n, "cellnet-cellc-ep1").len(), 1);
+}
+
+#[tokio::test]
+async fn neutron_stopped_is_unreachable_then_recovers() {
+    let (cp, _, _) = env();
+    let mut own = Neutron::start();
+    let ns = "neutron-down";
+    namespace(cp, ns).await;
+    cp.apply(ns, &noauth_secret("region1", &own));
+    cp.apply(
+        ns,
+        &endpoint("ep1", "celld", 34, "physnet-d", "region1", &bgp(64604, None)),
+    );
+    wait_configured(cp, ns, "iep/ep1");
+    own.stop();
+    let (obj, took) = wait_condition(
+        cp,
+        ns,
+        "iep/ep1",
+        "Ready",
+        "False",
+        Some("NeutronUnreachable"),
+        TIMEOUT,
+    );
+    support::report(&format!(
+        "Neutron stopped: NeutronUnreachable after {:.1} s",
+        took.as_secs_f64()
+    ));
+    assert_eq!(obj["status"]["neutron"]["reachable"], false);
+    own.restart();
+    let (_, took) = wait_condition(cp, ns, "iep/ep1", "Ready", "True", None, TIMEOUT);
+    support::report(&format!("Neutron back: Ready after {:.1} s", took.as_secs_f64()));
+    assert_eq!(networks_named(&own, "cellnet-celld-ep1").len(), 1);
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
+    assert!(networks_named(&own, "cellnet-celld-ep1").is_empty());
+}
+
+#[tokio::test]
+async fn keystone_credentials_wrong_then_right() {
+    let (cp, controller, n) = env();
+    let ks = Keystone::start(&n.url());
+    let ns = "neutron-keystone";
+    namespace(cp, ns).await;
+    cp.apply(ns, &keystone_secret("region1", &ks, "wrong-password-123"));
+    cp.apply(ns, &endpoint("ep1", "celle", 35, "physnet-e", "region1", ""));
+    let (obj, _) = wait_condition(
+        cp,
+        ns,
+        "iep/ep1",
+        "Ready",
+        "False",
+        Some("NeutronAuthFailed"),
+        TIMEOUT,
+    );
+    let (_, _, msg) = condition(&obj, "NeutronConfigured").unwrap();
+    assert!(msg.contains("401"), "{msg}");
+    assert!(!obj.to_string().contains("wrong-password-123"));
+    assert!(!controller.log().contains("wrong-password-123"));
+    // The right password (and a touch of the object, as Secret changes do not requeue endpoints).
+    cp.apply(ns, &keystone_secret("region1", &ks, ADMIN_PASSWORD));
+    cp.kubectl_run(&[
+        "annotate",
+        "-n",
+        ns,
+        "iep/ep1",
+        "cellnet.io/touched=1",
+        "--overwrite",
+    ]);
+    wait_configured(cp, ns, "iep/ep1");
+    assert_eq!(networks_named(n, "cellnet-celle-ep1").len(), 1);
+    assert!(!controller.log().contains(ADMIN_PASSWORD));
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
+    assert!(networks_named(n, "cellnet-celle-ep1").is_empty());
+}
