@@ -1,6 +1,6 @@
 //! End to end: the real controller and control plane with a real Neutron (Debian's Neutron 21 +
 //! neutron-dynamic-routing) and Keystone 22. Every check of Neutron's state goes through its API
-//! with curl, independently of cellnet's client.
+//! with a plain HTTP client (tests/support/neutron.rs), independently of cellnet's client.
 //!
 //! One control plane, one controller (`--sdn-resync-interval 2s`) and one Neutron serve the
 //! tests; each test has its own namespace, cell and physical network, so they run in parallel.

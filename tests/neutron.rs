@@ -1,6 +1,6 @@
 //! cellnet's Neutron client against a real neutron-server (Debian's Neutron 21 with
 //! neutron-dynamic-routing) and a real Keystone (Debian's Keystone 22), both started by the test
-//! (`tests/support/neutron.rs`). Neutron's state is checked with curl, not with cellnet's client.
+//! (`tests/support/neutron.rs`). Neutron's state is checked with a plain HTTP client, not with cellnet's client.
 mod support;
 
 use std::sync::OnceLock;

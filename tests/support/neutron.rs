@@ -189,13 +189,8 @@ impl Drop for Proc {
 fn wait_http(url: &str, log: &Path, child: &mut Child, what: &str) -> Duration {
     let began = Instant::now();
     loop {
-        let ok = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", url])
-            .output()
-            .is_ok_and(|o| {
-                let code = String::from_utf8_lossy(&o.stdout).to_string();
-                code.starts_with('2') || code.starts_with('3')
-            });
+        let ok = raw_request("GET", url, None, &[], Duration::from_secs(2))
+            .is_ok_and(|(code, _, _)| (200..400).contains(&code));
         if ok {
             return began.elapsed();
         }
@@ -313,7 +308,7 @@ impl Neutron {
         self.spawn();
     }
 
-    /// One call to Neutron's API with curl (independent of cellnet's client): (HTTP status, JSON).
+    /// One call to Neutron's API with a plain HTTP client (independent of cellnet's client): (HTTP status, JSON).
     pub fn api(
         &self,
         method: &str,
@@ -350,63 +345,99 @@ impl Drop for Neutron {
     }
 }
 
-/// One HTTP call with curl: (status, JSON body or Null).
+/// (status, lower-cased headers, body).
+type RawResponse = (u16, Vec<(String, String)>, String);
+
+/// A minimal HTTP/1.1 client over std (no curl on a fresh machine, and independent of cellnet's
+/// reqwest client): (status, headers, body). `http://127.0.0.1:port/path` only.
+fn raw_request(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> std::io::Result<RawResponse> {
+    use std::io::{Read as _, Write as _};
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let addr: std::net::SocketAddr = authority.parse().expect("host:port");
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let body = body.unwrap_or("");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let hdrs: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = hdrs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let payload = if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    Ok((status, hdrs, payload))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// One HTTP call: (status, JSON body or Null); status 0 when the server did not answer.
 pub fn http(
     method: &str,
     url: &str,
     body: Option<&serde_json::Value>,
     headers: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "-m",
-        "20",
-        "-X",
-        method,
-        "-w",
-        "\n%{http_code}",
-        "-H",
-        "Content-Type: application/json",
-    ]);
-    for (k, v) in headers {
-        cmd.arg("-H").arg(format!("{k}: {v}"));
+    let body = body.map(|b| b.to_string());
+    match raw_request(method, url, body.as_deref(), headers, Duration::from_secs(20)) {
+        Ok((status, _, text)) => (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        ),
+        Err(_) => (0, serde_json::Value::Null),
     }
-    if let Some(b) = body {
-        cmd.arg("-d").arg(b.to_string());
-    }
-    let out = cmd.arg(url).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
 }
 
-/// `curl -i`-like: the value of response header `name` of a POST.
+/// The value of response header `name` of a POST.
 fn post_header(url: &str, body: &serde_json::Value, name: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-m",
-            "20",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-        ])
-        .arg(body.to_string())
-        .arg(url)
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
+    let (_, headers, _) =
+        raw_request("POST", url, Some(&body.to_string()), &[], Duration::from_secs(20)).ok()?;
+    let name = name.to_ascii_lowercase();
+    headers.into_iter().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 /// A running Keystone (keystone-wsgi-public, SQLite, fernet) whose catalog lists `neutron_url`
