@@ -21,7 +21,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use crate::api::{CellInterconnect, InfraEndpoint};
 use crate::metrics::Metrics;
 use backoff::Backoffs;
-use speakers::{SpeakerKey, Speakers};
+use speakers::{SpeakerChange, SpeakerKey, Speakers};
 
 /// How long in-flight reconciles may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
@@ -101,24 +101,34 @@ impl Context {
     }
 }
 
-/// The CellInterconnects that use the speaker `key` (on either side).
+/// The CellInterconnects that use the changed speaker (on either side) and, for a change of one
+/// peer, have that neighbour: the other endpoint's address.
 fn interconnects_on(
     ctx_endpoints: &Store<InfraEndpoint>,
     cics: &Store<CellInterconnect>,
-    key: &SpeakerKey,
+    change: &SpeakerChange,
 ) -> Vec<ObjectRef<CellInterconnect>> {
     cics.state()
         .iter()
         .filter(|cic| {
             let ns = cic.namespace().unwrap_or_default();
-            [&cic.spec.local_endpoint.name, &cic.spec.remote_endpoint.name]
+            let ep = |name: &String| ctx_endpoints.get(&ObjectRef::new(name).within(&ns));
+            let (local, remote) = (
+                ep(&cic.spec.local_endpoint.name),
+                ep(&cic.spec.remote_endpoint.name),
+            );
+            [(&local, &remote), (&remote, &local)]
                 .iter()
-                .any(|name| {
-                    ctx_endpoints
-                        .get(&ObjectRef::new(name).within(&ns))
-                        .and_then(|ep| target::endpoint_speaker_key(&ep))
+                .any(|(this, other)| {
+                    let on_speaker = this
                         .as_ref()
-                        == Some(key)
+                        .and_then(|e| target::endpoint_speaker_key(e))
+                        .as_ref()
+                        == Some(&change.key);
+                    let neighbor_matches = change
+                        .neighbor
+                        .is_none_or(|n| other.as_ref().and_then(|o| o.spec.address.parse().ok()) == Some(n));
+                    on_speaker && neighbor_matches
                 })
         })
         .map(|cic| ObjectRef::from_obj(cic.as_ref()))
@@ -154,8 +164,8 @@ pub async fn run_with(
     let ep_ctrl = Controller::new(eps.clone(), wc.clone()).with_config(ctrl_config);
     let (cic_store, ep_store) = (cic_ctrl.store(), ep_ctrl.store());
 
-    let (cic_tx, cic_rx) = unbounded_channel::<SpeakerKey>();
-    let (ep_tx, ep_rx) = unbounded_channel::<SpeakerKey>();
+    let (cic_tx, cic_rx) = unbounded_channel::<SpeakerChange>();
+    let (ep_tx, ep_rx) = unbounded_channel::<SpeakerChange>();
     let speakers = Arc::new(Speakers::new(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
@@ -237,21 +247,30 @@ pub async fn run_with(
 
     let cic_requeue = speaker_requeue(cic_rx, {
         let (eps, cics) = (ep_store.clone(), cic_store.clone());
-        move |key| interconnects_on(&eps, &cics, key)
+        move |change| interconnects_on(&eps, &cics, change)
     });
     let ep_requeue = speaker_requeue(ep_rx, {
         let eps = ep_store.clone();
-        move |key| {
+        // Endpoints care about the speaker as a whole, not about one of its peers.
+        move |change: &SpeakerChange| {
             eps.state()
                 .iter()
-                .filter(|ep| target::endpoint_speaker_key(ep).as_ref() == Some(key))
+                .filter(|_| change.neighbor.is_none())
+                .filter(|ep| target::endpoint_speaker_key(ep).as_ref() == Some(&change.key))
                 .map(|ep| ObjectRef::from_obj(ep.as_ref()))
                 .collect()
         }
     });
 
     let cic_run = cic_ctrl
-        .watches(eps.clone(), wc.clone(), endpoint_to_cics)
+        // Only endpoint spec changes concern interconnects: an endpoint's status changes with
+        // every interconnect added to it, and reacting to that requeued them all (a storm at scale).
+        .watches_stream(
+            watcher(eps.clone(), wc.clone())
+                .touched_objects()
+                .predicate_filter(predicates::generation, Default::default()),
+            endpoint_to_cics,
+        )
         .watches_stream(secrets, secret_to_cics)
         .reconcile_on(cic_requeue)
         .graceful_shutdown_on(shutdown.clone())
@@ -350,10 +369,10 @@ fn uses_secret(ep: &InfraEndpoint, name: &str) -> bool {
     })
 }
 
-/// Turns speaker keys into requeues of the objects that use the speaker.
+/// Turns speaker changes into requeues of the objects they concern.
 fn speaker_requeue<K>(
-    rx: UnboundedReceiver<SpeakerKey>,
-    objects_on: impl Fn(&SpeakerKey) -> Vec<ObjectRef<K>> + Send + 'static,
+    rx: UnboundedReceiver<SpeakerChange>,
+    objects_on: impl Fn(&SpeakerChange) -> Vec<ObjectRef<K>> + Send + 'static,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
     K: kube::Resource + Clone + 'static,

@@ -5,6 +5,7 @@
 //! resync interval; when what it sees changes (a peer vanished, a session moved, the API went away
 //! or came back), it sends the speaker's key, and the controllers requeue the objects that use it.
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,10 +15,38 @@ use tracing::{debug, info, warn};
 
 use super::backoff::Backoffs;
 use crate::metrics::Metrics;
-use crate::sdn::{self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnTarget};
+use crate::sdn::{self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget};
 
 /// Identifies one speaker: its SDN type and API URL.
 pub type SpeakerKey = String;
+
+/// What changed on a speaker: one peer (only the objects with that neighbour are requeued), or
+/// everything (`neighbor: None`: unreachable, back, restarted, too many changes to name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerChange {
+    pub key: SpeakerKey,
+    pub neighbor: Option<IpAddr>,
+}
+
+/// Above this many changed peers in one poll, requeue the whole speaker instead.
+const MAX_NAMED_CHANGES: usize = 64;
+
+/// The neighbours whose observed state differs between two sorted snapshots.
+fn changed_neighbors(before: &[ObservedPeer], after: &[ObservedPeer]) -> Vec<IpAddr> {
+    let index = |peers: &[ObservedPeer]| -> HashMap<IpAddr, ObservedPeer> {
+        peers.iter().map(|p| (p.neighbor, p.clone())).collect()
+    };
+    let (b, a) = (index(before), index(after));
+    let mut out: Vec<IpAddr> = b
+        .keys()
+        .chain(a.keys())
+        .filter(|n| b.get(n) != a.get(n))
+        .copied()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
 
 pub fn speaker_key(kind: BackendKind, url: &str) -> SpeakerKey {
     format!("{kind:?}|{url}")
@@ -32,7 +61,7 @@ struct Entry {
 /// The registry of speakers in use.
 pub struct Speakers {
     entries: Mutex<HashMap<SpeakerKey, Entry>>,
-    requeue: Vec<UnboundedSender<SpeakerKey>>,
+    requeue: Vec<UnboundedSender<SpeakerChange>>,
     resync: Duration,
     sdn_timeout: Duration,
     metrics: Arc<Metrics>,
@@ -41,7 +70,7 @@ pub struct Speakers {
 impl Speakers {
     /// `requeue` receives a speaker key whenever something changed on that speaker.
     pub fn new(
-        requeue: Vec<UnboundedSender<SpeakerKey>>,
+        requeue: Vec<UnboundedSender<SpeakerChange>>,
         resync: Duration,
         sdn_timeout: Duration,
         metrics: Arc<Metrics>,
@@ -127,16 +156,20 @@ async fn watch_speaker(
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
-    requeue: Vec<UnboundedSender<SpeakerKey>>,
+    requeue: Vec<UnboundedSender<SpeakerChange>>,
     resync: Duration,
     metrics: Arc<Metrics>,
 ) {
-    let notify = |why: &str| {
-        debug!(speaker = %key, why, "speaker changed; requeueing its objects");
+    let notify_peer = |why: &str, neighbor: Option<IpAddr>| {
+        debug!(speaker = %key, why, ?neighbor, "speaker changed; requeueing its objects");
         for tx in &requeue {
-            let _ = tx.send(key.clone());
+            let _ = tx.send(SpeakerChange {
+                key: key.clone(),
+                neighbor,
+            });
         }
     };
+    let notify = |why: &str| notify_peer(why, None);
     let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut last: Option<Vec<ObservedPeer>> = None;
     let mut reachable = true;
@@ -164,7 +197,8 @@ async fn watch_speaker(
                         None => std::future::pending().await,
                     }
                 } => match event {
-                    Some(_) => notify("event"),
+                    Some(SdnEvent::Peer { neighbor, .. }) => notify_peer("event", Some(neighbor)),
+                    Some(SdnEvent::Resync) => notify("event"),
                     None => {
                         // The stream ended (connection broken or speaker restarted): requeue,
                         // then re-open it, which also tells whether the speaker is still there.
@@ -180,8 +214,15 @@ async fn watch_speaker(
                             info!(speaker = %key, "speaker reachable again");
                             reachable = true;
                             notify("reachable again");
-                        } else if last.as_ref().is_some_and(|l| *l != peers) {
-                            notify("peers changed");
+                        } else if let Some(before) = last.as_ref().filter(|l| **l != peers) {
+                            let changed = changed_neighbors(before, &peers);
+                            if changed.len() > MAX_NAMED_CHANGES {
+                                notify("peers changed");
+                            } else {
+                                for neighbor in changed {
+                                    notify_peer("peer changed", Some(neighbor));
+                                }
+                            }
                         } else if events.is_none() {
                             // Without a change stream, a peer created and removed between two
                             // polls looks unchanged: let the objects check themselves.
@@ -202,5 +243,44 @@ async fn watch_speaker(
             }
         }
         tokio::time::sleep(backoffs.next_delay(&key)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdn::SessionState;
+
+    fn peer(last: u8, session: SessionState) -> ObservedPeer {
+        ObservedPeer {
+            neighbor: IpAddr::from([10, 0, 0, last]),
+            owner: Some("cellnet:ns/x".into()),
+            session,
+            admin_down: false,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn names_only_the_neighbours_that_changed() {
+        let before = vec![
+            peer(1, SessionState::Established),
+            peer(2, SessionState::Established),
+        ];
+        let after = vec![
+            peer(1, SessionState::Established),
+            peer(2, SessionState::Idle),
+            peer(3, SessionState::Idle),
+        ];
+        assert_eq!(
+            changed_neighbors(&before, &after),
+            [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 3])]
+        );
+        assert_eq!(
+            changed_neighbors(&after, &before[..1]).len(),
+            2,
+            "vanished peers count too"
+        );
+        assert!(changed_neighbors(&before, &before).is_empty());
     }
 }
