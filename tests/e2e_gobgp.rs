@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
+use support::manifests::{self, BGP_PORT};
 use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
 
-const BGP_PORT: u16 = 1790;
 /// Fresh sessions need 6-9 s (GoBGP's connect-retry timer); start-up of the speakers adds to it.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -40,30 +40,15 @@ async fn namespace(cp: &ControlPlane, name: &str) {
 }
 
 fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: GoBGP\n    url: {}\n",
-        addr(last),
-        asn(last),
-        speaker.api_url()
-    )
+    manifests::gobgp_endpoint(name, cell, addr(last), asn(last), &speaker.api_url())
 }
 
 fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n",
-        addr(last),
-        asn(last)
-    )
+    manifests::external_endpoint(name, cell, addr(last), asn(last))
 }
 
 fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
-         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
-         keepaliveInterval: 3\n{extra_bgp}"
-    )
+    manifests::interconnect(name, local, remote, extra_bgp)
 }
 
 /// GoBGP TOML that starts BGP on `last` the way an operator's own config would.

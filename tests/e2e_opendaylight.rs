@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
+use support::manifests::{self, BGP_PORT};
 use support::odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
 
-const BGP_PORT: u16 = 1790;
 const TIMEOUT: Duration = Duration::from_secs(60);
 const RESYNC: Duration = Duration::from_secs(2);
 
@@ -64,41 +64,19 @@ fn credentials(name: &str, password: &str) -> String {
 }
 
 fn odl_endpoint(name: &str, cell: &str, last: u8, server: &OdlServer, secret: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: OpenDaylight\n    url: {}\n    \
-         credentialsSecretRef:\n      name: {secret}\n",
-        addr(last),
-        asn(last),
-        server.url()
-    )
+    manifests::odl_endpoint(name, cell, addr(last), asn(last), &server.url(), secret)
 }
 
 fn gobgp_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: GoBGP\n    url: {}\n",
-        addr(last),
-        asn(last),
-        speaker.api_url()
-    )
+    manifests::gobgp_endpoint(name, cell, addr(last), asn(last), &speaker.api_url())
 }
 
 fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n",
-        addr(last),
-        asn(last)
-    )
+    manifests::external_endpoint(name, cell, addr(last), asn(last))
 }
 
 fn interconnect(name: &str, local: &str, remote: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
-         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
-         keepaliveInterval: 3\n"
-    )
+    manifests::interconnect(name, local, remote, "")
 }
 
 fn count(server: &OdlServer, method: &str, path_suffix: &str) -> usize {

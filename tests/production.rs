@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use ops::{Replica, argocd_health, kstatus, repo, run, run_with_input, sample};
 use serde_json::Value;
 use support::gobgp::Gobgpd;
+use support::manifests;
 use support::{ControlPlane, condition, report, wait_condition, wait_for};
 
-const BGP_PORT: u16 = 1790;
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const SA: &str = "system:serviceaccount:cellnet-system:cellnet-controller";
 
@@ -31,30 +31,21 @@ fn addr(last: u8) -> Ipv4Addr {
 }
 
 fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: GoBGP\n    url: {}\n",
+    manifests::gobgp_endpoint(
+        name,
+        cell,
         addr(last),
         65300 + u32::from(last),
-        speaker.api_url()
+        &speaker.api_url(),
     )
 }
 
 fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n",
-        addr(last),
-        65300 + u32::from(last)
-    )
+    manifests::external_endpoint(name, cell, addr(last), 65300 + u32::from(last))
 }
 
 fn interconnect(name: &str, local: &str, remote: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
-         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
-         keepaliveInterval: 3\n"
-    )
+    manifests::interconnect(name, local, remote, "")
 }
 
 fn kubectl(cp: &ControlPlane) -> Command {

@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod controller;
 pub mod gobgp;
 pub mod kube_helpers;
+pub mod manifests;
 pub mod neutron;
 pub mod odl_server;
 
