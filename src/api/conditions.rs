@@ -147,6 +147,29 @@ pub fn remove_condition(conditions: &mut Vec<Condition>, type_: ConditionType) -
     conditions.len() != before
 }
 
+/// kstatus's "abnormal-true" pair: `Stalled` and `Reconciling` are present (True) only while they
+/// apply, and removed otherwise.
+pub fn set_progress(
+    conditions: &mut Vec<Condition>,
+    stalled: bool,
+    reconciling: bool,
+    reason: &str,
+    message: &str,
+    observed_generation: Option<i64>,
+    now: &Time,
+) {
+    for (type_, on) in [
+        (ConditionType::Stalled, stalled),
+        (ConditionType::Reconciling, reconciling),
+    ] {
+        if on {
+            set_condition(conditions, type_, true, reason, message, observed_generation, now);
+        } else {
+            remove_condition(conditions, type_);
+        }
+    }
+}
+
 /// The condition of type `type_`, if present.
 pub fn get_condition(conditions: &[Condition], type_: ConditionType) -> Option<&Condition> {
     conditions.iter().find(|c| c.type_ == type_.as_str())

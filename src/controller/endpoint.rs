@@ -15,7 +15,7 @@ use super::error::{Error, Result};
 use super::neutron;
 use super::target::{self, TargetProblem};
 use super::{Context, FIELD_MANAGER};
-use crate::api::conditions::{remove_condition, set_condition};
+use crate::api::conditions::{remove_condition, set_condition, set_progress};
 use crate::api::{CELL_LABEL, CellInterconnect, ConditionType, InfraEndpoint, InfraEndpointStatus, SdnKind};
 use crate::sdn::SpeakerOutcome;
 
@@ -238,32 +238,7 @@ async fn write_status(
         neutron::fold_status(&mut status, o, generation, &now);
     }
     let conds = &mut status.conditions;
-    if stalled {
-        set_condition(
-            conds,
-            ConditionType::Stalled,
-            true,
-            reason,
-            message,
-            generation,
-            &now,
-        );
-    } else {
-        remove_condition(conds, ConditionType::Stalled);
-    }
-    if !ok && !stalled {
-        set_condition(
-            conds,
-            ConditionType::Reconciling,
-            true,
-            reason,
-            message,
-            generation,
-            &now,
-        );
-    } else {
-        remove_condition(conds, ConditionType::Reconciling);
-    }
+    set_progress(conds, stalled, !ok && !stalled, reason, message, generation, &now);
     if ep.status.as_ref() == Some(&status) {
         return Ok(());
     }

@@ -5,7 +5,7 @@
 //! result equals the current status.
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::conditions::{remove_condition, set_condition};
+use crate::api::conditions::{set_condition, set_progress};
 use crate::api::{CellInterconnectStatus, ConditionType, SdnKind, SessionState, SideStatus};
 use crate::sdn;
 
@@ -296,32 +296,7 @@ pub fn compute(
         generation,
         now,
     );
-    if stalled {
-        set_condition(
-            conds,
-            ConditionType::Stalled,
-            true,
-            reason,
-            &message,
-            generation,
-            now,
-        );
-    } else {
-        remove_condition(conds, ConditionType::Stalled);
-    }
-    if reconciling {
-        set_condition(
-            conds,
-            ConditionType::Reconciling,
-            true,
-            reason,
-            &message,
-            generation,
-            now,
-        );
-    } else {
-        remove_condition(conds, ConditionType::Reconciling);
-    }
+    set_progress(conds, stalled, reconciling, reason, &message, generation, now);
     status
 }
 
