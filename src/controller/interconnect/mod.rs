@@ -36,6 +36,8 @@ pub const RECONCILE_REQUESTED_ANNOTATION: &str = "cellnet.io/reconcile-requested
 /// per-speaker watchers within seconds, so this is rare on purpose: in steady state, SDN reads
 /// then grow with the number of speakers (one poll each per resync interval), not of objects.
 const HEALTHY_RESYNC: Duration = Duration::from_secs(3600);
+/// Re-check of an object whose endpoints or Secret are missing.
+const UNRESOLVED_RECHECK: Duration = Duration::from_secs(10);
 /// Re-check of a session that is coming up (speaker events usually arrive sooner).
 const SESSION_RECHECK: Duration = Duration::from_secs(10);
 
@@ -79,8 +81,10 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
         Ok(resolved) => resolved,
         Err(outcome) => {
             write_status(cic, ctx, &outcome, &now).await?;
-            // Watches on endpoints and Secrets bring it back when the reference appears.
-            return Ok(Action::requeue(HEALTHY_RESYNC));
+            // Watches on endpoints and Secrets bring it back when the reference appears; the
+            // short re-check covers a reconcile that ran before the endpoint cache was filled
+            // (seen after a leader change) and costs only cache reads.
+            return Ok(Action::requeue(UNRESOLVED_RECHECK));
         }
     };
     let owner = owner_marker(&ns, &cic.name_any());
