@@ -70,6 +70,21 @@ fn description(speaker: &Gobgpd, neighbor: u8) -> Option<String> {
         .and_then(|n| n["conf"]["description"].as_str().map(str::to_string))
 }
 
+/// Applies the usual pair as one `kubectl apply`: `ep-a` on speaker `a`, `ep-b` on speaker `b`
+/// (each in the cell named like its speaker) and the interconnect `a-b` between them.
+fn apply_pair(cp: &ControlPlane, ns: &str, a: &Gobgpd, b: &Gobgpd) {
+    let last = |g: &Gobgpd| g.address.octets()[3];
+    cp.apply(
+        ns,
+        &[
+            managed_endpoint("ep-a", &a.name, last(a), a),
+            managed_endpoint("ep-b", &b.name, last(b), b),
+            interconnect("a-b", "ep-a", "ep-b", ""),
+        ]
+        .join("---\n"),
+    );
+}
+
 fn wait_ready(cp: &ControlPlane, ns: &str, cic: &str) -> (Value, Duration) {
     let (obj, took) = wait_condition(
         cp,
@@ -93,15 +108,7 @@ async fn two_managed_cells_reach_established_and_ready() {
     let a = Gobgpd::start("cell1", addr(1), None);
     let b = Gobgpd::start("cell2", addr(2), Some(&global_toml(2)));
     let applied = Instant::now();
-    cp.apply(
-        ns,
-        &[
-            managed_endpoint("ep-a", "cell1", 1, &a),
-            managed_endpoint("ep-b", "cell2", 2, &b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
-        ]
-        .join("---\n"),
-    );
+    apply_pair(cp, ns, &a, &b);
     let (obj, _) = wait_ready(cp, ns, "a-b");
     report(&format!(
         "apply -> Ready: {:.1} s",
@@ -239,15 +246,7 @@ async fn drift_deleted_peer_comes_back() {
     namespace(cp, ns).await;
     let a = Gobgpd::start("cell5", addr(5), None);
     let b = Gobgpd::start("cell6", addr(6), None);
-    cp.apply(
-        ns,
-        &[
-            managed_endpoint("ep-a", "cell5", 5, &a),
-            managed_endpoint("ep-b", "cell6", 6, &b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
-        ]
-        .join("---\n"),
-    );
+    apply_pair(cp, ns, &a, &b);
     wait_ready(cp, ns, "a-b");
     let mut repairs = Vec::new();
     let created = || {
@@ -293,15 +292,7 @@ async fn speaker_loss_then_bare_restart_recovers() {
     namespace(cp, ns).await;
     let mut a = Gobgpd::start("cell7", addr(7), None);
     let b = Gobgpd::start("cell8", addr(8), None);
-    cp.apply(
-        ns,
-        &[
-            managed_endpoint("ep-a", "cell7", 7, &a),
-            managed_endpoint("ep-b", "cell8", 8, &b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
-        ]
-        .join("---\n"),
-    );
+    apply_pair(cp, ns, &a, &b);
     let (before, _) = wait_ready(cp, ns, "a-b");
     a.kill();
     let killed = Instant::now();
@@ -354,15 +345,7 @@ async fn hand_made_peer_is_never_touched() {
     let b = Gobgpd::start("cell10", addr(10), None);
     a.neighbor_add_by_hand(ip(10), 64999);
     let before = a.neighbor_json(ip(10)).unwrap()["conf"].clone();
-    cp.apply(
-        ns,
-        &[
-            managed_endpoint("ep-a", "cell9", 9, &a),
-            managed_endpoint("ep-b", "cell10", 10, &b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
-        ]
-        .join("---\n"),
-    );
+    apply_pair(cp, ns, &a, &b);
     let (obj, _) = wait_condition(
         cp,
         ns,
@@ -466,15 +449,7 @@ async fn delete_removes_both_peers_and_suspend_leaves_them() {
     namespace(cp, ns).await;
     let a = Gobgpd::start("cell13", addr(13), None);
     let b = Gobgpd::start("cell14", addr(14), None);
-    cp.apply(
-        ns,
-        &[
-            managed_endpoint("ep-a", "cell13", 13, &a),
-            managed_endpoint("ep-b", "cell14", 14, &b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
-        ]
-        .join("---\n"),
-    );
+    apply_pair(cp, ns, &a, &b);
     wait_ready(cp, ns, "a-b");
 
     // Suspended: a spec change is not pushed to the speakers.
