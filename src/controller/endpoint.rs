@@ -88,6 +88,7 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         if deleting && !want_finalizer && !want_neutron_fin {
+            ctx.neutron.forget(&ep);
             return Ok(Action::await_change());
         }
     }
@@ -215,6 +216,8 @@ async fn write_status(
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let generation = ep.meta().generation;
     let mut status: InfraEndpointStatus = ep.status.clone().unwrap_or_default();
+    // Our own last Neutron write, when the cache has not shown it yet (never write older ids back).
+    status.neutron = ctx.neutron.known_status(ep);
     status.observed_generation = generation;
     status.sdn = Some(SdnKind::from(ep.spec.sdn.as_ref()));
     status.sdn_reachable = reachable;
@@ -251,6 +254,9 @@ async fn write_status(
     )
     .await?;
     ctx.metrics.status_write("InfraEndpoint");
+    if ep.status.as_ref().and_then(|s| s.neutron.as_ref()) != status.neutron.as_ref() {
+        ctx.neutron.remember_write(ep, status.neutron.clone());
+    }
     Ok(())
 }
 

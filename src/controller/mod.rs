@@ -239,11 +239,31 @@ pub async fn run_with(
             .map(|ns| Api::namespaced(client.clone(), ns))
             .collect()
     };
-    let secrets = futures::stream::select_all(
-        secret_apis
-            .into_iter()
-            .map(|api| watcher(api, wc.clone()).touched_objects().boxed()),
-    );
+    // Two watches of the same metadata (one per controller): simpler than a fan-out task, and
+    // Secret metadata events are few.
+    let secret_events = || {
+        futures::stream::select_all(
+            secret_apis
+                .iter()
+                .cloned()
+                .map(|api| watcher(api, wc.clone()).touched_objects().boxed()),
+        )
+    };
+    let (secrets, secrets_for_eps) = (secret_events(), secret_events());
+    // A Secret change (SDN credentials, CA, Neutron's clouds.yaml or BGP password) requeues the
+    // endpoints that use it.
+    let secret_to_eps = {
+        let eps = ep_store.clone();
+        move |secret: kube::core::PartialObjectMeta<Secret>| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            eps.state()
+                .iter()
+                .filter(|ep| ep.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|ep| uses_secret(ep, &name) || neutron_uses_secret(ep, &name))
+                .map(|ep| ObjectRef::from_obj(ep.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
 
     let cic_requeue = speaker_requeue(cic_rx, {
         let (eps, cics) = (ep_store.clone(), cic_store.clone());
@@ -298,6 +318,7 @@ pub async fn run_with(
     };
     let ep_run = ep_ctrl
         .watches(cics, wc, cic_to_eps)
+        .watches_stream(secrets_for_eps, secret_to_eps)
         .reconcile_on(ep_requeue)
         .graceful_shutdown_on(shutdown.clone())
         .run(
@@ -365,6 +386,16 @@ fn uses_secret(ep: &InfraEndpoint, name: &str) -> bool {
                 .tls
                 .as_ref()
                 .and_then(|t| t.ca_secret_ref.as_ref())
+                .is_some_and(|r| r.name == name)
+    })
+}
+
+fn neutron_uses_secret(ep: &InfraEndpoint, name: &str) -> bool {
+    ep.spec.neutron.as_ref().is_some_and(|n| {
+        n.cloud_secret_ref.name == name
+            || n.bgp
+                .as_ref()
+                .and_then(|b| b.password_secret_ref.as_ref())
                 .is_some_and(|r| r.name == name)
     })
 }

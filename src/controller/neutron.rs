@@ -39,6 +39,11 @@ const DELETION_POLICY: &str = "cellnet.io/deletion-policy";
 /// One client per cloud (namespace, Secret, key, cloud name), replaced when the file changes.
 pub struct NeutronClients {
     clients: Mutex<HashMap<String, Arc<NeutronClient>>>,
+    /// `status.neutron` this process wrote last, per endpoint uid, until the cache shows it.
+    written: Mutex<HashMap<String, Written>>,
+    /// One Neutron reconcile at a time per cell: its endpoints share the cell's BGP speaker, and
+    /// two cleanups at once would each see the other's peer and leave the speaker behind.
+    cells: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// How often an endpoint with `spec.neutron` is checked for drift.
     pub resync: Duration,
     timeout: Duration,
@@ -48,6 +53,8 @@ impl NeutronClients {
     pub fn new(resync: Duration, timeout: Duration) -> Self {
         Self {
             clients: Mutex::default(),
+            written: Mutex::default(),
+            cells: Mutex::default(),
             resync,
             timeout,
         }
@@ -61,6 +68,74 @@ impl NeutronClients {
         let client = Arc::new(NeutronClient::new(cloud, self.timeout)?);
         clients.insert(key.to_string(), client.clone());
         Ok(client)
+    }
+}
+
+/// Our last write of `status.neutron` and the values the cache may still show instead of it.
+struct Written {
+    latest: Option<NeutronStatus>,
+    stale: Vec<Option<NeutronStatus>>,
+}
+
+impl NeutronClients {
+    /// `status.neutron` as this process knows it. The informer cache can lag one watch event
+    /// behind our own status write; a reconcile that trusted the older ids (or the older applied
+    /// password version) would replace the BGP peer it had just made. Someone else's write (a
+    /// value we never saw) wins over the memo.
+    pub fn known_status(&self, ep: &InfraEndpoint) -> Option<NeutronStatus> {
+        let cached = ep.status.as_ref().and_then(|s| s.neutron.clone());
+        let Some(uid) = ep.uid() else { return cached };
+        let mut written = self.written.lock().expect("neutron status memo lock");
+        match written.get(&uid) {
+            Some(w) if w.latest != cached && w.stale.contains(&cached) => w.latest.clone(),
+            Some(_) => {
+                written.remove(&uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    /// Remembers that `after` was written over what the cache showed.
+    pub fn remember_write(&self, ep: &InfraEndpoint, after: Option<NeutronStatus>) {
+        let Some(uid) = ep.uid() else { return };
+        let cached = ep.status.as_ref().and_then(|s| s.neutron.clone());
+        let mut written = self.written.lock().expect("neutron status memo lock");
+        let w = written.entry(uid).or_insert_with(|| Written {
+            latest: None,
+            stale: Vec::new(),
+        });
+        let previous = std::mem::replace(&mut w.latest, after);
+        for old in [cached, previous] {
+            if !w.stale.contains(&old) && old != w.latest {
+                w.stale.push(old);
+            }
+        }
+        // Bounded: the cache catches up within one watch event; a long chain means it never will.
+        if w.stale.len() > 16 {
+            w.stale.remove(0);
+        }
+    }
+
+    async fn lock_cell(&self, cell: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .cells
+            .lock()
+            .expect("neutron cell locks")
+            .entry(cell.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Forgets an endpoint (deleted).
+    pub fn forget(&self, ep: &InfraEndpoint) {
+        if let Some(uid) = ep.uid() {
+            self.written
+                .lock()
+                .expect("neutron status memo lock")
+                .remove(&uid);
+        }
     }
 }
 
@@ -202,11 +277,8 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<Outcome> {
             status: None,
         });
     };
-    let mut status = ep
-        .status
-        .as_ref()
-        .and_then(|s| s.neutron.clone())
-        .unwrap_or_default();
+    let _cell = ctx.neutron.lock_cell(&ep.spec.cell).await;
+    let mut status = ctx.neutron.known_status(ep).unwrap_or_default();
     status.cloud = Some(spec.cloud.clone());
     status.cloud_secret_ref = Some(spec.cloud_secret_ref.clone());
     let client = match client_for(ctx, ep, &spec.cloud_secret_ref, &spec.cloud, &status).await? {
@@ -366,6 +438,24 @@ async fn apply(
         .as_ref()
         .filter(|s| s.local_as != bgp.local_as || s.ip_version != ip_version)
     {
+        // The speaker is the cell's, shared by its endpoints: replacing it while another
+        // endpoint's peer is on it would cut that peer, and two specs would replace it in turn.
+        let others: Vec<&String> = s
+            .peers
+            .iter()
+            .filter(|p| status.bgp_peer_id.as_ref() != Some(*p))
+            .collect();
+        if !others.is_empty() {
+            return Ok(Err(format!(
+                "cell {cell}: Neutron BGP speaker {} ({}) runs AS {} with {} other peer(s) on it; \
+                 this endpoint asks for AS {}: give the cell's endpoints one bgp.localAs; nothing changed",
+                s.name,
+                s.id,
+                s.local_as,
+                others.len(),
+                bgp.local_as
+            )));
+        }
         info!(cell = %cell, speaker = %s.id, from = s.local_as, to = bgp.local_as, "Neutron BGP speaker local_as changed: replacing the speaker");
         client.delete(&format!("/bgp-speakers/{}", s.id)).await?;
         speaker = None;
@@ -619,11 +709,8 @@ async fn remove_bgp(
 /// Deletes what cellnet created for this endpoint, in reverse order. `ok` when all is gone
 /// (then `status` is `None`); otherwise the finalizer stays and the outcome says why.
 pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<Outcome> {
-    let mut status = ep
-        .status
-        .as_ref()
-        .and_then(|s| s.neutron.clone())
-        .unwrap_or_default();
+    let _cell = ctx.neutron.lock_cell(&ep.spec.cell).await;
+    let mut status = ctx.neutron.known_status(ep).unwrap_or_default();
     let done = Outcome {
         ok: true,
         reason: "NeutronCleanedUp",
