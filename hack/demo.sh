@@ -32,12 +32,38 @@ start_sandbox() {
   return 1
 }
 
+# Neutron: the clouds.yaml Secret for the sandbox's neutron-server, the demo endpoints, and what
+# appears in Neutron for each cell, read with the OpenStack CLI.
+neutron_demo() {
+  local url os
+  url="$(cat "$SANDBOX/neutron.url")"
+  kubectl create secret generic neutron-demo --dry-run=client -o yaml --from-literal=clouds.yaml="$(printf \
+    'clouds:\n  demo:\n    auth_type: none\n    endpoint_override: %s\n' "$url")" | kubectl apply -f - >/dev/null
+  stage "apply examples/neutron/demo/" kubectl apply -f examples/neutron/demo/
+  stage "wait until Neutron is configured for both cells" \
+    kubectl wait --for=condition=NeutronConfigured --timeout=120s infraendpoint/cell1-neutron infraendpoint/cell2-neutron
+  echo
+  echo "\$ kubectl get infraendpoints -l 'cellnet.io/cell in (cell1,cell2)'"
+  kubectl get infraendpoints -l 'cellnet.io/cell in (cell1,cell2)'
+  os=(openstack --os-auth-type none --os-endpoint "$url")
+  for cell in cell1 cell2; do
+    echo
+    echo "\$ openstack network list --tags cellnet.io/cell=$cell --long -c Name -c 'Network Type' -c Subnets -c Tags"
+    "${os[@]}" network list --tags "cellnet.io/cell=$cell" --long -c Name -c 'Network Type' -c Subnets -c Tags
+    echo "\$ openstack bgp speaker show cellnet-$cell -c name -c local_as -c peers -c networks"
+    "${os[@]}" bgp speaker show "cellnet-$cell" -c name -c local_as -c peers -c networks
+    echo "\$ openstack bgp peer show cellnet-$cell-$cell-neutron -c name -c peer_ip -c remote_as"
+    "${os[@]}" bgp peer show "cellnet-$cell-$cell-neutron" -c name -c peer_ip -c remote_as
+  done
+  echo
+}
+
 up() {
   [ -f "$SANDBOX/pid" ] && kill -0 "$(cat "$SANDBOX/pid")" 2>/dev/null && down
   stage "system packages" bash hack/prereqs.sh
   assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS="$assets" PATH="$assets:$PATH"
-  stage "start the sandbox (etcd, kube-apiserver, CRDs, 3 gobgpd, controller)" start_sandbox
+  stage "start the sandbox (etcd, kube-apiserver, CRDs, 3 gobgpd, neutron-server, controller)" start_sandbox
   echo
   kubectl version
   echo "readyz: $(kubectl get --raw /readyz)"
@@ -53,6 +79,7 @@ up() {
     gobgp -u 127.0.0.1 -p "$port" neighbor
     echo
   done <"$SANDBOX/speakers"
+  neutron_demo
   echo "The sandbox is running. To use it:"
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$assets:\$PATH"
   echo "Controller log: $(cat "$SANDBOX/controller.log.path")"

@@ -10,6 +10,9 @@ command -v lua5.4 >/dev/null || need+=(lua5.4)
 # A real Neutron (with neutron-dynamic-routing) and Keystone for tests/neutron.rs and tests/e2e_neutron.rs.
 [ -d /usr/lib/python3/dist-packages/neutron_dynamic_routing ] || need+=(python3-neutron python3-neutron-dynamic-routing)
 command -v keystone-manage >/dev/null || need+=(python3-keystone)
+# `make demo` shows what appears in Neutron with the OpenStack CLI (bgp commands: neutronclient's plugin).
+command -v openstack >/dev/null || need+=(python3-openstackclient)
+[ -d /usr/lib/python3/dist-packages/neutronclient/osc/v2/dynamic_routing ] || need+=(python3-neutronclient)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

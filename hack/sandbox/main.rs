@@ -1,9 +1,11 @@
 //! `make demo`'s sandbox: the test control plane, the CRDs, two GoBGP cells, a hand-configured
-//! data-centre router and the controller, kept running until SIGTERM or Ctrl-C.
+//! data-centre router, a Neutron (noauth, with neutron-dynamic-routing) and the controller, kept
+//! running until SIGTERM or Ctrl-C.
 //!
 //! The speakers match `examples/`: cell1 127.0.0.11 (API 50061), cell2 127.0.0.12 (API 50062),
 //! dc1 127.0.0.13 (external, configured by hand with a neighbour towards cell1). Writes
-//! `<dir>/kubeconfig`, `<dir>/speakers` and then `<dir>/ready`; `hack/demo.sh` waits for the latter.
+//! `<dir>/kubeconfig`, `<dir>/speakers`, `<dir>/neutron.url` and then `<dir>/ready`;
+//! `hack/demo.sh` waits for the latter.
 // Top-level, as in tests/support/mod.rs, so that their `super::` paths resolve the same way.
 #[allow(dead_code)]
 #[path = "../../tests/support/control_plane.rs"]
@@ -11,9 +13,11 @@ mod control_plane;
 #[allow(dead_code)]
 #[path = "../../tests/support/controller.rs"]
 mod controller;
-// gobgp.rs allows dead code itself.
+// gobgp.rs and neutron.rs allow dead code themselves.
 #[path = "../../tests/support/gobgp.rs"]
 mod gobgp;
+#[path = "../../tests/support/neutron.rs"]
+mod neutron;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -66,6 +70,9 @@ fn main() {
     std::fs::write(dir.join("speakers"), speakers.join("\n") + "\n").expect("write speakers");
     report("gobgpd cells started: cell1 (bare), cell2 (bare), dc1 (hand-configured)");
 
+    let neutron = neutron::Neutron::start();
+    std::fs::write(dir.join("neutron.url"), neutron.url()).expect("write neutron url");
+
     let controller = ControllerProcess::start(cp, &[]);
     std::fs::write(
         dir.join("controller.log.path"),
@@ -87,7 +94,7 @@ fn main() {
         }
     });
     let _ = std::fs::remove_file(dir.join("ready"));
-    drop((controller, cell1, cell2, dc1));
+    drop((controller, neutron, cell1, cell2, dc1));
     report("sandbox stopped");
     // exit(3) runs the harness's atexit hook, which stops etcd and kube-apiserver.
     std::process::exit(0);

@@ -775,3 +775,51 @@ pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<Outcome> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(peer: Option<&str>) -> InfraEndpoint {
+        serde_json::from_value(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
+            "metadata": {"name": "ep1", "namespace": "ns", "uid": "u1"},
+            "spec": {"cell": "c1", "address": "10.0.0.1", "asn": 65001},
+            "status": {"neutron": {"bgpPeerId": peer}},
+        }))
+        .unwrap()
+    }
+
+    fn peer_of(s: Option<NeutronStatus>) -> Option<String> {
+        s.and_then(|s| s.bgp_peer_id)
+    }
+
+    #[test]
+    fn a_cache_behind_our_own_write_is_not_trusted() {
+        let clients = NeutronClients::new(Duration::from_secs(1), Duration::from_secs(1));
+        // Cache shows no peer; we wrote peer "a", then "b" before the cache caught up.
+        let mut written = ep(None).status.unwrap().neutron;
+        written.as_mut().unwrap().bgp_peer_id = Some("a".into());
+        clients.remember_write(&ep(None), written.clone());
+        assert_eq!(peer_of(clients.known_status(&ep(None))), Some("a".into()));
+        written.as_mut().unwrap().bgp_peer_id = Some("b".into());
+        clients.remember_write(&ep(None), written);
+        for stale in [None, Some("a")] {
+            assert_eq!(peer_of(clients.known_status(&ep(stale))), Some("b".into()));
+        }
+        // The cache caught up: the memo is dropped.
+        assert_eq!(peer_of(clients.known_status(&ep(Some("b")))), Some("b".into()));
+        assert!(clients.written.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn someone_elses_write_wins_over_the_memo() {
+        let clients = NeutronClients::new(Duration::from_secs(1), Duration::from_secs(1));
+        let mut written = ep(None).status.unwrap().neutron;
+        written.as_mut().unwrap().bgp_peer_id = Some("a".into());
+        clients.remember_write(&ep(None), written);
+        assert_eq!(peer_of(clients.known_status(&ep(Some("x")))), Some("x".into()));
+        // And the memo is gone: the older value is trusted again from now on.
+        assert_eq!(peer_of(clients.known_status(&ep(None))), None);
+    }
+}
