@@ -589,7 +589,8 @@ async fn tls_api_with_ca_or_skip_verify() {
         .list_peers()
         .await
         .unwrap_err();
-    assert!(matches!(err, SdnError::Unreachable { .. }), "{err:?}");
+    assert!(matches!(err, SdnError::TlsFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("not signed by a trusted CA"), "{err}");
     println!("wrong CA: {err}");
     let plain = GoBgp::connect(&gobgp::target(gobgpd.api_url().replace("https", "http")), timeout).unwrap();
     assert!(plain.list_peers().await.is_err());

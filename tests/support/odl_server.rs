@@ -36,6 +36,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,17 +129,25 @@ pub struct OdlServer {
     running: Option<Running>,
     /// Serves https with this server config when set.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS handshakes that failed (a client that did not trust the certificate, or gave up).
+    failed_handshakes: Arc<AtomicUsize>,
 }
 
 impl OdlServer {
     /// Starts on a free port of 127.0.0.1.
     pub fn start(config: OdlConfig) -> OdlServer {
-        Self::start_with(config, None)
+        Self::start_with(Ipv4Addr::LOCALHOST, config, None)
     }
 
     /// Starts serving https with this PEM certificate (chain) and key; the certificate must be
     /// valid for 127.0.0.1. Needs a rustls crypto provider installed in the process.
     pub fn start_tls(config: OdlConfig, cert_pem: &str, key_pem: &str) -> OdlServer {
+        Self::start_tls_on(Ipv4Addr::LOCALHOST, config, cert_pem, key_pem)
+    }
+
+    /// Like [`OdlServer::start_tls`] on a free port of `ip` (a loopback address); the
+    /// certificate is served as given, whatever names it holds.
+    pub fn start_tls_on(ip: Ipv4Addr, config: OdlConfig, cert_pem: &str, key_pem: &str) -> OdlServer {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
@@ -149,11 +158,11 @@ impl OdlServer {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .expect("TLS server config");
-        Self::start_with(config, Some(Arc::new(tls)))
+        Self::start_with(ip, config, Some(Arc::new(tls)))
     }
 
-    fn start_with(config: OdlConfig, tls: Option<Arc<rustls::ServerConfig>>) -> OdlServer {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    fn start_with(ip: Ipv4Addr, config: OdlConfig, tls: Option<Arc<rustls::ServerConfig>>) -> OdlServer {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(Inner {
             config,
@@ -168,6 +177,7 @@ impl OdlServer {
             state,
             running: None,
             tls,
+            failed_handshakes: Arc::default(),
         };
         server.serve(listener);
         server
@@ -178,6 +188,7 @@ impl OdlServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
         let tls = self.tls.clone();
+        let failed_handshakes = self.failed_handshakes.clone();
         let thread = std::thread::Builder::new()
             .name(format!("odl-server-{}", self.addr.port()))
             .spawn(move || {
@@ -198,6 +209,7 @@ impl OdlServer {
                             let listener = TlsListener {
                                 tcp: listener,
                                 acceptor: tokio_rustls::TlsAcceptor::from(config),
+                                failed: failed_handshakes,
                             };
                             tokio::select! {
                                 _ = axum::serve(listener, app) => {}
@@ -213,7 +225,12 @@ impl OdlServer {
         self.running = Some(Running { shutdown: tx, thread });
     }
 
-    /// The RESTCONF root, `http://127.0.0.1:<port>` (`https://` with TLS).
+    /// How many TLS handshakes failed so far (each refused connection attempt of a client).
+    pub fn failed_handshakes(&self) -> usize {
+        self.failed_handshakes.load(Ordering::Relaxed)
+    }
+
+    /// The RESTCONF root, `http://<ip>:<port>` (`https://` with TLS).
     pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
@@ -327,6 +344,7 @@ impl Drop for OdlServer {
 struct TlsListener {
     tcp: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
+    failed: Arc<AtomicUsize>,
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -344,6 +362,7 @@ impl axum::serve::Listener for TlsListener {
             {
                 return (tls, addr);
             }
+            self.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -102,7 +102,7 @@ impl GoBgp {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(status)) => {
-                let err = convert::status_to_error(&self.endpoint, operation, &status);
+                let err = pool::status_to_error(&self.endpoint, operation, &status);
                 tracing::debug!(endpoint = %self.endpoint, operation, error = %err, "GoBGP call failed");
                 Err(err)
             }

@@ -108,6 +108,16 @@ impl GoBgpPool {
     }
 }
 
+/// The error of a failed call on a channel: [`SdnError::TlsFailed`] when the TLS handshake
+/// failed (the cause is in the status' source chain), otherwise the API's own mapping.
+pub(super) fn status_to_error(endpoint: &str, operation: &'static str, status: &tonic::Status) -> SdnError {
+    use std::error::Error as _;
+    status
+        .source()
+        .and_then(|cause| SdnError::tls_failure(endpoint, cause))
+        .unwrap_or_else(|| super::convert::status_to_error(endpoint, operation, status))
+}
+
 /// The URL as errors and logs show it.
 pub(super) fn normalized_url(url: &str) -> String {
     url.trim().trim_end_matches('/').to_owned()

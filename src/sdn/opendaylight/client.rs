@@ -213,7 +213,9 @@ impl Restconf {
         path: &str,
         e: &reqwest::Error,
     ) -> SdnError {
-        let err = errors::from_transport(&self.endpoint, self.timeout, e);
+        // A refused certificate is no connection problem: say what TLS refused (SdnTlsFailed).
+        let err = SdnError::tls_failure(&self.endpoint, e)
+            .unwrap_or_else(|| errors::from_transport(&self.endpoint, self.timeout, e));
         tracing::debug!(endpoint = %self.endpoint, operation, %method, path, error = %err, "RESTCONF call failed");
         err
     }
