@@ -215,8 +215,12 @@ pub struct Gobgpd {
     /// The loopback address this speaker's BGP is meant to use (tests pass it as the listen and
     /// router address).
     pub address: Ipv4Addr,
-    /// The gRPC API port on 127.0.0.1; kept across [`Gobgpd::restart_bare`].
+    /// The gRPC API port on [`Gobgpd::api_host`]; kept across [`Gobgpd::restart_bare`].
     pub api_port: u16,
+    /// Where the API listens: 127.0.0.1, or the cell's management address in a namespace.
+    pub api_host: Ipv4Addr,
+    /// The network namespace it runs in (`ip netns exec`), if any; the CLI runs there too.
+    pub netns: Option<String>,
     child: Option<Child>,
     dir: tempfile::TempDir,
     tls: Option<TlsFiles>,
@@ -228,6 +232,8 @@ impl std::fmt::Debug for Gobgpd {
             .field("name", &self.name)
             .field("address", &self.address)
             .field("api_port", &self.api_port)
+            .field("api_host", &self.api_host)
+            .field("netns", &self.netns)
             .field("log", &self.log_path())
             .finish()
     }
@@ -238,19 +244,32 @@ impl Gobgpd {
     /// waits (at most 10 s) until its API answers and, with a config that has a `[global]`
     /// section, until that config is applied. Panics with the log on failure.
     pub fn start(name: &str, bgp_addr: Ipv4Addr, config_toml: Option<&str>) -> Gobgpd {
-        Self::start_inner(name, bgp_addr, config_toml, None, None)
+        Self::start_inner(name, bgp_addr, config_toml, None, None, None)
+    }
+
+    /// Like [`Gobgpd::start`] (bare) inside network namespace `netns`, the API on
+    /// `api_host:<free port>` (an address of that namespace the tests can reach).
+    pub fn start_in_netns(name: &str, netns: &str, api_host: Ipv4Addr, bgp_addr: Ipv4Addr) -> Gobgpd {
+        Self::start_inner(name, bgp_addr, None, None, None, Some((netns, api_host)))
     }
 
     /// Like [`Gobgpd::start`] on a fixed API port (the demo's examples name their API URLs).
     pub fn start_on_port(name: &str, bgp_addr: Ipv4Addr, api_port: u16, config_toml: Option<&str>) -> Gobgpd {
-        Self::start_inner(name, bgp_addr, config_toml, None, Some(api_port))
+        Self::start_inner(name, bgp_addr, config_toml, None, Some(api_port), None)
     }
 
     /// Like [`Gobgpd::start`], with the API served over TLS (`--tls`) from this PEM certificate
     /// and key; the certificate must be valid for 127.0.0.1 and signed by `ca_pem` (which the
     /// CLI then trusts).
     pub fn start_tls(name: &str, bgp_addr: Ipv4Addr, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Gobgpd {
-        Self::start_inner(name, bgp_addr, None, Some((ca_pem, cert_pem, key_pem)), None)
+        Self::start_inner(
+            name,
+            bgp_addr,
+            None,
+            Some((ca_pem, cert_pem, key_pem)),
+            None,
+            None,
+        )
     }
 
     fn start_inner(
@@ -259,6 +278,7 @@ impl Gobgpd {
         config_toml: Option<&str>,
         tls: Option<(&str, &str, &str)>,
         fixed_port: Option<u16>,
+        netns: Option<(&str, Ipv4Addr)>,
     ) -> Gobgpd {
         ensure_gobgpd_installed();
         let dir = tempfile::Builder::new()
@@ -283,6 +303,8 @@ impl Gobgpd {
             name: name.to_owned(),
             address: bgp_addr,
             api_port: 0,
+            api_host: netns.map_or(Ipv4Addr::LOCALHOST, |(_, host)| host),
+            netns: netns.map(|(ns, _)| ns.to_owned()),
             child: None,
             dir,
             tls,
@@ -311,8 +333,8 @@ impl Gobgpd {
             .append(true)
             .open(self.log_path())
             .expect("open gobgpd log");
-        let mut cmd = Command::new(&bins.gobgpd);
-        cmd.arg(format!("--api-hosts=127.0.0.1:{}", self.api_port))
+        let mut cmd = self.command(&bins.gobgpd);
+        cmd.arg(format!("--api-hosts={}:{}", self.api_host, self.api_port))
             .arg("--pprof-disable")
             .arg("-p");
         if with_config {
@@ -336,7 +358,7 @@ impl Gobgpd {
 
     fn wait_ready(&mut self, wait_global: bool) -> Result<(), String> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let api: SocketAddr = (Ipv4Addr::LOCALHOST, self.api_port).into();
+        let api: SocketAddr = (self.api_host, self.api_port).into();
         loop {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 self.child = None;
@@ -351,18 +373,32 @@ impl Gobgpd {
             if Instant::now() > deadline {
                 self.kill();
                 return Err(format!(
-                    "the API on 127.0.0.1:{} did not answer within {READY_TIMEOUT:?}",
-                    self.api_port
+                    "the API on {}:{} did not answer within {READY_TIMEOUT:?}",
+                    self.api_host, self.api_port
                 ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// The API URL for the backend: `http://127.0.0.1:<port>` (`https://` with TLS).
+    /// The API URL for the backend: `http://127.0.0.1:<port>` (`https://` with TLS; the
+    /// namespace's management address instead of 127.0.0.1 in a namespace).
     pub fn api_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.api_port)
+        format!("{scheme}://{}:{}", self.api_host, self.api_port)
+    }
+
+    /// `program`, run inside this speaker's namespace if it has one.
+    fn command(&self, program: &Path) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                // `ip netns exec` execs the program: the child's pid is the program's.
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns]).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        }
     }
 
     /// The file gobgpd logs to (appended to across restarts).
@@ -382,6 +418,24 @@ impl Gobgpd {
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP: a hung speaker (the kernel still accepts TCP connections, nothing answers).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`Gobgpd::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running", self.name));
+        // SAFETY: kill(2) on our own child, not yet reaped (we hold its Child).
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, signal) }, 0, "kill {pid}");
     }
 
     /// Kills the process (SIGKILL) and reaps it. Idempotent.
@@ -417,8 +471,9 @@ impl Gobgpd {
     /// Runs the `gobgp` CLI against this speaker; `Err` with its output if it fails.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
         let bins = ensure_gobgpd_installed();
-        let mut cmd = Command::new(&bins.gobgp);
-        cmd.args(["-u", "127.0.0.1", "-p", &self.api_port.to_string()]);
+        // In a namespace the CLI runs there, so it still works while the management link is cut.
+        let mut cmd = self.command(&bins.gobgp);
+        cmd.args(["-u", &self.api_host.to_string(), "-p", &self.api_port.to_string()]);
         if let Some(tls) = &self.tls {
             cmd.arg("--tls").arg("--tls-ca-file").arg(&tls.ca);
         }

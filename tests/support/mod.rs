@@ -8,6 +8,7 @@ pub mod controller;
 pub mod gobgp;
 pub mod kube_helpers;
 pub mod manifests;
+pub mod netns;
 pub mod neutron;
 pub mod odl_server;
 
