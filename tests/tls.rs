@@ -28,6 +28,8 @@ use support::odl_server::{OdlConfig, OdlServer};
 use support::{ControlPlane, ControllerProcess, condition, report, wait_condition};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// Two gobgpd reach Established in 6-9 s on first connect (connect-retry timer).
+const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 fn addr(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 9, last)
@@ -209,6 +211,8 @@ async fn gobgp_api_over_tls_from_the_ca_secret() {
                 &tls(Some("gobgp-ca"), false),
             ),
             gobgp_endpoint("skip-verify", 4, &via_localhost(&unverified), &tls(None, true)),
+            // Peers configured over both TLS connections: a real session between the two.
+            manifests::interconnect("over-tls", "right-ca", "skip-verify", ""),
         ]
         .join("---\n"),
     );
@@ -258,6 +262,18 @@ async fn gobgp_api_over_tls_from_the_ca_secret() {
     // Untouched by the rotation.
     let obj = cp.get_json(ns, "iep/other-name").unwrap();
     assert_eq!(condition(&obj, "Ready").unwrap().1, "SdnTlsFailed");
+
+    // Both sides of the interconnect were configured over TLS, and BGP came up.
+    let (_, took) = wait_condition(cp, ns, "cic/over-tls", "Ready", "True", None, SESSION_TIMEOUT);
+    report(&format!(
+        "GoBGP: interconnect over two TLS APIs Established {:.1} s after apply (waited {:.1} s)",
+        applied.elapsed().as_secs_f64(),
+        took.as_secs_f64()
+    ));
+    for (speaker, peer) in [(&right, addr(4)), (&unverified, addr(1))] {
+        let neighbor = speaker.neighbor_json(peer.into()).expect("peer configured");
+        assert_eq!(neighbor["conf"]["description"], "cellnet:tls-gobgp/over-tls");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
