@@ -189,6 +189,8 @@ async fn speaker(
             true,
         ))),
         Ok(started_or_same) => {
+            let key = crate::controller::speakers::speaker_key(target.kind, &target.url);
+            ctx.speakers.mark_started(&key, &config);
             if started_or_same == SpeakerOutcome::Started {
                 let note = format!(
                     "cell {cell}: started BGP on speaker {} (AS {}, router id {}, {}:{})",

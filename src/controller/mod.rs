@@ -76,7 +76,12 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
     pub neutron: Arc<neutron::NeutronClients>,
+    /// Events in flight: they are sent beside the reconcile, never in its way, up to this many.
+    pub events_in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Events sent at once before a reconcile waits to publish another one.
+const EVENTS_IN_FLIGHT: usize = 64;
 
 impl Context {
     /// Publishes an Event on `obj`; a failure is logged, never fatal.
@@ -95,9 +100,18 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            warn!(error = %err, reason, "cannot publish event");
-        }
+        // An Event is a note for people, not a step of the reconcile: sending it aside kept
+        // bulk applies from waiting on two or three API round trips per object.
+        let Ok(permit) = self.events_in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let (recorder, reference, reason) = (self.recorder.clone(), obj.object_ref(&()), reason.to_string());
+        tokio::spawn(async move {
+            if let Err(err) = recorder.publish(&event, &reference).await {
+                warn!(error = %err, reason, "cannot publish event");
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -183,6 +197,7 @@ pub async fn run_with(
         endpoints: ep_store.clone(),
         interconnects: cic_store.clone(),
         backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(60)),
+        events_in_flight: Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
         metrics,
         neutron: Arc::new(neutron::NeutronClients::new(
             config.sdn_resync_interval,

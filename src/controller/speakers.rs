@@ -15,7 +15,9 @@ use tracing::{debug, info, warn};
 
 use super::backoff::Backoffs;
 use crate::metrics::Metrics;
-use crate::sdn::{self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget};
+use crate::sdn::{
+    self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig,
+};
 
 /// Identifies one speaker: its SDN type and API URL.
 pub type SpeakerKey = String;
@@ -58,9 +60,15 @@ struct Entry {
     watcher: tokio::task::AbortHandle,
 }
 
+/// Speakers known to run with a global config, so reconciles need not ask again (one GetBgp per
+/// side per reconcile was a third of all SDN calls during a bulk apply). Forgotten whenever the
+/// speaker may have restarted: its change stream ended, it became unreachable, or a call failed.
+type Started = Arc<Mutex<HashMap<SpeakerKey, SpeakerConfig>>>;
+
 /// The registry of speakers in use.
 pub struct Speakers {
     entries: Mutex<HashMap<SpeakerKey, Entry>>,
+    started: Started,
     requeue: Vec<UnboundedSender<SpeakerChange>>,
     resync: Duration,
     sdn_timeout: Duration,
@@ -77,6 +85,7 @@ impl Speakers {
     ) -> Self {
         Self {
             entries: Mutex::default(),
+            started: Started::default(),
             requeue,
             resync,
             sdn_timeout,
@@ -96,7 +105,9 @@ impl Speakers {
             entry.watcher.abort();
         }
         let backend = sdn::connect(target, self.sdn_timeout)?;
+        self.forget_started(&key);
         let watcher = tokio::spawn(watch_speaker(
+            self.started.clone(),
             key.clone(),
             target.clone(),
             backend.clone(),
@@ -116,6 +127,24 @@ impl Speakers {
         Ok(backend)
     }
 
+    /// Whether the speaker is known to run with exactly `config`.
+    pub fn known_started(&self, key: &SpeakerKey, config: &SpeakerConfig) -> bool {
+        self.started.lock().expect("started lock").get(key) == Some(config)
+    }
+
+    /// Records that the speaker runs with `config` (after `ensure_speaker` said so).
+    pub fn mark_started(&self, key: &SpeakerKey, config: &SpeakerConfig) {
+        self.started
+            .lock()
+            .expect("started lock")
+            .insert(key.clone(), config.clone());
+    }
+
+    /// The next reconcile asks the speaker again.
+    pub fn forget_started(&self, key: &SpeakerKey) {
+        self.started.lock().expect("started lock").remove(key);
+    }
+
     /// Stops the clients and watchers of speakers no longer referenced by any endpoint.
     pub fn retain(&self, in_use: impl Fn(&SpeakerKey) -> bool) {
         self.entries.lock().expect("speakers lock").retain(|key, entry| {
@@ -123,6 +152,7 @@ impl Speakers {
             if !keep {
                 info!(speaker = %key, "speaker no longer used; closing its client and watcher");
                 entry.watcher.abort();
+                self.started.lock().expect("started lock").remove(key);
             }
             keep
         });
@@ -152,7 +182,22 @@ async fn timed_list(
     backend.list_peers().await
 }
 
+/// Whether a peer event is worth a reconcile: a session that reached or left Established. The
+/// steps in between (Idle, Connect, Active, OpenSent, OpenConfirm) would each requeue the object
+/// while thousands of sessions come up, and status shows them anyway at the next check. Peers
+/// not seen Established yet are left to that check and to the poll.
+fn worth_a_reconcile(
+    established: &mut HashMap<IpAddr, bool>,
+    neighbor: IpAddr,
+    session: SessionState,
+) -> bool {
+    let now = session == SessionState::Established;
+    let before = established.insert(neighbor, now);
+    before != Some(now) && (now || before == Some(true))
+}
+
 async fn watch_speaker(
+    started: Started,
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
@@ -170,6 +215,10 @@ async fn watch_speaker(
         }
     };
     let notify = |why: &str| notify_peer(why, None);
+    let forget_started = || {
+        started.lock().expect("started lock").remove(&key);
+    };
+    let mut established: HashMap<IpAddr, bool> = HashMap::new();
     let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut last: Option<Vec<ObservedPeer>> = None;
     let mut reachable = true;
@@ -177,6 +226,7 @@ async fn watch_speaker(
         let mut events = match backend.watch().await {
             Ok(stream) => stream,
             Err(err) => {
+                forget_started();
                 if reachable {
                     warn!(speaker = %key, error = %err, "speaker unreachable");
                     reachable = false;
@@ -197,11 +247,17 @@ async fn watch_speaker(
                         None => std::future::pending().await,
                     }
                 } => match event {
-                    Some(SdnEvent::Peer { neighbor, .. }) => notify_peer("event", Some(neighbor)),
+                    Some(SdnEvent::Peer { neighbor, session }) => {
+                        if worth_a_reconcile(&mut established, neighbor, session) {
+                            notify_peer("event", Some(neighbor));
+                        }
+                    }
                     Some(SdnEvent::Resync) => notify("event"),
                     None => {
                         // The stream ended (connection broken or speaker restarted): requeue,
                         // then re-open it, which also tells whether the speaker is still there.
+                        forget_started();
+                        established.clear();
                         notify("change stream ended");
                         break;
                     }
@@ -210,6 +266,10 @@ async fn watch_speaker(
                     Ok(peers) => {
                         backoffs.reset(&key);
                         let peers = snapshot(peers);
+                        established = peers
+                            .iter()
+                            .map(|p| (p.neighbor, p.session == SessionState::Established))
+                            .collect();
                         if !reachable {
                             info!(speaker = %key, "speaker reachable again");
                             reachable = true;
@@ -231,6 +291,7 @@ async fn watch_speaker(
                         last = Some(peers);
                     }
                     Err(err) => {
+                        forget_started();
                         if reachable {
                             warn!(speaker = %key, error = %err, "speaker unreachable");
                             reachable = false;
@@ -258,6 +319,24 @@ mod tests {
             session,
             admin_down: false,
             last_error: None,
+        }
+    }
+
+    #[test]
+    fn only_reaching_or_leaving_established_requeues() {
+        let mut seen = HashMap::new();
+        let n = IpAddr::from([10, 0, 0, 1]);
+        let steps = [
+            (SessionState::Idle, false),
+            (SessionState::Active, false),
+            (SessionState::OpenConfirm, false),
+            (SessionState::Established, true),
+            (SessionState::Established, false),
+            (SessionState::Idle, true),
+            (SessionState::Active, false),
+        ];
+        for (session, want) in steps {
+            assert_eq!(worth_a_reconcile(&mut seen, n, session), want, "{session:?}");
         }
     }
 

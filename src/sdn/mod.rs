@@ -183,6 +183,15 @@ pub trait SdnBackend: Send + Sync {
     async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError>;
     /// Session state of one peer (`Unknown` when absent).
     async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError>;
+    /// One peer as observed (`None` when absent). Backends that can ask for one peer override
+    /// this: reading every peer of the speaker per object made reconciles O(peers).
+    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
+        Ok(self
+            .list_peers()
+            .await?
+            .into_iter()
+            .find(|p| p.neighbor == neighbor))
+    }
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
 

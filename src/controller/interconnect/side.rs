@@ -70,10 +70,14 @@ pub(super) async fn configure_side(
             return Ok(side);
         }
     };
-    let timer = ctx.metrics.sdn_timer(&target, "ensure_speaker");
-    let speaker = backend.ensure_speaker(&speaker_cfg).await;
-    drop(timer);
-    match speaker {
+    let speaker = speakers::speaker_key(target.kind, &target.url);
+    let started = if ctx.speakers.known_started(&speaker, &speaker_cfg) {
+        Ok(SpeakerOutcome::Unchanged)
+    } else {
+        let _timer = ctx.metrics.sdn_timer(&target, "ensure_speaker");
+        backend.ensure_speaker(&speaker_cfg).await
+    };
+    match started {
         Err(e) => {
             side.result = sdn_failed(e);
             return Ok(side);
@@ -83,6 +87,7 @@ pub(super) async fn configure_side(
             return Ok(side);
         }
         Ok(SpeakerOutcome::Started) => {
+            ctx.speakers.mark_started(&speaker, &speaker_cfg);
             let note = format!(
                 "cell {cell}: started BGP on speaker {} (AS {}, router id {})",
                 target.url, speaker_cfg.asn, speaker_cfg.router_id
@@ -90,9 +95,8 @@ pub(super) async fn configure_side(
             ctx.publish(cic, EventType::Normal, "SpeakerStarted", "StartSpeaker", note)
                 .await;
         }
-        Ok(SpeakerOutcome::Unchanged) => {}
+        Ok(SpeakerOutcome::Unchanged) => ctx.speakers.mark_started(&speaker, &speaker_cfg),
     }
-    let speaker = speakers::speaker_key(target.kind, &target.url);
     let neighbor = desired.neighbor.to_string();
     if backend.needs_ownership_record() {
         if !ownership::is_recorded(cic, &speaker, &neighbor) {
@@ -122,6 +126,8 @@ pub(super) async fn configure_side(
     drop(timer);
     match result {
         Err(e) => {
+            // Perhaps restarted bare since we last looked: ask again next time.
+            ctx.speakers.forget_started(&speaker);
             side.result = sdn_failed(e);
             return Ok(side);
         }
@@ -200,12 +206,12 @@ pub(super) async fn configure_side(
         ctx.publish(cic, EventType::Normal, "PeerRemoved", "ConfigurePeer", note)
             .await;
     }
-    let timer = ctx.metrics.sdn_timer(&target, "list_peers");
-    let peers = backend.list_peers().await;
+    let timer = ctx.metrics.sdn_timer(&target, "observe_peer");
+    let observed = backend.observe_peer(desired.neighbor).await;
     drop(timer);
-    side.result = match peers {
+    side.result = match observed {
         Err(e) => sdn_failed(e),
-        Ok(peers) => match peers.into_iter().find(|p| p.neighbor == desired.neighbor) {
+        Ok(observed) => match observed {
             Some(p) => SideResult::Configured {
                 session: p.session,
                 admin_down: p.admin_down,

@@ -308,6 +308,14 @@ impl SdnBackend for GoBgp {
         Ok(RemoveOutcome::Removed)
     }
 
+    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
+        Ok(self
+            .get_peer(neighbor)
+            .await?
+            .as_ref()
+            .and_then(convert::observed_peer))
+    }
+
     async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError> {
         Ok(self
             .get_peer(neighbor)
