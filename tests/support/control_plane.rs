@@ -34,6 +34,17 @@ pub struct ControlPlane {
     /// The client CA, to mint certificates for other identities.
     issuer: Issuer<'static, KeyPair>,
     etcd_port: u16,
+    etcd_peer_port: u16,
+    api_port: u16,
+    /// Process ids of the running etcd and kube-apiserver; [`ControlPlane::restart`] changes them.
+    pids: Mutex<ServerPids>,
+}
+
+/// The running server processes (`None` while stopped by [`ControlPlane::stop_servers`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct ServerPids {
+    etcd: Option<u32>,
+    apiserver: Option<u32>,
 }
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
@@ -130,9 +141,9 @@ fn start() -> ControlPlane {
 
     let pki = Pki::generate(&dir);
     let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-    let mut etcd = spawn_etcd(&assets, &dir, etcd_port, peer_port);
+    let mut etcd = spawn_etcd(&assets, &dir, etcd_port, peer_port, false);
     let server = format!("https://127.0.0.1:{api_port}");
-    let mut apiserver = spawn_apiserver(&assets, &dir, etcd_port, api_port);
+    let mut apiserver = spawn_apiserver(&assets, &dir, etcd_port, api_port, false);
 
     let kubeconfig = dir.join("kubeconfig");
     write_kubeconfig(
@@ -150,6 +161,12 @@ fn start() -> ControlPlane {
         ca_cert_pem: pki.ca_cert_pem,
         issuer: pki.issuer,
         etcd_port,
+        etcd_peer_port: peer_port,
+        api_port,
+        pids: Mutex::new(ServerPids {
+            etcd: Some(etcd.id()),
+            apiserver: Some(apiserver.id()),
+        }),
     };
     cp.wait_ready(
         began,
@@ -250,9 +267,18 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Spawns a child that dies with the keeper thread and is stopped by the exit hook.
-fn spawn(mut cmd: Command, log: &Path) -> Child {
-    let log = std::fs::File::create(log).expect("create log file");
+/// Spawns a child that dies with the keeper thread and is stopped by the exit hook. A `restart`
+/// appends to the log (so it keeps the first run's lines) and spawns from the process-long keeper
+/// thread of [`super::gobgp::spawn_kept`], because the calling test thread ends with its test and
+/// `PR_SET_PDEATHSIG` follows the spawning thread.
+fn spawn(mut cmd: Command, log: &Path, restart: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(restart)
+        .truncate(!restart)
+        .open(log)
+        .expect("create log file");
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone().expect("clone log"))
         .stderr(log);
@@ -263,14 +289,18 @@ fn spawn(mut cmd: Command, log: &Path) -> Child {
             Ok(())
         });
     }
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let program = cmd.get_program().to_owned();
+    let child = if restart {
+        super::gobgp::spawn_kept(cmd)
+    } else {
+        cmd.spawn()
+    }
+    .unwrap_or_else(|e| panic!("spawn {program:?}: {e}"));
     CLEANUP.lock().unwrap().pids.push(child.id());
     child
 }
 
-fn spawn_etcd(assets: &Path, dir: &Path, port: u16, peer_port: u16) -> Child {
+fn spawn_etcd(assets: &Path, dir: &Path, port: u16, peer_port: u16, restart: bool) -> Child {
     let client_url = format!("http://127.0.0.1:{port}");
     let peer_url = format!("http://127.0.0.1:{peer_port}");
     let mut cmd = Command::new(assets.join("etcd"));
@@ -294,7 +324,7 @@ fn spawn_etcd(assets: &Path, dir: &Path, port: u16, peer_port: u16) -> Child {
         // Test data is thrown away: fsync only slows every write.
         cmd.arg("--unsafe-no-fsync");
     }
-    spawn(cmd, &dir.join("etcd.log"))
+    spawn(cmd, &dir.join("etcd.log"), restart)
 }
 
 fn supports_flag(binary: &Path, flag: &str) -> bool {
@@ -309,7 +339,7 @@ fn supports_flag(binary: &Path, flag: &str) -> bool {
 }
 
 /// Flags as envtest and the shared notes give them; the PKI files are already in `dir`.
-fn spawn_apiserver(assets: &Path, dir: &Path, etcd_port: u16, api_port: u16) -> Child {
+fn spawn_apiserver(assets: &Path, dir: &Path, etcd_port: u16, api_port: u16, restart: bool) -> Child {
     let p = |name: &str| dir.join(name).display().to_string();
     let mut cmd = Command::new(assets.join("kube-apiserver"));
     cmd.arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
@@ -329,7 +359,7 @@ fn spawn_apiserver(assets: &Path, dir: &Path, etcd_port: u16, api_port: u16) -> 
         .arg(format!("--service-account-key-file={}", p("sa.pub")))
         .arg(format!("--service-account-signing-key-file={}", p("sa.key")))
         .arg("--v=1");
-    spawn(cmd, &dir.join("kube-apiserver.log"))
+    spawn(cmd, &dir.join("kube-apiserver.log"), restart)
 }
 
 /// Certificates the control plane needs, written into the scratch dir.
@@ -500,4 +530,100 @@ impl ControlPlane {
             ));
         });
     }
+}
+
+/// How long a stopping etcd or kube-apiserver may take after SIGTERM before it gets SIGKILL
+/// (kube-apiserver 1.34 stops listening at once but then often hangs; 15 s were not enough).
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl ControlPlane {
+    /// Restarts the whole control plane for real: [`ControlPlane::stop_servers`] then
+    /// [`ControlPlane::start_servers`]. Returns how long the API was gone. Only for test binaries
+    /// that own their control plane's schedule (every test of the binary sees the outage).
+    pub fn restart(&self) -> Duration {
+        let began = Instant::now();
+        self.stop_servers();
+        self.start_servers();
+        began.elapsed()
+    }
+
+    /// Stops kube-apiserver, then etcd (SIGTERM; SIGKILL after 5 s) and reaps both. The data
+    /// dir, certificates and ports stay for [`ControlPlane::start_servers`]. Returns how long it took.
+    pub fn stop_servers(&self) -> Duration {
+        let began = Instant::now();
+        let mut pids = self.pids.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, pid) in [
+            ("kube-apiserver", pids.apiserver.take()),
+            ("etcd", pids.etcd.take()),
+        ] {
+            let Some(pid) = pid else { continue };
+            let stopped = Instant::now();
+            let graceful = terminate(pid, STOP_TIMEOUT);
+            CLEANUP.lock().unwrap().pids.retain(|p| *p != pid);
+            report(&format!(
+                "{name} (pid {pid}) stopped in {:.1} s{}",
+                stopped.elapsed().as_secs_f64(),
+                if graceful {
+                    ""
+                } else {
+                    " (SIGKILL after SIGTERM timed out)"
+                }
+            ));
+        }
+        began.elapsed()
+    }
+
+    /// Starts etcd and kube-apiserver again on the same ports, with the same data dir and
+    /// certificates (what was stored before is still there), and waits until `/readyz` is ok.
+    /// Returns how long that took. A no-op for a server that still runs.
+    pub fn start_servers(&self) -> Duration {
+        let began = Instant::now();
+        let mut pids = self.pids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut children = Vec::new();
+        if pids.etcd.is_none() {
+            let etcd = spawn_etcd(&self.assets, &self.dir, self.etcd_port, self.etcd_peer_port, true);
+            pids.etcd = Some(etcd.id());
+            children.push(("etcd", etcd));
+        }
+        if pids.apiserver.is_none() {
+            let apiserver = spawn_apiserver(&self.assets, &self.dir, self.etcd_port, self.api_port, true);
+            pids.apiserver = Some(apiserver.id());
+            children.push(("kube-apiserver", apiserver));
+        }
+        let mut refs: Vec<(&str, &mut Child)> = children.iter_mut().map(|(n, c)| (*n, c)).collect();
+        self.wait_ready(began, &mut refs);
+        report(&format!(
+            "control plane started again in {:.1} s at {}",
+            began.elapsed().as_secs_f64(),
+            self.server
+        ));
+        began.elapsed()
+    }
+}
+
+/// SIGTERM, then SIGKILL after `timeout`; reaps the child. Returns whether it exited on SIGTERM.
+fn terminate(pid: u32, timeout: Duration) -> bool {
+    // SAFETY: kill(2) on a child this process spawned and has not reaped yet.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if reaped(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    while !reaped(pid) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Non-blocking wait on our own child: true once it has exited (or is not our child any more).
+fn reaped(pid: u32) -> bool {
+    let mut status = 0;
+    // SAFETY: non-blocking waitpid on a pid this process spawned.
+    let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+    r == pid as i32 || r == -1
 }
