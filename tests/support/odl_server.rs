@@ -148,17 +148,14 @@ impl OdlServer {
     /// Like [`OdlServer::start_tls`] on a free port of `ip` (a loopback address); the
     /// certificate is served as given, whatever names it holds.
     pub fn start_tls_on(ip: Ipv4Addr, config: OdlConfig, cert_pem: &str, key_pem: &str) -> OdlServer {
-        use rustls::pki_types::pem::PemObject as _;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .expect("certificate PEM");
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
-        let tls = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("TLS server config");
-        Self::start_with(ip, config, Some(Arc::new(tls)))
+        Self::start_with(ip, config, Some(tls_config(cert_pem, key_pem)))
+    }
+
+    /// Serves this certificate from now on (a certificate renewed on the server): restarts on
+    /// the same port with the same state, so open connections are closed.
+    pub fn renew_certificate(&mut self, cert_pem: &str, key_pem: &str) {
+        self.tls = Some(tls_config(cert_pem, key_pem));
+        self.restart();
     }
 
     fn start_with(ip: Ipv4Addr, config: OdlConfig, tls: Option<Arc<rustls::ServerConfig>>) -> OdlServer {
@@ -337,6 +334,21 @@ impl Drop for OdlServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A server config with this PEM certificate (chain) and key, no client authentication.
+fn tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key PEM");
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("TLS server config");
+    Arc::new(config)
 }
 
 /// Accepts TCP connections and completes the TLS handshake; failed handshakes (a client that
