@@ -426,7 +426,9 @@ async fn run(args: &Args) -> Value {
                 pushed[k] = Some(now);
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Every speaker is read per round: at 100 ms this alone was 500 ListPeer/s at full size,
+        // competing with the controller it measures.
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let mut push: Vec<f64> = pushed.into_iter().flatten().collect();
     push.sort_by(f64::total_cmp);
