@@ -108,7 +108,8 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     let mut reachable = None;
     if ep.spec.is_managed() {
         let outcome = speaker(&ep, &ctx).await?;
-        reachable = Some(!matches!(&outcome, Err((r, _, _)) if *r == "SdnUnreachable"));
+        reachable =
+            Some(!matches!(&outcome, Err((r, _, _)) if *r == "SdnUnreachable" || *r == "SdnTlsFailed"));
         now_reason = match outcome {
             Ok(msg) => (true, "SpeakerConfigured", msg, false),
             Err((reason, msg, stalled)) => (false, reason, msg, stalled),

@@ -61,7 +61,7 @@ fn failure_is_about(cell: &str, message: &str) -> bool {
     message.starts_with(&format!("cell {cell} -> "))
 }
 
-const UNREACHABLE_REASONS: &[&str] = &["SdnUnreachable", "SdnAuthFailed"];
+const UNREACHABLE_REASONS: &[&str] = &["SdnUnreachable", "SdnAuthFailed", "SdnTlsFailed"];
 
 /// Steps for one managed side: speaker reachable, peer configured, session.
 fn side_steps(

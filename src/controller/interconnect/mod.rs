@@ -89,9 +89,10 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     };
     let owner = owner_marker(&ns, &cic.name_any());
     let pw = password.as_ref().map(|(p, _)| p);
-    let local_side = side::configure_side(cic, ctx, &owner, &local, &remote, pw).await?;
+    let mut notes = side::Notes::default();
+    let local_side = side::configure_side(cic, ctx, &owner, &local, &remote, pw, &mut notes).await?;
     let remote_side = if remote.spec.is_managed() {
-        side::configure_side(cic, ctx, &owner, &remote, &local, pw).await?
+        side::configure_side(cic, ctx, &owner, &remote, &local, pw, &mut notes).await?
     } else {
         Side {
             cell: remote.spec.cell.clone(),
@@ -119,12 +120,13 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
         (&local_side, old.and_then(|s| s.local.as_ref()), &remote_side),
         (&remote_side, old.and_then(|s| s.remote.as_ref()), &local_side),
     ] {
-        side::session_events(cic, ctx, side, before, other).await;
+        side::session_events(side, before, other, &mut notes);
         if let SideResult::Configured { session, .. } = &side.result {
             ctx.metrics
                 .set_session(&side.cell, &side.peer_address, session.as_str());
         }
     }
+    notes.publish(ctx, cic).await;
     let outcome = Outcome::Sides {
         local: local_side,
         remote: remote_side,

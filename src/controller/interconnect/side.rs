@@ -13,6 +13,30 @@ use super::{desired, key, ownership};
 use crate::api::{CellInterconnect, InfraEndpoint, SdnKind};
 use crate::sdn::{Password, PeerOutcome, RemoveOutcome, SpeakerOutcome};
 
+/// The Events of one reconcile, one per reason: both sides' notes go into one Event, which
+/// halves the Events a bulk apply sends (a PeerCreated and a SessionEstablished per link, not per
+/// side).
+#[derive(Default)]
+pub(super) struct Notes(Vec<(EventType, &'static str, &'static str, String)>);
+
+impl Notes {
+    pub(super) fn add(&mut self, type_: EventType, reason: &'static str, action: &'static str, note: String) {
+        match self.0.iter_mut().find(|(_, r, _, _)| *r == reason) {
+            Some((_, _, _, text)) => {
+                text.push_str("; ");
+                text.push_str(&note);
+            }
+            None => self.0.push((type_, reason, action, note)),
+        }
+    }
+
+    pub(super) async fn publish(self, ctx: &Context, cic: &CellInterconnect) {
+        for (type_, reason, action, note) in self.0 {
+            ctx.publish(cic, type_, reason, action, note).await;
+        }
+    }
+}
+
 /// Configures the peer towards `other` on `this` endpoint's speaker and reads its session.
 pub(super) async fn configure_side(
     cic: &CellInterconnect,
@@ -21,6 +45,7 @@ pub(super) async fn configure_side(
     this: &InfraEndpoint,
     other: &InfraEndpoint,
     password: Option<&Password>,
+    notes: &mut Notes,
 ) -> Result<Side> {
     let cell = this.spec.cell.clone();
     let mut side = Side {
@@ -92,8 +117,7 @@ pub(super) async fn configure_side(
                 "cell {cell}: started BGP on speaker {} (AS {}, router id {})",
                 target.url, speaker_cfg.asn, speaker_cfg.router_id
             );
-            ctx.publish(cic, EventType::Normal, "SpeakerStarted", "StartSpeaker", note)
-                .await;
+            notes.add(EventType::Normal, "SpeakerStarted", "StartSpeaker", note);
         }
         Ok(SpeakerOutcome::Unchanged) => ctx.speakers.mark_started(&speaker, &speaker_cfg),
     }
@@ -160,8 +184,7 @@ pub(super) async fn configure_side(
             );
             info!(interconnect = %key(cic), %note);
             ctx.metrics.sdn_write("repair_peer");
-            ctx.publish(cic, EventType::Warning, "DriftRepaired", "ConfigurePeer", note)
-                .await;
+            notes.add(EventType::Warning, "DriftRepaired", "ConfigurePeer", note);
         }
         Ok(PeerOutcome::Created) => {
             let note = format!(
@@ -170,8 +193,7 @@ pub(super) async fn configure_side(
             );
             info!(interconnect = %key(cic), %note);
             ctx.metrics.sdn_write("create_peer");
-            ctx.publish(cic, EventType::Normal, "PeerCreated", "ConfigurePeer", note)
-                .await;
+            notes.add(EventType::Normal, "PeerCreated", "ConfigurePeer", note);
         }
         Ok(PeerOutcome::Updated { fields }) => {
             let note = format!(
@@ -182,8 +204,7 @@ pub(super) async fn configure_side(
             );
             info!(interconnect = %key(cic), %note);
             ctx.metrics.sdn_write("update_peer");
-            ctx.publish(cic, EventType::Normal, "PeerUpdated", "ConfigurePeer", note)
-                .await;
+            notes.add(EventType::Normal, "PeerUpdated", "ConfigurePeer", note);
         }
         Ok(PeerOutcome::Unchanged) => {}
     }
@@ -203,8 +224,7 @@ pub(super) async fn configure_side(
             "cell {cell}: removed stale BGP peer {old} on speaker {}",
             target.url
         );
-        ctx.publish(cic, EventType::Normal, "PeerRemoved", "ConfigurePeer", note)
-            .await;
+        notes.add(EventType::Normal, "PeerRemoved", "ConfigurePeer", note);
     }
     let timer = ctx.metrics.sdn_timer(&target, "observe_peer");
     let observed = backend.observe_peer(desired.neighbor).await;
@@ -229,12 +249,11 @@ pub(super) async fn configure_side(
 
 /// Events for what changed on one side since the last status: a session that came up or went
 /// down, a speaker that became unreachable. So `kubectl describe` tells the story of a link.
-pub(super) async fn session_events(
-    cic: &CellInterconnect,
-    ctx: &Context,
+pub(super) fn session_events(
     side: &Side,
     before: Option<&crate::api::SideStatus>,
     other: &Side,
+    notes: &mut Notes,
 ) {
     use crate::api::SessionState as Api;
     let was = before.map(|b| b.session_state).unwrap_or_default();
@@ -249,27 +268,19 @@ pub(super) async fn session_events(
             let now = status::session_state(*session);
             if now == Api::Established && was != Api::Established {
                 let note = format!("{link}: BGP session Established");
-                ctx.publish(
-                    cic,
-                    EventType::Normal,
-                    "SessionEstablished",
-                    "ObserveSession",
-                    note,
-                )
-                .await;
+                notes.add(EventType::Normal, "SessionEstablished", "ObserveSession", note);
             } else if was == Api::Established && now != Api::Established && !admin_down {
                 let note = format!("{link}: BGP session went down (now {now:?})");
-                ctx.publish(cic, EventType::Warning, "SessionDown", "ObserveSession", note)
-                    .await;
+                notes.add(EventType::Warning, "SessionDown", "ObserveSession", note);
             }
         }
         // Once per outage: only when the side had no failure before (status keeps the message).
         SideResult::Failed { reason, message, .. }
-            if *reason == "SdnUnreachable" && before.is_none_or(|b| b.message.is_none()) =>
+            if matches!(*reason, "SdnUnreachable" | "SdnTlsFailed")
+                && before.is_none_or(|b| b.message.is_none()) =>
         {
             let note = format!("{link}: {message}");
-            ctx.publish(cic, EventType::Warning, "SdnUnreachable", "ObserveSession", note)
-                .await;
+            notes.add(EventType::Warning, reason, "ObserveSession", note);
         }
         _ => {}
     }
