@@ -431,6 +431,7 @@ async fn delete_interconnects(cp: &ControlPlane, ns: &str) {
 /// Keeps the controller's and kube-apiserver's logs when the test fails (or with
 /// `CELLNET_KEEP_LOGS=1`): both live in temp dirs that go away with the test.
 struct KeepLogs {
+    cp: &'static ControlPlane,
     ns: &'static str,
     files: Vec<(&'static str, PathBuf)>,
 }
@@ -440,17 +441,33 @@ impl Drop for KeepLogs {
         if !std::thread::panicking() && std::env::var_os("CELLNET_KEEP_LOGS").is_none() {
             return;
         }
+        let keep = |what: &str| std::env::temp_dir().join(format!("faults_restart-{}-{what}.log", self.ns));
         for (what, from) in &self.files {
-            let to = std::env::temp_dir().join(format!("faults_restart-{}-{what}.log", self.ns));
-            if std::fs::copy(from, &to).is_ok() {
-                report(&format!("{}: {what} log kept at {}", self.ns, to.display()));
+            if std::fs::copy(from, keep(what)).is_ok() {
+                report(&format!(
+                    "{}: {what} log kept at {}",
+                    self.ns,
+                    keep(what).display()
+                ));
             }
+        }
+        // The Events outlive the deleted objects: they tell what each reconcile did.
+        let (_, events, _) = self
+            .cp
+            .kubectl_run(&["get", "events", "-n", self.ns, "--request-timeout=10s"]);
+        if std::fs::write(keep("events"), events).is_ok() {
+            report(&format!(
+                "{}: events kept at {}",
+                self.ns,
+                keep("events").display()
+            ));
         }
     }
 }
 
-fn keep_logs(cp: &ControlPlane, ns: &'static str, controller: &ControllerProcess) -> KeepLogs {
+fn keep_logs(cp: &'static ControlPlane, ns: &'static str, controller: &ControllerProcess) -> KeepLogs {
     KeepLogs {
+        cp,
         ns,
         files: vec![
             ("controller", controller.log_path().to_path_buf()),
@@ -691,7 +708,7 @@ async fn control_plane_restart_while_100_interconnects_reconcile() {
 
 /// A fleet in `ns` with two peers added by hand, a running controller, and the jitter source.
 async fn kill_setup(
-    cp: &ControlPlane,
+    cp: &'static ControlPlane,
     ns: &'static str,
     base: u8,
 ) -> (Fleet, ControllerProcess, KeepLogs, Jitter) {
@@ -802,7 +819,7 @@ async fn controller_sigkilled_at_five_points_of_an_apply_leaves_exactly_the_desi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "controller bug: killed during a bulk delete, the restarted controller's cleanup can run \
             before its InfraEndpoint cache is filled, skips the sides it cannot resolve and drops \
-            the finalizer, leaving a cellnet peer on a speaker (reproduced in 3 of 3 runs)"]
+            the finalizer, leaving a cellnet peer on a speaker (5 of 5 runs whose kills fell inside the deletion left 1 to 25 interconnects' peers)"]
 async fn controller_sigkilled_during_deletion_leaves_no_peer_behind() {
     let _serial = SERIAL.lock().await;
     let began = Instant::now();
@@ -819,25 +836,22 @@ async fn controller_sigkilled_during_deletion_leaves_no_peer_behind() {
         pushed.as_secs_f64()
     ));
 
-    // Deletion, killed right away and twice more on its way.
+    // Deletion, killed three times on its way: the delete request runs beside the kills (it
+    // returns only once every object is marked, by which time most peers can be gone).
     let deleting = Instant::now();
-    delete_interconnects(cp, ns).await;
-    kills.push(
-        kill_and_restart(
-            &fleet,
-            &mut controller,
-            &mut jitter,
-            "right after the delete".into(),
-        )
-        .await,
-    );
-    for removed in [40, 120] {
+    let deleter = tokio::spawn(delete_interconnects(cp, ns));
+    for removed in [10, 80, 150] {
         let last = kills.last().map_or(total, |k| k.peers_at_kill).min(total);
         let at_most = (total - removed).min(last.saturating_sub(10));
         fleet.wait_count(at_most, true, DELETE_TIMEOUT).await;
         let point = format!("during deletion, once at most {at_most} peers were left");
         kills.push(kill_and_restart(&fleet, &mut controller, &mut jitter, point).await);
     }
+    deleter.await.expect("the delete request");
+    assert!(
+        kills.iter().any(|k| k.peers_at_kill > 0),
+        "every kill came after the deletion had finished: the test did not test anything"
+    );
     let gone = block(|| wait_gone(cp, ns, "cic", DELETE_TIMEOUT));
     let cleaned = fleet
         .wait_exact(false, Duration::from_secs(30), &controller)
