@@ -196,6 +196,34 @@ fn peer_config(g: &Gobgpd, peer: Ipv4Addr) -> Value {
     v
 }
 
+/// Waits (bounded) for an Event with `reason` about object `name` in `ns` whose message contains
+/// every one of `needles`; returns its message.
+fn wait_event(cp: &ControlPlane, ns: &str, name: &str, reason: &str, needles: &[&str]) -> String {
+    let (message, _) = wait_for(
+        &format!("Event {reason} about {name} with {needles:?}"),
+        Duration::from_secs(20),
+        || {
+            let (ok, out, err) = cp.kubectl_run(&["get", "events", "-n", ns, "-o", "json"]);
+            assert!(ok, "{err}");
+            let events: Value = serde_json::from_str(&out).expect("events JSON");
+            let items = events["items"].as_array().cloned().unwrap_or_default();
+            let hit = items.iter().find_map(|e| {
+                let message = e["message"].as_str()?;
+                (e["reason"] == reason
+                    && e["involvedObject"]["name"] == name
+                    && needles.iter().all(|n| message.contains(n)))
+                .then(|| message.to_string())
+            });
+            let seen: Vec<String> = items
+                .iter()
+                .map(|e| format!("{} {}", e["reason"], e["message"]))
+                .collect();
+            (hit, format!("{seen:#?}"))
+        },
+    );
+    message
+}
+
 /// Deletes every interconnect and endpoint of `ns` and waits until their finalizers are gone,
 /// while the speakers still run (so no object is left retrying a speaker that went away).
 fn clean_up(cp: &ControlPlane, ns: &str) {
@@ -268,6 +296,8 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
         message.contains("cell cell-u1") && message.contains("cell cell-u2"),
         "names both cells: {message}"
     );
+    let event = wait_event(cp, ns, &cic, "SessionDown", &["cell cell-u1", "cell cell-u2"]);
+    report(&format!("underlay cut: Event SessionDown: {event}"));
     // While it lasts: still a session fault, and both SDN APIs are fine.
     for _ in 0..4 {
         let (s, r, m) = ready(cp, ns, &what).expect("Ready condition");
@@ -349,6 +379,8 @@ async fn management_cut_marks_only_that_cell_unreachable() {
     ));
     let (_, _, message) = condition(&obj, "Ready").unwrap();
     assert!(message.contains("cell cell-m1"), "names the cell: {message}");
+    let event = wait_event(cp, ns, &cic, "SdnUnreachable", &["cell cell-m1"]);
+    report(&format!("management cut: Event SdnUnreachable: {event}"));
     let (_, took) = wait_condition(
         cp,
         ns,
@@ -457,6 +489,8 @@ async fn hung_speaker_times_out_without_slowing_the_rest() {
             && message.contains(&format!("did not answer within {} s", SDN_TIMEOUT.as_secs())),
         "a timeout, naming the cell: {message}"
     );
+    let event = wait_event(cp, ns, &cic, "SdnUnreachable", &["cell cell-h1"]);
+    report(&format!("hung speaker: Event SdnUnreachable: {event}"));
     // The rest of the fleet: a new interconnect between two other cells.
     let during = apply_timed(cp, ns, &pair_yaml(e, f, loopback_asn), &cic_name(e, f));
     report(&format!(
@@ -532,8 +566,14 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
             .contains("cellnet.io/cleanup"),
         "{obj}"
     );
-    let events = cp.kubectl_run(&["get", "events", "-n", ns, "-o", "json"]).1;
-    assert!(events.contains("CleanupBlocked"), "{events}");
+    let event = wait_event(
+        cp,
+        ns,
+        &cic,
+        "CleanupBlocked",
+        &["cell cell-d1", "cannot remove peer"],
+    );
+    report(&format!("delete while down: Event CleanupBlocked: {event}"));
 
     // The speaker comes back on the same API port with its saved configuration, cellnet's
     // peer included (the way a router restarts from its saved config).
@@ -550,10 +590,15 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
     let back = Gobgpd::start_on_port("cell-d1", dead.address, dead.api_port, Some(&toml));
     let returned = Instant::now();
     report(&format!(
-        "speaker back after {:.1} s down; it holds the peer again: {}",
-        deleted.elapsed().as_secs_f64(),
-        back.neighbor_json(IpAddr::V4(peer.address)).is_some()
+        "speaker back after {:.1} s down",
+        deleted.elapsed().as_secs_f64()
     ));
+    let loaded = format!("msg=\"Add a peer configuration\" Key={}", peer.address);
+    assert!(
+        back.log().contains(&loaded),
+        "restarted with the peer:\n{}",
+        back.log()
+    );
     let (_, took) = wait_for(&format!("{what} deleted"), READY_TIMEOUT, || {
         let obj = cp.get_json(ns, &what);
         (
@@ -566,16 +611,21 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
         took.as_secs_f64()
     ));
     assert!(returned.elapsed() < READY_TIMEOUT);
-    // Both speakers lost cellnet's peers.
-    assert!(
-        back.neighbor_json(IpAddr::V4(peer.address)).is_none(),
-        "{}",
-        back.neighbors_json()
-    );
-    assert!(
-        peer.neighbor_json(IpAddr::V4(dead.address)).is_none(),
-        "{}",
-        peer.neighbors_json()
-    );
+    // Both speakers lost cellnet's peers: gone now, and deleted through the API (GoBGP's log).
+    for (speaker, addr) in [(&back, peer.address), (&peer, dead.address)] {
+        assert!(
+            speaker.neighbor_json(IpAddr::V4(addr)).is_none(),
+            "{}: {}",
+            speaker.name,
+            speaker.neighbors_json()
+        );
+        let removed = format!("msg=\"Delete a peer configuration\" Key={addr}");
+        assert!(
+            speaker.log().contains(&removed),
+            "{}:\n{}",
+            speaker.name,
+            speaker.log()
+        );
+    }
     clean_up(cp, ns);
 }
