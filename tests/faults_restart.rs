@@ -1,7 +1,7 @@
 //! Faults 4 and 5 of issue 11, on real processes: kube-apiserver and etcd restarted while 100
 //! CellInterconnects reconcile, and the controller SIGKILLed at five points of a 100-interconnect
 //! apply (right after it, at a quarter, half and 80 % of the peers, once every peer exists) and,
-//! in a test ignored until the bug it found is fixed, three more during the deletion.
+//! three more during the deletion.
 //!
 //! Each test has 15 real gobgpd on 127.0.6.x (15 speakers give 105 distinct pairs; 100 are used,
 //! both sides managed, so 200 peers), the real controller and this binary's own control plane.
@@ -814,12 +814,9 @@ async fn controller_sigkilled_at_five_points_of_an_apply_leaves_exactly_the_desi
     report_kills(ns, &kills, began);
 }
 
-/// Fails: the controller releases the finalizer of an interconnect whose peers are still on a
-/// speaker when it is killed in the middle of a bulk delete (orphaned peer; see the ignore note).
+/// Killed in the middle of a bulk delete: the restarted controller must still remove every peer
+/// (it once read endpoints missing from a cache still filling as "nothing to remove").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "controller bug: killed during a bulk delete, the restarted controller's cleanup can run \
-            before its InfraEndpoint cache is filled, skips the sides it cannot resolve and drops \
-            the finalizer, leaving a cellnet peer on a speaker (5 of 5 runs whose kills fell inside the deletion left 1 to 25 interconnects' peers)"]
 async fn controller_sigkilled_during_deletion_leaves_no_peer_behind() {
     let _serial = SERIAL.lock().await;
     let began = Instant::now();

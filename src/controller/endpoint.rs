@@ -63,7 +63,19 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
 
     // Label and finalizers in one merge patch, only when something differs.
     let has_finalizer = ep.finalizers().iter().any(|f| f == IN_USE_FINALIZER);
-    let want_finalizer = users > 0;
+    let mut want_finalizer = users > 0;
+    if has_finalizer && !want_finalizer {
+        // Released only when the API server agrees: the interconnect cache can still be filling
+        // right after a start, and an endpoint gone too early leaves its peers without an owner
+        // that can find them.
+        let cics: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
+        want_finalizer = cics
+            .list(&Default::default())
+            .await?
+            .items
+            .iter()
+            .any(|c| refers_to(c, &ns, &name));
+    }
     let label_ok = ep.labels().get(CELL_LABEL) == Some(&ep.spec.cell);
     if has_finalizer != want_finalizer || has_neutron_fin != want_neutron_fin || (!label_ok && !deleting) {
         let mut finalizers: Vec<String> = ep

@@ -4,6 +4,7 @@
 //! and InfraEndpoints (speaker config, labels, in-use finalizer). Speaker watchers
 //! ([`speakers`]) requeue the objects of a speaker when something changes on it.
 pub mod backoff;
+pub mod changes;
 pub mod endpoint;
 pub mod error;
 pub mod interconnect;
@@ -171,12 +172,25 @@ pub async fn run_with(
     let shutdown = shutdown.shared();
     let cics: Api<CellInterconnect> = Api::all(client.clone());
     let eps: Api<InfraEndpoint> = Api::all(client.clone());
-    let wc = watcher::Config::default().any_semantic();
+    // Consistent lists (not `any_semantic`): after an etcd restart the API server's watch cache
+    // could serve an old resourceVersion, and every watch from it ended in 410 Gone, backing off
+    // up to 30 s each time (found by tests/faults_restart.rs).
+    let wc = watcher::Config::default();
     let ctrl_config = ControllerConfig::default().concurrency(config.concurrency);
 
-    let cic_ctrl = Controller::new(cics.clone(), wc.clone()).with_config(ctrl_config.clone());
+    // Interconnects: reconciled on changes to anything but status. Reacting to our own status
+    // writes queued every object once more per write during a bulk apply.
+    let (cic_store, cic_writer) = kube::runtime::reflector::store();
+    let cic_events = watcher(cics.clone(), wc.clone())
+        .default_backoff()
+        .reflect(cic_writer);
+    let cic_ctrl = Controller::for_stream(
+        changes::filtered(cic_events, changes::spec_or_meta::<CellInterconnect>),
+        cic_store.clone(),
+    )
+    .with_config(ctrl_config.clone());
     let ep_ctrl = Controller::new(eps.clone(), wc.clone()).with_config(ctrl_config);
-    let (cic_store, ep_store) = (cic_ctrl.store(), ep_ctrl.store());
+    let ep_store = ep_ctrl.store();
 
     let (cic_tx, cic_rx) = unbounded_channel::<SpeakerChange>();
     let (ep_tx, ep_rx) = unbounded_channel::<SpeakerChange>();
@@ -332,7 +346,15 @@ pub async fn run_with(
         .collect::<Vec<_>>()
     };
     let ep_run = ep_ctrl
-        .watches(cics, wc, cic_to_eps)
+        // Endpoints count and guard their interconnects: only existence, spec and deletion of
+        // an interconnect matter to them, not its status.
+        .watches_stream(
+            changes::filtered(
+                watcher(cics, wc.clone()).default_backoff(),
+                changes::spec_or_deletion::<CellInterconnect>,
+            ),
+            cic_to_eps,
+        )
         .watches_stream(secrets_for_eps, secret_to_eps)
         .reconcile_on(ep_requeue)
         .graceful_shutdown_on(shutdown.clone())

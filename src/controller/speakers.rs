@@ -219,7 +219,9 @@ async fn watch_speaker(
         started.lock().expect("started lock").remove(&key);
     };
     let mut established: HashMap<IpAddr, bool> = HashMap::new();
-    let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(60));
+    // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
+    // outage is noticed within seconds rather than a minute.
+    let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(15));
     let mut last: Option<Vec<ObservedPeer>> = None;
     let mut reachable = true;
     loop {

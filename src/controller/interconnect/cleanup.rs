@@ -11,8 +11,8 @@ use super::super::Context;
 use super::super::error::{Error, Result};
 use super::super::speakers;
 use super::super::target;
-use super::resolve::endpoint;
-use super::side::recorded_peer;
+use super::resolve::endpoint_for_cleanup;
+use super::side::{Notes, recorded_peer};
 use super::status::Outcome;
 use super::{DELETION_POLICY_ANNOTATION, key, owner_marker, ownership, write_status};
 use crate::api::CellInterconnect;
@@ -33,9 +33,12 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
         return Ok(Action::await_change());
     }
     let owner = owner_marker(&ns, &cic.name_any());
-    let local = endpoint(ctx, &ns, &cic.spec.local_endpoint.name);
-    let remote = endpoint(ctx, &ns, &cic.spec.remote_endpoint.name);
+    let local = endpoint_for_cleanup(ctx, &ns, &cic.spec.local_endpoint.name).await?;
+    let remote = endpoint_for_cleanup(ctx, &ns, &cic.spec.remote_endpoint.name).await?;
     let pairs = [(local.clone(), remote.clone()), (remote, local)];
+    // One Event per reason for both sides (kube's recorder keeps only the first note of a
+    // repeated reason on an object).
+    let mut notes = Notes::default();
     for (this, other) in pairs {
         let Some(this) = this else { continue };
         if !this.spec.is_managed() {
@@ -73,14 +76,12 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
                     ctx.metrics.sdn_write("delete_peer");
                     let note = format!("cell {cell}: removed BGP peer {addr} from speaker {}", target.url);
                     info!(interconnect = %key(cic), %note);
-                    ctx.publish(cic, EventType::Normal, "PeerRemoved", "DeletePeer", note)
-                        .await;
+                    notes.add(EventType::Normal, "PeerRemoved", "DeletePeer", note);
                 }
                 Ok(RemoveOutcome::Absent) => {}
                 Ok(RemoveOutcome::NotOwned) => {
                     let note = format!("cell {cell}: peer {addr} is not cellnet's; left untouched");
-                    ctx.publish(cic, EventType::Warning, "PeerNotOwned", "DeletePeer", note)
-                        .await;
+                    notes.add(EventType::Warning, "PeerNotOwned", "DeletePeer", note);
                 }
                 Err(source) => {
                     let note = format!(
@@ -93,13 +94,14 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
                         message: note.clone(),
                     };
                     write_status(cic, ctx, &outcome, &now).await?;
-                    ctx.publish(cic, EventType::Warning, "CleanupBlocked", "DeletePeer", note)
-                        .await;
+                    notes.add(EventType::Warning, "CleanupBlocked", "DeletePeer", note);
+                    notes.publish(ctx, cic).await;
                     return Err(Error::Sdn { cell, source });
                 }
             }
         }
     }
+    notes.publish(ctx, cic).await;
     ctx.backoffs.reset(&key(cic));
     Ok(Action::await_change())
 }

@@ -53,6 +53,23 @@ pub async fn reconcile(cic: Arc<CellInterconnect>, ctx: Arc<Context>) -> Result<
     let ns = cic.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
     let _timer = ctx.metrics.reconcile_timer("CellInterconnect");
+    // The finalizer goes on before any peer is created, as kube's helper does; but in the same
+    // reconcile, instead of ending it and waiting for the watch to bring the object back (which,
+    // during a bulk apply, queued every object twice).
+    let cic = if cic.meta().deletion_timestamp.is_none() && !cic.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = cic.finalizers().to_vec();
+        finalizers.push(FINALIZER.into());
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": cic.resource_version(),
+        }});
+        Arc::new(
+            api.patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await?,
+        )
+    } else {
+        cic
+    };
     finalizer(&api, FINALIZER, cic, |event| async {
         match event {
             FinalizerEvent::Apply(cic) => apply(&cic, &ctx).await,

@@ -15,6 +15,22 @@ pub(super) fn endpoint(ctx: &Context, ns: &str, name: &str) -> Option<Arc<InfraE
     ctx.endpoints.get(&ObjectRef::new(name).within(ns))
 }
 
+/// The endpoint from the cache, or from the API server when the cache does not have it. For
+/// deletion: right after a start the cache can still be filling while interconnects already
+/// reconcile, and reading "missing" as "nothing to remove" dropped finalizers with the peers
+/// still on the speakers (found by tests/faults_restart.rs).
+pub(super) async fn endpoint_for_cleanup(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Arc<InfraEndpoint>>> {
+    if let Some(ep) = endpoint(ctx, ns, name) {
+        return Ok(Some(ep));
+    }
+    let api: kube::Api<InfraEndpoint> = kube::Api::namespaced(ctx.client.clone(), ns);
+    Ok(api.get_opt(name).await?.map(Arc::new))
+}
+
 /// Looks up both endpoints and the password; `Err(outcome)` says what is missing.
 pub(super) async fn resolve(
     cic: &CellInterconnect,
