@@ -16,8 +16,6 @@ use crate::controller::interconnect::RECONCILE_REQUESTED_ANNOTATION;
 
 /// Field manager of the plugin's patches (shows in managedFields).
 pub const FIELD_MANAGER: &str = "kubectl-cellnet";
-/// Maximum length of spec.adminMessage (the API rejects more).
-const MAX_ADMIN_MESSAGE: usize = 255;
 /// Without `status.lastHandledReconcileAt`, how long a quiet controller counts as "handled".
 const QUIET_FALLBACK: Duration = Duration::from_secs(5);
 
@@ -180,15 +178,8 @@ pub async fn set_suspend(ctx: &Ctx, args: &TargetArgs, suspend: bool) -> anyhow:
 }
 
 /// `message`: `Some(m)` disables (with an optional message), `None` enables.
+/// The message's length is checked before (`super::validate`).
 pub async fn set_admin(ctx: &Ctx, args: &TargetArgs, disable: Option<Option<&str>>) -> anyhow::Result<u8> {
-    if let Some(Some(m)) = disable
-        && m.len() > MAX_ADMIN_MESSAGE
-    {
-        anyhow::bail!(
-            "--message is {} bytes; the shutdown communication holds at most {MAX_ADMIN_MESSAGE}",
-            m.len()
-        );
-    }
     let mut acted = vec![];
     for cic in select(ctx, &args.selection()).await? {
         let (state, message) = match disable {

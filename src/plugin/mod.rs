@@ -198,12 +198,49 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 30s, 500ms or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "" | "s" => Some(n),
+        // Found by fuzzing (fuzz/regressions/plugin_args): `n * 60` overflowed and panicked.
+        "m" => n.checked_mul(60),
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    seconds
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))
+}
+
+/// Longest `--message` (spec.adminMessage; the API rejects more).
+pub const MAX_ADMIN_MESSAGE: usize = 255;
+
+/// The checks that need no cluster, made right after parsing (so bad input fails before any
+/// connection is opened).
+pub fn validate(cli: &Cli) -> anyhow::Result<()> {
+    let named = match &cli.command {
+        Command::Cells | Command::Status(_) => None,
+        Command::Diagnose(args) => Some(("diagnose", args.name.as_str())),
+        Command::Resync(args) => args.selection.name.as_deref().map(|n| ("resync", n)),
+        Command::Suspend(args) | Command::Resume(args) | Command::Enable(args) => {
+            args.name.as_deref().map(|n| ("this command", n))
+        }
+        Command::Disable(args) => {
+            if let Some(m) = &args.message
+                && m.len() > MAX_ADMIN_MESSAGE
+            {
+                anyhow::bail!(
+                    "--message is {} bytes; the shutdown communication holds at most {MAX_ADMIN_MESSAGE}",
+                    m.len()
+                );
+            }
+            args.target.name.as_deref().map(|n| ("this command", n))
+        }
+    };
+    if let Some((what, name)) = named
+        && cli.global.all_namespaces
+    {
+        anyhow::bail!("{what} acts on CellInterconnect {name:?} in one namespace: use -n, not -A");
     }
+    Ok(())
 }
 
 /// Runs the plugin with `args` (argv, program name first); returns the exit status.
@@ -226,6 +263,7 @@ pub async fn main_with(args: Vec<String>) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
+    validate(&cli)?;
     let (client, default_ns) = connect(&cli.global).await?;
     let namespace = if cli.global.all_namespaces {
         None
@@ -265,6 +303,26 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("2h").is_err());
+        // The overflow fuzzing found: an error, not a panic.
+        assert!(parse_duration("999999999999999999m").is_err());
+        assert!(parse_duration("18446744073709551615ms").is_ok());
+    }
+
+    #[test]
+    fn checks_before_connecting() {
+        let check = |args: &[&str]| {
+            let mut argv = vec!["kubectl-cellnet"];
+            argv.extend_from_slice(args);
+            validate(&Cli::try_parse_from(argv).unwrap())
+        };
+        assert!(check(&["disable", "x", "-m", &"a".repeat(255)]).is_ok());
+        let err = check(&["disable", "x", "-m", &"a".repeat(256)]).unwrap_err();
+        assert!(err.to_string().contains("at most 255"), "{err}");
+        assert!(check(&["diagnose", "x", "-A"]).is_err());
+        assert!(check(&["resync", "x", "-A"]).is_err());
+        assert!(check(&["resync", "--all", "-A"]).is_ok());
+        assert!(check(&["enable", "--cell", "c", "-A"]).is_ok());
+        assert!(check(&["status", "-A"]).is_ok());
     }
 
     #[test]
