@@ -259,13 +259,26 @@ pub fn diff(desired: &PeerConfig, local_asn: u32, observed: &Value) -> Vec<&'sta
 
 /// The global `config` of a `GET .../bgp/global/config` body:
 /// `{"bgp-openconfig-extensions:config": {"router-id": "192.0.2.2", "as": 65000}}`.
+///
+/// `as` is a 32-bit AS number (`inet:as-number`, a uint32: a JSON number in RFC 7951); anything
+/// else (a fraction, a negative or larger number) is no AS number and reads as `None`. (Found by
+/// fuzzing, fuzz/regressions/restconf_json: `"as": 7777772165000` read as AS 4294967295.)
 pub fn global_config(body: &Value) -> Option<(u32, Option<String>)> {
     let config = member(body, "config").unwrap_or(body);
-    let asn = number(member(config, "as"))?;
+    let asn = as_number(member(config, "as")?)?;
     let router_id = member(config, "router-id")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    Some((asn as u32, router_id))
+    Some((asn, router_id))
+}
+
+/// A uint32 leaf: a JSON integer (or, leniently, a string holding one) in range.
+fn as_number(value: &Value) -> Option<u32> {
+    match value {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -373,6 +386,19 @@ mod tests {
                 &json!({"bgp-openconfig-extensions:config": {"router-id": "192.0.2.2", "as": 65000}})
             ),
             Some((65000, Some("192.0.2.2".into())))
+        );
+        // Not AS numbers: out of range, negative, fractions.
+        for bad in [
+            json!(7777772165000_u64),
+            json!(-1),
+            json!(65000.5),
+            json!("65000.5"),
+        ] {
+            assert_eq!(global_config(&json!({"config": {"as": bad}})), None, "{bad}");
+        }
+        assert_eq!(
+            global_config(&json!({"config": {"as": "4200000000"}})),
+            Some((4200000000, None))
         );
     }
 }
