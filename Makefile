@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo demo-down test fmt lint crds envtest prereqs bench helm chart
+.PHONY: demo demo-down test fmt lint crds envtest prereqs bench helm chart fuzz
 
 ## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
 demo:
@@ -51,3 +51,7 @@ chart:
 bench:
 	bash hack/prereqs.sh
 	KUBEBUILDER_ASSETS="$$(bash hack/envtest.sh | tail -n 1)" $(CARGO) bench --locked --bench cellnet-bench -- --json target/bench.json
+
+## cargo fuzz on every parser of outside input, FUZZ_SECONDS (default 60) per target; fails on a crash.
+fuzz:
+	bash hack/fuzz.sh
