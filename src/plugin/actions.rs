@@ -51,8 +51,21 @@ pub struct DisableArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Shutdown communication sent to the peer (RFC 8203), at most 255 bytes.
-    #[arg(short = 'm', long, value_name = "TEXT")]
+    #[arg(short = 'm', long, value_name = "TEXT", value_parser = admin_message)]
     pub message: Option<String>,
+}
+
+/// Longest `--message` (spec.adminMessage; the API rejects more).
+pub const MAX_ADMIN_MESSAGE: usize = 255;
+
+fn admin_message(text: &str) -> Result<String, String> {
+    if text.len() > MAX_ADMIN_MESSAGE {
+        return Err(format!(
+            "{} bytes; the shutdown communication holds at most {MAX_ADMIN_MESSAGE} bytes",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 #[derive(Args, Debug, Clone)]
@@ -178,7 +191,7 @@ pub async fn set_suspend(ctx: &Ctx, args: &TargetArgs, suspend: bool) -> anyhow:
 }
 
 /// `message`: `Some(m)` disables (with an optional message), `None` enables.
-/// The message's length is checked before (`super::validate`).
+/// The message's length is checked when the arguments are parsed.
 pub async fn set_admin(ctx: &Ctx, args: &TargetArgs, disable: Option<Option<&str>>) -> anyhow::Result<u8> {
     let mut acted = vec![];
     for cic in select(ctx, &args.selection()).await? {

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+pub use actions::MAX_ADMIN_MESSAGE;
 pub use output::Style;
 pub use selection::Selection;
 
@@ -210,39 +211,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
-/// Longest `--message` (spec.adminMessage; the API rejects more).
-pub const MAX_ADMIN_MESSAGE: usize = 255;
-
-/// The checks that need no cluster, made right after parsing (so bad input fails before any
-/// connection is opened).
-pub fn validate(cli: &Cli) -> anyhow::Result<()> {
-    let named = match &cli.command {
-        Command::Cells | Command::Status(_) => None,
-        Command::Diagnose(args) => Some(("diagnose", args.name.as_str())),
-        Command::Resync(args) => args.selection.name.as_deref().map(|n| ("resync", n)),
-        Command::Suspend(args) | Command::Resume(args) | Command::Enable(args) => {
-            args.name.as_deref().map(|n| ("this command", n))
-        }
-        Command::Disable(args) => {
-            if let Some(m) = &args.message
-                && m.len() > MAX_ADMIN_MESSAGE
-            {
-                anyhow::bail!(
-                    "--message is {} bytes; the shutdown communication holds at most {MAX_ADMIN_MESSAGE}",
-                    m.len()
-                );
-            }
-            args.target.name.as_deref().map(|n| ("this command", n))
-        }
-    };
-    if let Some((what, name)) = named
-        && cli.global.all_namespaces
-    {
-        anyhow::bail!("{what} acts on CellInterconnect {name:?} in one namespace: use -n, not -A");
-    }
-    Ok(())
-}
-
 /// Runs the plugin with `args` (argv, program name first); returns the exit status.
 pub async fn main_with(args: Vec<String>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
@@ -263,7 +231,6 @@ pub async fn main_with(args: Vec<String>) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    validate(&cli)?;
     let (client, default_ns) = connect(&cli.global).await?;
     let namespace = if cli.global.all_namespaces {
         None
@@ -309,23 +276,6 @@ mod tests {
     }
 
     #[test]
-    fn checks_before_connecting() {
-        let check = |args: &[&str]| {
-            let mut argv = vec!["kubectl-cellnet"];
-            argv.extend_from_slice(args);
-            validate(&Cli::try_parse_from(argv).unwrap())
-        };
-        assert!(check(&["disable", "x", "-m", &"a".repeat(255)]).is_ok());
-        let err = check(&["disable", "x", "-m", &"a".repeat(256)]).unwrap_err();
-        assert!(err.to_string().contains("at most 255"), "{err}");
-        assert!(check(&["diagnose", "x", "-A"]).is_err());
-        assert!(check(&["resync", "x", "-A"]).is_err());
-        assert!(check(&["resync", "--all", "-A"]).is_ok());
-        assert!(check(&["enable", "--cell", "c", "-A"]).is_ok());
-        assert!(check(&["status", "-A"]).is_ok());
-    }
-
-    #[test]
     fn selection_needs_exactly_one_target() {
         assert!(Cli::try_parse_from(["kubectl-cellnet", "suspend"]).is_err());
         assert!(Cli::try_parse_from(["kubectl-cellnet", "suspend", "x", "--cell", "c"]).is_err());
@@ -333,5 +283,11 @@ mod tests {
         assert!(Cli::try_parse_from(["kubectl-cellnet", "resync", "--all"]).is_ok());
         assert!(Cli::try_parse_from(["kubectl-cellnet", "disable", "--cell", "c", "--message", "m"]).is_ok());
         assert!(Cli::try_parse_from(["kubectl-cellnet", "-n", "x", "-A", "cells"]).is_err());
+        // The shutdown communication's limit is a usage error (exit 2), found before connecting.
+        let message = |n: usize| ["kubectl-cellnet", "disable", "x", "-m", &"a".repeat(n)].map(String::from);
+        assert!(Cli::try_parse_from(message(255)).is_ok());
+        let err = Cli::try_parse_from(message(256)).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("at most 255 bytes"), "{err}");
     }
 }
