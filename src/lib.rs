@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod body;
 pub mod controller;
 pub mod http;
 pub mod leader;

@@ -149,6 +149,17 @@ pub struct NeutronClient {
     token: Mutex<Option<Token>>,
 }
 
+/// The body as text, bounded by [`crate::body::MAX_BODY`].
+async fn read_text(resp: reqwest::Response, what: &str, url: &str) -> Result<String, NeutronError> {
+    match crate::body::read_limited(resp, crate::body::MAX_BODY).await {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(crate::body::BodyError::Transport(e)) => Err(transport(what, url, &e)),
+        Err(crate::body::BodyError::TooLarge { limit }) => Err(NeutronError::Protocol(format!(
+            "{what} at {url}: the answer is larger than {limit} bytes"
+        ))),
+    }
+}
+
 fn transport(what: &str, url: &str, e: &reqwest::Error) -> NeutronError {
     let kind = if e.is_timeout() {
         "timed out"
@@ -244,7 +255,7 @@ impl NeutronClient {
             .get("X-Subject-Token")
             .and_then(|v| v.to_str().ok())
             .map(Sensitive::new);
-        let text = resp.text().await.map_err(|e| transport("Keystone", &url, &e))?;
+        let text = read_text(resp, "Keystone", &url).await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(NeutronError::Auth(format!(
                 "Keystone at {url} refused the credentials of cloud {:?} ({status}): {}",
@@ -390,7 +401,7 @@ impl NeutronClient {
             }
             let resp = req.send().await.map_err(|e| transport("Neutron", &base, &e))?;
             let status = resp.status();
-            let text = resp.text().await.map_err(|e| transport("Neutron", &base, &e))?;
+            let text = read_text(resp, "Neutron", &base).await?;
             let what = format!("{method} {path}");
             if status == StatusCode::NOT_FOUND {
                 return Ok(None);

@@ -87,11 +87,23 @@ pub fn report(line: &str) {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
+///
+/// Never one this process handed out before: a process binds its port some time after it starts
+/// (gobgpd ≈ 100 ms), and the kernel gave the same port to two speakers started back to back (the
+/// bench then saw two endpoints on one API, a SpeakerConflict that stalled the run).
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free loopback port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind a free loopback port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn repo_root() -> PathBuf {

@@ -192,12 +192,9 @@ pub fn spawn_kept(mut cmd: Command) -> std::io::Result<Child> {
     reply_rx.recv().expect("gobgpd keeper is gone")
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; gobgpd binds it right after).
+/// A free TCP port on 127.0.0.1 for a gobgpd API (see [`super::control_plane::free_port`]).
 pub fn free_api_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    super::control_plane::free_port()
 }
 
 /// TLS files for a gobgpd started with `--tls`.

@@ -180,9 +180,18 @@ impl Restconf {
         let (status, bytes) = match request.send().await {
             Ok(response) => {
                 let status = response.status();
-                match response.bytes().await {
+                match crate::body::read_limited(response, crate::body::MAX_BODY).await {
                     Ok(bytes) => (status, bytes),
-                    Err(e) => return Err(self.transport(operation, &method, path, &e)),
+                    Err(crate::body::BodyError::Transport(e)) => {
+                        return Err(self.transport(operation, &method, path, &e));
+                    }
+                    Err(crate::body::BodyError::TooLarge { limit }) => {
+                        return Err(SdnError::Rejected {
+                            endpoint: self.endpoint.to_string(),
+                            operation,
+                            message: format!("{method} {path}: the answer is larger than {limit} bytes"),
+                        });
+                    }
                 }
             }
             Err(e) => return Err(self.transport(operation, &method, path, &e)),
