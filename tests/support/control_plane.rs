@@ -5,7 +5,7 @@
 //! which follows the spawning *thread*, and an `atexit` hook stops them and removes the temp dir
 //! when libtest exits, also after failed tests.
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,24 +86,10 @@ pub fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "[support] {line}");
 }
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
-///
-/// Never one this process handed out before: a process binds its port some time after it starts
-/// (gobgpd ≈ 100 ms), and the kernel gave the same port to two speakers started back to back (the
-/// bench then saw two endpoints on one API, a SpeakerConflict that stalled the run).
+/// A free TCP port on 127.0.0.1, never one this process handed out before
+/// ([`super::gobgp::free_api_port`]).
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("bind a free loopback port");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
+    super::gobgp::free_api_port()
 }
 
 fn repo_root() -> PathBuf {

@@ -192,9 +192,24 @@ pub fn spawn_kept(mut cmd: Command) -> std::io::Result<Child> {
     reply_rx.recv().expect("gobgpd keeper is gone")
 }
 
-/// A free TCP port on 127.0.0.1 for a gobgpd API (see [`super::control_plane::free_port`]).
+/// A free TCP port on 127.0.0.1 (free when asked; the process binds it right after), never one
+/// this process handed out before: gobgpd binds its API some 100 ms after it starts, and the
+/// kernel gave the same port to two speakers started back to back (the bench then saw two
+/// endpoints on one API, a SpeakerConflict that stalled the run). Also behind
+/// `control_plane::free_port`, so that every port of a test process comes from one list.
 pub fn free_api_port() -> u16 {
-    super::control_plane::free_port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// TLS files for a gobgpd started with `--tls`.
