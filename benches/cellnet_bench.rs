@@ -58,6 +58,9 @@ struct Args {
     /// The small size for `make test`: 10 speakers, 40 interconnects, short phases.
     #[arg(long)]
     quick: bool,
+    /// Extra argument for the controller, e.g. `--controller-arg=--concurrency=64` (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    controller_arg: Vec<String>,
     /// Write the figures as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -369,17 +372,14 @@ async fn run(args: &Args) -> Value {
     let clients = clients(&speakers);
     let metrics_port = free_port();
     let bind = format!("127.0.0.1:{metrics_port}");
-    let controller = tokio::task::block_in_place(|| {
-        ControllerProcess::start(
-            cp,
-            &[
-                "--metrics-bind-address",
-                &bind,
-                "--health-probe-bind-address",
-                "0",
-            ],
-        )
-    });
+    let mut controller_args = vec![
+        "--metrics-bind-address",
+        &bind,
+        "--health-probe-bind-address",
+        "0",
+    ];
+    controller_args.extend(args.controller_arg.iter().map(String::as_str));
+    let controller = tokio::task::block_in_place(|| ControllerProcess::start(cp, &controller_args));
     let pid = controller.pid().expect("controller pid");
     let eps: Api<cellnet::api::InfraEndpoint> = Api::namespaced(client.clone(), NS);
     let cics: Api<CellInterconnect> = Api::namespaced(client.clone(), NS);
@@ -403,10 +403,10 @@ async fn run(args: &Args) -> Value {
             .collect(),
     )
     .await;
+    let apply_s = applied.elapsed().as_secs_f64();
     report(&format!(
-        "{} objects applied in {:.1} s",
+        "{} objects applied in {apply_s:.1} s",
         speakers.len() + pairs.len(),
-        applied.elapsed().as_secs_f64()
     ));
 
     // Push: until both peers of every interconnect exist on their speakers.
@@ -556,6 +556,7 @@ async fn run(args: &Args) -> Value {
     json!({
         "speakers": args.speakers,
         "interconnects": pairs.len(),
+        "apply_s": apply_s,
         "push_s": push_s,
         "push_p50_s": percentile(&push, 0.5),
         "push_p99_s": percentile(&push, 0.99),
@@ -585,6 +586,7 @@ fn print_table(args: &Args, f: &Value) {
     );
     println!("{:<22} {:>12}", "figure", "value");
     for key in [
+        "apply_s",
         "push_s",
         "push_p50_s",
         "push_p99_s",

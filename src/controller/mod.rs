@@ -36,6 +36,9 @@ use speakers::{SpeakerChange, SpeakerKey, Speakers};
 /// How long in-flight reconciles may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
+/// Written by `kubectl apply` (client-side): a copy of the whole manifest.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Field manager of every write the controller makes (server-side apply).
 pub const FIELD_MANAGER: &str = "cellnet-controller";
 
@@ -183,6 +186,12 @@ pub async fn run_with(
     let (cic_store, cic_writer) = kube::runtime::reflector::store();
     let cic_events = watcher(cics.clone(), wc.clone())
         .default_backoff()
+        // The cache holds every interconnect: without managedFields and kubectl's copy of the
+        // last applied manifest (neither is read) it is less than half the size.
+        .modify(|cic| {
+            cic.managed_fields_mut().clear();
+            cic.annotations_mut().remove(LAST_APPLIED);
+        })
         .reflect(cic_writer);
     let cic_ctrl = Controller::for_stream(
         changes::filtered(cic_events, changes::spec_or_meta::<CellInterconnect>),
