@@ -6,7 +6,6 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,11 +26,7 @@ fn asn(last: u8) -> u32 {
 
 /// The shared control plane (with CRDs) and controller, with default settings but for logs.
 fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
-    static CONTROLLER: OnceLock<ControllerProcess> = OnceLock::new();
-    let cp = support::control_plane();
-    cp.install_crds();
-    let controller = CONTROLLER.get_or_init(|| ControllerProcess::start(cp, &[]));
-    (cp, controller)
+    support::controller::shared(&[])
 }
 
 async fn namespace(cp: &ControlPlane, name: &str) {

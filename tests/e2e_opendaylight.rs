@@ -13,7 +13,6 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -38,12 +37,7 @@ fn asn(last: u8) -> u32 {
 }
 
 fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
-    static CONTROLLER: OnceLock<ControllerProcess> = OnceLock::new();
-    let cp = support::control_plane();
-    cp.install_crds();
-    let controller =
-        CONTROLLER.get_or_init(|| ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]));
-    (cp, controller)
+    support::controller::shared(&["--sdn-resync-interval", "2s"])
 }
 
 async fn namespace(cp: &ControlPlane, name: &str) {

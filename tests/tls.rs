@@ -17,7 +17,6 @@
 mod support;
 
 use std::net::Ipv4Addr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -42,12 +41,7 @@ fn asn(last: u8) -> u32 {
 }
 
 fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
-    static CONTROLLER: OnceLock<ControllerProcess> = OnceLock::new();
-    let cp = support::control_plane();
-    cp.install_crds();
-    let controller =
-        CONTROLLER.get_or_init(|| ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]));
-    (cp, controller)
+    support::controller::shared(&["--sdn-resync-interval", "2s"])
 }
 
 /// A test CA (its own distinguished name, so two CAs never look alike) that signs server

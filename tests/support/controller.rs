@@ -147,3 +147,12 @@ impl Drop for ControllerProcess {
         self.kill();
     }
 }
+
+/// The control plane (CRDs installed) and one controller for the whole test binary, started with
+/// `args` by the first test that asks (later callers get that one, whatever their `args`).
+pub fn shared(args: &[&str]) -> (&'static ControlPlane, &'static ControllerProcess) {
+    static CONTROLLER: std::sync::OnceLock<ControllerProcess> = std::sync::OnceLock::new();
+    let cp = super::control_plane::control_plane();
+    cp.install_crds();
+    (cp, CONTROLLER.get_or_init(|| ControllerProcess::start(cp, args)))
+}
