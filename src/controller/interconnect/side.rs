@@ -148,6 +148,7 @@ pub(super) async fn configure_side(
     let timer = ctx.metrics.sdn_timer(&target, "ensure_peer");
     let result = backend.ensure_peer(&desired).await;
     drop(timer);
+    let just_created = matches!(result, Ok(PeerOutcome::Created));
     match result {
         Err(e) => {
             // Perhaps restarted bare since we last looked: ask again next time.
@@ -225,6 +226,16 @@ pub(super) async fn configure_side(
             target.url
         );
         notes.add(EventType::Normal, "PeerRemoved", "ConfigurePeer", note);
+    }
+    if just_created {
+        // No session yet on a peer made a moment ago: reading it back cost a call per side during
+        // bulk applies. Its first move to Established arrives as a speaker event.
+        side.result = SideResult::Configured {
+            session: crate::sdn::SessionState::Idle,
+            admin_down: desired.admin_down,
+            last_error: None,
+        };
+        return Ok(side);
     }
     let timer = ctx.metrics.sdn_timer(&target, "observe_peer");
     let observed = backend.observe_peer(desired.neighbor).await;
