@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt as _, StreamExt as _};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -80,12 +80,30 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
     pub neutron: Arc<neutron::NeutronClients>,
-    /// Events in flight: they are sent beside the reconcile, never in its way, up to this many.
-    pub events_in_flight: Arc<tokio::sync::Semaphore>,
+    /// Events to send: a queue drained by a few senders beside the reconciles, never in their way.
+    pub events: tokio::sync::mpsc::Sender<(Event, ObjectReference)>,
 }
 
-/// Events sent at once before a reconcile waits to publish another one.
-const EVENTS_IN_FLIGHT: usize = 64;
+/// Events waiting to be sent; beyond this many (an API server that has not answered for a long
+/// time), new ones are dropped with a warning rather than held in memory.
+const EVENT_QUEUE: usize = 10_000;
+/// Events sent at once. Few on purpose: during a bulk apply they compete with the status writes
+/// for the API server, and a note for people can wait a few seconds.
+const EVENT_SENDERS: usize = 4;
+
+/// Sends queued Events until every sender of `rx` is gone.
+async fn send_events(recorder: Recorder, rx: tokio::sync::mpsc::Receiver<(Event, ObjectReference)>) {
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+        .for_each_concurrent(EVENT_SENDERS, |(event, reference)| {
+            let recorder = recorder.clone();
+            async move {
+                if let Err(err) = recorder.publish(&event, &reference).await {
+                    warn!(error = %err, reason = %event.reason, "cannot publish event");
+                }
+            }
+        })
+        .await;
+}
 
 impl Context {
     /// Publishes an Event on `obj`; a failure is logged, never fatal.
@@ -104,18 +122,11 @@ impl Context {
             action: action.into(),
             secondary: None,
         };
-        // An Event is a note for people, not a step of the reconcile: sending it aside kept
-        // bulk applies from waiting on two or three API round trips per object.
-        let Ok(permit) = self.events_in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let (recorder, reference, reason) = (self.recorder.clone(), obj.object_ref(&()), reason.to_string());
-        tokio::spawn(async move {
-            if let Err(err) = recorder.publish(&event, &reference).await {
-                warn!(error = %err, reason, "cannot publish event");
-            }
-            drop(permit);
-        });
+        // An Event is a note for people, not a step of the reconcile: queued, it kept bulk
+        // applies from waiting on two or three API round trips per object.
+        if self.events.try_send((event, obj.object_ref(&()))).is_err() {
+            warn!(reason, "event queue full or closed; event dropped");
+        }
     }
 }
 
@@ -213,14 +224,17 @@ pub async fn run_with(
         controller: FIELD_MANAGER.into(),
         instance: config.instance.clone(),
     };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(send_events(recorder.clone(), events_rx));
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         speakers: speakers.clone(),
         endpoints: ep_store.clone(),
         interconnects: cic_store.clone(),
         backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(60)),
-        events_in_flight: Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
+        events: events_tx,
         metrics,
         neutron: Arc::new(neutron::NeutronClients::new(
             config.sdn_resync_interval,
