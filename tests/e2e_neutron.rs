@@ -80,8 +80,10 @@ fn networks_named(n: &Neutron, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn speakers_named(n: &Neutron, name: &str) -> Vec<Value> {
-    n.get("/bgp-speakers")["bgp_speakers"]
+/// The neutron-dynamic-routing objects of `collection` (`bgp-speakers`, `bgp-peers`) named `name`
+/// (these lists take no `name` filter).
+fn dr_named(n: &Neutron, collection: &str, name: &str) -> Vec<Value> {
+    n.get(&format!("/{collection}"))[collection.replace('-', "_")]
         .as_array()
         .unwrap()
         .iter()
@@ -90,14 +92,12 @@ fn speakers_named(n: &Neutron, name: &str) -> Vec<Value> {
         .collect()
 }
 
+fn speakers_named(n: &Neutron, name: &str) -> Vec<Value> {
+    dr_named(n, "bgp-speakers", name)
+}
+
 fn peers_named(n: &Neutron, name: &str) -> Vec<Value> {
-    n.get("/bgp-peers")["bgp_peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["name"] == name)
-        .cloned()
-        .collect()
+    dr_named(n, "bgp-peers", name)
 }
 
 fn wait_configured(cp: &ControlPlane, ns: &str, what: &str) -> Value {

@@ -240,6 +240,14 @@ fn clean_up(cp: &ControlPlane, ns: &str) {
     report(&format!("{ns}: cleaned up in {:.1} s", took.as_secs_f64()));
 }
 
+/// One gobgpd in each cell's namespace, named `<prefix>1` and `<prefix>2`, BGP on the underlay.
+fn speakers_in(cells: &CellPair, prefix: &str) -> (Gobgpd, Gobgpd) {
+    let start = |n: u8, cell: &support::netns::NetCell| {
+        Gobgpd::start_in_netns(&format!("{prefix}{n}"), &cell.netns, cell.api_host, cell.underlay)
+    };
+    (start(1, &cells.a), start(2, &cells.b))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
     let _turn = TURN.write().await;
@@ -252,8 +260,7 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
     namespace(cp, ns).await;
     // Declared before the speakers: dropped (namespaces removed) after they are killed.
     let cells = CellPair::create();
-    let a = Gobgpd::start_in_netns("cell-u1", &cells.a.netns, cells.a.api_host, cells.a.underlay);
-    let b = Gobgpd::start_in_netns("cell-u2", &cells.b.netns, cells.b.api_host, cells.b.underlay);
+    let (a, b) = speakers_in(&cells, "cell-u");
     let cic = cic_name(&a, &b);
     let what = format!("cic/{cic}");
     let (_, to_ready) = apply_timed(cp, ns, &pair_yaml(&a, &b, netns_asn), &cic);
@@ -347,8 +354,7 @@ async fn management_cut_marks_only_that_cell_unreachable() {
     let ns = "faults-mgmt";
     namespace(cp, ns).await;
     let cells = CellPair::create();
-    let a = Gobgpd::start_in_netns("cell-m1", &cells.a.netns, cells.a.api_host, cells.a.underlay);
-    let b = Gobgpd::start_in_netns("cell-m2", &cells.b.netns, cells.b.api_host, cells.b.underlay);
+    let (a, b) = speakers_in(&cells, "cell-m");
     let speakers: Vec<Gobgpd> = (1..=4)
         .map(|n| Gobgpd::start(&format!("cell-o{n}"), loopback(10 + n), None))
         .collect();
