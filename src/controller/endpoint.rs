@@ -43,12 +43,26 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     let ns = ep.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let name = ep.name_any();
     let api: Api<InfraEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
-    let users = ctx
+    let mut users = ctx
         .interconnects
         .state()
         .iter()
         .filter(|c| refers_to(c, &ns, &name))
         .count();
+    if users == 0 {
+        // None in the cache: ask the API server. The interconnect cache is another watch than
+        // the one that woke this reconcile (a new interconnect can be seen here first), and it
+        // can still be filling right after a start; a missing in-use finalizer lets an endpoint
+        // go while its peers are on the speakers.
+        let cics: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
+        users = cics
+            .list(&Default::default())
+            .await?
+            .items
+            .iter()
+            .filter(|c| refers_to(c, &ns, &name))
+            .count();
+    }
     let deleting = ep.meta().deletion_timestamp.is_some();
 
     // Neutron (spec.neutron) has its own finalizer: released once its cleanup is done.
@@ -63,19 +77,7 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
 
     // Label and finalizers in one merge patch, only when something differs.
     let has_finalizer = ep.finalizers().iter().any(|f| f == IN_USE_FINALIZER);
-    let mut want_finalizer = users > 0;
-    if has_finalizer && !want_finalizer {
-        // Released only when the API server agrees: the interconnect cache can still be filling
-        // right after a start, and an endpoint gone too early leaves its peers without an owner
-        // that can find them.
-        let cics: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
-        want_finalizer = cics
-            .list(&Default::default())
-            .await?
-            .items
-            .iter()
-            .any(|c| refers_to(c, &ns, &name));
-    }
+    let want_finalizer = users > 0;
     let label_ok = ep.labels().get(CELL_LABEL) == Some(&ep.spec.cell);
     if has_finalizer != want_finalizer || has_neutron_fin != want_neutron_fin || (!label_ok && !deleting) {
         let mut finalizers: Vec<String> = ep
