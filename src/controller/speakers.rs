@@ -33,7 +33,23 @@ pub struct SpeakerChange {
 /// Above this many changed peers in one poll, requeue the whole speaker instead.
 const MAX_NAMED_CHANGES: usize = 64;
 
-/// The neighbours whose observed state differs between two sorted snapshots.
+/// What of a peer concerns its objects between two polls: its owner, admin state, whether the
+/// session is up, and its last error. The steps of a session coming up (Idle, Connect, Active,
+/// OpenSent, OpenConfirm) are left out, as in [`worth_a_reconcile`]: at 1,000 interconnects the
+/// poll after each bulk apply requeued every new object once more for them (a third status
+/// write per interconnect). Status shows them at the object's next check.
+fn significant(p: &ObservedPeer) -> (&Option<String>, bool, bool, &Option<String>) {
+    (
+        &p.owner,
+        p.admin_down,
+        p.session == SessionState::Established,
+        &p.last_error,
+    )
+}
+
+/// The neighbours that changed in a way that concerns their objects between two snapshots:
+/// removed (drift), appeared already Established, or changed in [`significant`]. A peer that
+/// merely appeared is the one a reconcile just created.
 fn changed_neighbors(before: &[ObservedPeer], after: &[ObservedPeer]) -> Vec<IpAddr> {
     let index = |peers: &[ObservedPeer]| -> HashMap<IpAddr, ObservedPeer> {
         peers.iter().map(|p| (p.neighbor, p.clone())).collect()
@@ -42,7 +58,12 @@ fn changed_neighbors(before: &[ObservedPeer], after: &[ObservedPeer]) -> Vec<IpA
     let mut out: Vec<IpAddr> = b
         .keys()
         .chain(a.keys())
-        .filter(|n| b.get(n) != a.get(n))
+        .filter(|n| match (b.get(n), a.get(n)) {
+            (Some(old), Some(new)) => significant(old) != significant(new),
+            (Some(_), None) => true,
+            (None, Some(new)) => new.session == SessionState::Established,
+            (None, None) => false,
+        })
         .copied()
         .collect();
     out.sort();
@@ -347,19 +368,32 @@ mod tests {
         let before = vec![
             peer(1, SessionState::Established),
             peer(2, SessionState::Established),
+            peer(4, SessionState::Idle),
         ];
         let after = vec![
             peer(1, SessionState::Established),
             peer(2, SessionState::Idle),
+            // Appeared, but not up: the peer a reconcile just created.
             peer(3, SessionState::Idle),
+            // A session coming up: not a change that concerns its object.
+            peer(4, SessionState::Active),
+            peer(5, SessionState::Established),
         ];
         assert_eq!(
             changed_neighbors(&before, &after),
-            [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 3])]
+            [IpAddr::from([10, 0, 0, 2]), IpAddr::from([10, 0, 0, 5])]
+        );
+        let mut failed = after.clone();
+        failed[3].last_error = Some("connection refused".into());
+        failed[2].admin_down = true;
+        assert_eq!(
+            changed_neighbors(&after, &failed),
+            [IpAddr::from([10, 0, 0, 3]), IpAddr::from([10, 0, 0, 4])],
+            "a new error and an admin change count"
         );
         assert_eq!(
             changed_neighbors(&after, &before[..1]).len(),
-            2,
+            4,
             "vanished peers count too"
         );
         assert!(changed_neighbors(&before, &before).is_empty());

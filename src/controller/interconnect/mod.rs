@@ -21,8 +21,8 @@ use tracing::warn;
 pub use desired::owner_marker;
 use status::{Outcome, Side, SideResult};
 
+use super::Context;
 use super::error::{Error, Result};
-use super::{Context, FIELD_MANAGER};
 use crate::api::{CellInterconnect, SdnKind};
 
 /// Finalizer that keeps the object until its peers are removed from every managed speaker.
@@ -38,8 +38,11 @@ pub const RECONCILE_REQUESTED_ANNOTATION: &str = "cellnet.io/reconcile-requested
 const HEALTHY_RESYNC: Duration = Duration::from_secs(3600);
 /// Re-check of an object whose endpoints or Secret are missing.
 const UNRESOLVED_RECHECK: Duration = Duration::from_secs(10);
-/// Re-check of a session that is coming up (speaker events usually arrive sooner).
-const SESSION_RECHECK: Duration = Duration::from_secs(10);
+/// Re-check of a session that is not up. Its reaching Established arrives sooner as a speaker
+/// event; the re-check refreshes the state shown in status (Idle, Active, ...). At 10 s most
+/// sessions of a bulk apply were re-checked while still coming up: one more status write for
+/// each (3 per interconnect instead of 2), and every 10 s per interconnect during an outage.
+const SESSION_RECHECK: Duration = Duration::from_secs(30);
 
 fn key(cic: &CellInterconnect) -> String {
     format!(
@@ -63,10 +66,14 @@ pub async fn reconcile(cic: Arc<CellInterconnect>, ctx: Arc<Context>) -> Result<
             "finalizers": finalizers,
             "resourceVersion": cic.resource_version(),
         }});
-        Arc::new(
-            api.patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                .await?,
-        )
+        let patched = api
+            .patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        // Acted on below: its watch event needs no reconcile of its own.
+        if let (Some(uid), Some(rv)) = (patched.uid(), patched.resource_version()) {
+            ctx.own_writes.record(&uid, &rv);
+        }
+        Arc::new(patched)
     } else {
         cic
     };
@@ -172,17 +179,7 @@ async fn write_status(cic: &CellInterconnect, ctx: &Context, outcome: &Outcome, 
     }
     let api: Api<CellInterconnect> =
         Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "cellnet.io/v1alpha1",
-        "kind": "CellInterconnect",
-        "status": new,
-    });
-    api.patch_status(
-        &cic.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    super::status_write::replace_status(&api, &cic.name_any(), &new).await?;
     ctx.metrics.status_write("CellInterconnect");
     Ok(())
 }
