@@ -35,9 +35,9 @@ const MAX_NAMED_CHANGES: usize = 64;
 
 /// What of a peer concerns its objects between two polls: its owner, admin state, whether the
 /// session is up, and its last error. The steps of a session coming up (Idle, Connect, Active,
-/// OpenSent, OpenConfirm) are left out, as in [`worth_a_reconcile`]: at 1,000 interconnects the
-/// poll after each bulk apply requeued every new object once more for them (a third status
-/// write per interconnect). Status shows them at the object's next check.
+/// OpenSent, OpenConfirm) are left out, as in [`worth_a_reconcile`]: each poll during a bulk
+/// apply or an outage would requeue most objects for them. Status shows them at the object's
+/// next check.
 fn significant(p: &ObservedPeer) -> (&Option<String>, bool, bool, &Option<String>) {
     (
         &p.owner,
