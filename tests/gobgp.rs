@@ -214,6 +214,14 @@ async fn mirror_peers_establish_and_steady_state_writes_nothing() {
         ca.session_state(pa.neighbor).await.unwrap(),
         SessionState::Established
     );
+    // The read that found nothing to change also tells the session: no second read needed.
+    let (outcome, seen) = ca.ensure_peer_observed(&pa).await.unwrap();
+    assert_eq!(outcome, PeerOutcome::Unchanged);
+    let seen = seen.expect("an unchanged GoBGP peer comes back observed");
+    assert_eq!(
+        (seen.neighbor, seen.session, seen.owner.as_deref()),
+        (pa.neighbor, SessionState::Established, Some(owner))
+    );
     assert!(
         !ga.log().contains("Update"),
         "GoBGP logged an update:\n{}",
@@ -465,11 +473,16 @@ async fn admin_down_disables_and_enables_the_peer() {
     let mut down = pa.clone();
     down.admin_down = true;
     down.admin_message = Some("cellnet maintenance window".into());
+    let (outcome, seen) = ca.ensure_peer_observed(&down).await.unwrap();
     assert_eq!(
-        ca.ensure_peer(&down).await.unwrap(),
+        outcome,
         PeerOutcome::Updated {
             fields: vec!["admin_down"]
         }
+    );
+    assert!(
+        seen.is_none(),
+        "the admin change moved the session: must be read again"
     );
     assert_eq!(ca.ensure_peer(&down).await.unwrap(), PeerOutcome::Unchanged);
     let json = ga.neighbor_json(pa.neighbor).unwrap();

@@ -179,6 +179,15 @@ pub trait SdnBackend: Send + Sync {
     async fn list_peers(&self) -> Result<Vec<ObservedPeer>, SdnError>;
     /// Creates the peer, or updates only what differs; never touches a peer without `desired.owner`.
     async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError>;
+    /// [`Self::ensure_peer`], and the peer as it found it when that read already tells all
+    /// (`None`: ask [`Self::observe_peer`]). GoBGP reads the peer to compare it anyway; a second
+    /// read right after was half of the SDN calls of every reconcile of an existing peer.
+    async fn ensure_peer_observed(
+        &self,
+        desired: &PeerConfig,
+    ) -> Result<(PeerOutcome, Option<ObservedPeer>), SdnError> {
+        Ok((self.ensure_peer(desired).await?, None))
+    }
     /// Removes the peer at `neighbor` if it carries `owner`.
     async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError>;
     /// Session state of one peer (`Unknown` when absent).

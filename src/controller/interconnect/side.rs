@@ -146,8 +146,12 @@ pub(super) async fn configure_side(
         desired.owned_record = true;
     }
     let timer = ctx.metrics.sdn_timer(&target, "ensure_peer");
-    let result = backend.ensure_peer(&desired).await;
+    let result = backend.ensure_peer_observed(&desired).await;
     drop(timer);
+    let (result, seen) = match result {
+        Ok((outcome, seen)) => (Ok(outcome), seen),
+        Err(e) => (Err(e), None),
+    };
     let just_created = matches!(result, Ok(PeerOutcome::Created));
     match result {
         Err(e) => {
@@ -237,9 +241,13 @@ pub(super) async fn configure_side(
         };
         return Ok(side);
     }
-    let timer = ctx.metrics.sdn_timer(&target, "observe_peer");
-    let observed = backend.observe_peer(desired.neighbor).await;
-    drop(timer);
+    let observed = match seen {
+        Some(p) => Ok(Some(p)),
+        None => {
+            let _timer = ctx.metrics.sdn_timer(&target, "observe_peer");
+            backend.observe_peer(desired.neighbor).await
+        }
+    };
     side.result = match observed {
         Err(e) => sdn_failed(e),
         Ok(observed) => match observed {

@@ -218,6 +218,13 @@ impl SdnBackend for GoBgp {
     }
 
     async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError> {
+        Ok(self.ensure_peer_observed(desired).await?.0)
+    }
+
+    async fn ensure_peer_observed(
+        &self,
+        desired: &PeerConfig,
+    ) -> Result<(PeerOutcome, Option<ObservedPeer>), SdnError> {
         convert::check_supported(desired)?;
         let Some(observed) = self.get_peer(desired.neighbor).await? else {
             let peer = convert::new_peer(desired);
@@ -228,15 +235,18 @@ impl SdnBackend for GoBgp {
             .await?;
             tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor, owner = %desired.owner,
                 "added GoBGP peer");
-            return Ok(PeerOutcome::Created);
+            return Ok((PeerOutcome::Created, None));
         };
         let description = convert::description_of(&observed);
         if description != desired.owner {
             tracing::debug!(endpoint = %self.endpoint, neighbor = %desired.neighbor, found = %description,
                 "GoBGP peer not ours; left alone");
-            return Ok(PeerOutcome::Conflict {
-                owner: convert::conflict_owner(description),
-            });
+            return Ok((
+                PeerOutcome::Conflict {
+                    owner: convert::conflict_owner(description),
+                },
+                None,
+            ));
         }
 
         let mut fields = convert::peer_diff(desired, &observed);
@@ -270,11 +280,14 @@ impl SdnBackend for GoBgp {
             tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor,
                 admin_down = desired.admin_down, "changed GoBGP peer admin state");
             fields.push("admin_down");
+            // The admin change moved the session: what was read before it is stale.
+            return Ok((PeerOutcome::Updated { fields }, None));
         }
+        let seen = convert::observed_peer(&observed);
         Ok(if fields.is_empty() {
-            PeerOutcome::Unchanged
+            (PeerOutcome::Unchanged, seen)
         } else {
-            PeerOutcome::Updated { fields }
+            (PeerOutcome::Updated { fields }, seen)
         })
     }
 
