@@ -42,6 +42,8 @@ const HOLD_TIME: Duration = Duration::from_secs(9);
 const DETECT_GRACE: Duration = Duration::from_secs(5);
 /// Fresh sessions need 6-9 s (GoBGP's connect-retry timer); a loaded machine adds to it.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// A session back after a cut: GoBGP's OpenSent hold timer (240 s) plus a reconnect.
+const HEAL_TIMEOUT: Duration = Duration::from_secs(270);
 /// Resync interval and SDN timeout the controller runs with: the defaults (module comment).
 const RESYNC: &str = "10s";
 const SDN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -324,13 +326,33 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
 
     cells.set_underlay(true);
     let restored = Instant::now();
-    let (after, took) = wait_ready(cp, ns, &what);
+    // Both cells reconnect 5-10 s after the session dropped, at random; when they dial each
+    // other at the same moment, gobgpd can leave both ends in OpenSent until its OpenSent hold
+    // timer (240 s) ends (seen once in CI: "OpenSent" on both sides for 90 s; the same wedge is
+    // in osrg/gobgp#304). That is GoBGP's recovery time, not cellnet's, so this wait allows for
+    // it. On a timeout it says what the speakers report: a stale status and a session that never
+    // came back are different bugs.
+    let (after, took) = wait_for(
+        &format!("{ns}/{what} Ready after the underlay is back"),
+        HEAL_TIMEOUT,
+        || {
+            let obj = cp.get_json(ns, &what);
+            let cond = obj.as_ref().and_then(|o| condition(o, "Ready"));
+            let hit = cond.as_ref().is_some_and(|(s, _, _)| s == "True");
+            let speakers = format!(
+                "GoBGP session state a->b {:?}, b->a {:?} (6 = Established)",
+                a.session_state(IpAddr::V4(b.address)),
+                b.session_state(IpAddr::V4(a.address))
+            );
+            (if hit { obj } else { None }, format!("{cond:?}; {speakers}"))
+        },
+    );
     report(&format!(
         "underlay restored -> Ready in {:.1} s ({:.1} s after the cut), nobody touched anything",
         took.as_secs_f64(),
         cut.elapsed().as_secs_f64()
     ));
-    assert!(restored.elapsed() < READY_TIMEOUT);
+    assert!(restored.elapsed() < HEAL_TIMEOUT);
     assert_eq!(a.session_state(IpAddr::V4(b.address)), Some(ESTABLISHED));
     // No configuration change: same peer config on both speakers, no SDN write, same object.
     let config_after = (peer_config(&a, b.address), peer_config(&b, a.address));
