@@ -73,7 +73,6 @@ impl Default for Config {
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
     pub speakers: Arc<Speakers>,
     pub endpoints: Store<InfraEndpoint>,
     pub interconnects: Store<CellInterconnect>,
@@ -135,6 +134,15 @@ impl Context {
     }
 }
 
+/// The speakers that changed as a whole (not one of their peers) in `changes`.
+fn whole_speakers(changes: &[SpeakerChange]) -> std::collections::HashSet<&SpeakerKey> {
+    changes
+        .iter()
+        .filter(|c| c.neighbor.is_none())
+        .map(|c| &c.key)
+        .collect()
+}
+
 /// The CellInterconnects that use a changed speaker (on either side) and, for a change of one
 /// peer, have that neighbour: the other endpoint's address. One pass over the interconnects for
 /// a whole window of changes: a pass per change (endpoint lookups, speaker keys and addresses
@@ -144,11 +152,7 @@ fn interconnects_on(
     cics: &Store<CellInterconnect>,
     changes: &[SpeakerChange],
 ) -> Vec<ObjectRef<CellInterconnect>> {
-    let whole: std::collections::HashSet<&SpeakerKey> = changes
-        .iter()
-        .filter(|c| c.neighbor.is_none())
-        .map(|c| &c.key)
-        .collect();
+    let whole = whole_speakers(changes);
     let peers: std::collections::HashSet<(&SpeakerKey, std::net::IpAddr)> = changes
         .iter()
         .filter_map(|c| Some((&c.key, c.neighbor?)))
@@ -246,10 +250,9 @@ pub async fn run_with(
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(send_events(recorder.clone(), events_rx));
+    tokio::spawn(send_events(recorder, events_rx));
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder,
         speakers: speakers.clone(),
         endpoints: ep_store.clone(),
         interconnects: cic_store.clone(),
@@ -347,11 +350,7 @@ pub async fn run_with(
         let eps = ep_store.clone();
         // Endpoints care about the speaker as a whole, not about one of its peers.
         move |changes: &[SpeakerChange]| {
-            let whole: std::collections::HashSet<&SpeakerKey> = changes
-                .iter()
-                .filter(|c| c.neighbor.is_none())
-                .map(|c| &c.key)
-                .collect();
+            let whole = whole_speakers(changes);
             eps.state()
                 .iter()
                 .filter(|ep| target::endpoint_speaker_key(ep).is_some_and(|k| whole.contains(&k)))
