@@ -180,6 +180,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .into_iter()
             .filter(|n| !n.is_empty())
             .collect(),
+        ..Default::default()
     };
     let metrics = Arc::new(cellnet::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::new(args.leader_elect));

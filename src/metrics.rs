@@ -228,11 +228,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn reconcile_error(&self, controller: &str, reason: &str) {
+    pub fn reconcile_error(&self, controller: &str, reason: crate::api::Reason) {
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
                 controller: controller.into(),
-                reason: reason.into(),
+                reason: reason.as_str().into(),
             })
             .inc();
     }
@@ -308,7 +308,7 @@ mod tests {
                 std::time::Duration::from_secs(5),
             )),
         );
-        m.reconcile_error("CellInterconnect", "SdnUnreachable");
+        m.reconcile_error("CellInterconnect", crate::api::Reason::SdnUnreachable);
         let out = exposition(&m);
         for line in [
             "# TYPE controller_runtime_reconcile counter",

@@ -14,6 +14,7 @@ use serde_json::Value;
 pub mod cell_interconnect;
 pub mod conditions;
 pub mod infra_endpoint;
+pub mod reason;
 
 pub use cell_interconnect::{
     AddressFamily, AdminState, BgpSpec, CellInterconnect, CellInterconnectSpec, CellInterconnectStatus,
@@ -24,6 +25,7 @@ pub use infra_endpoint::{
     InfraEndpoint, InfraEndpointSpec, InfraEndpointStatus, OpenDaylightSpec, SdnKind, SdnSpec, SdnType,
     SecretRef, TlsSpec,
 };
+pub use reason::Reason;
 
 /// API group of every cellnet kind.
 pub const GROUP: &str = "cellnet.io";

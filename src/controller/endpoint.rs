@@ -231,7 +231,7 @@ async fn speaker(
     };
     let sdn_err = |e: crate::sdn::SdnError| {
         Ok(Err((
-            e.category(),
+            e.category().as_str(),
             format!("cell {cell}: {e}"),
             !e.is_transient(),
         )))

@@ -1,6 +1,7 @@
 //! Errors of the reconcilers. Each has a short reason used for conditions, events and metrics.
 use thiserror::Error;
 
+use crate::api::Reason;
 use crate::sdn::SdnError;
 
 #[derive(Debug, Error)]
@@ -25,12 +26,12 @@ pub enum Error {
 
 impl Error {
     /// Short, stable category for metrics labels and event reasons.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Kube(_) => "KubeApiError",
-            Self::Finalizer(_) => "FinalizerError",
+            Self::Kube(_) => Reason::KubeApiError,
+            Self::Finalizer(_) => Reason::FinalizerError,
             Self::Sdn { source, .. } => source.category(),
-            Self::MissingField(_) => "InvalidObject",
+            Self::MissingField(_) => Reason::InvalidObject,
         }
     }
 }

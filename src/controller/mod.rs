@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod error;
 pub mod interconnect;
 pub mod neutron;
+pub mod problem;
 pub mod speakers;
 pub mod status_write;
 pub mod target;
@@ -56,6 +57,8 @@ pub struct Config {
     pub instance: Option<String>,
     /// Namespaces whose Secrets are watched; empty: all (`--secret-namespaces`, least privilege).
     pub secret_namespaces: Vec<String>,
+    /// Opens SDN clients: the real backends, or an in-memory speaker in tests.
+    pub connector: Arc<dyn crate::sdn::Connector>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             concurrency: 16,
             instance: None,
             secret_namespaces: Vec::new(),
+            connector: Arc::new(crate::sdn::RealConnector),
         }
     }
 }
@@ -243,6 +247,7 @@ pub async fn run_with(
         config.sdn_resync_interval,
         config.sdn_timeout,
         metrics.clone(),
+        config.connector.clone(),
     ));
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),

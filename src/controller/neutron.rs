@@ -263,7 +263,12 @@ async fn client_for(
 fn neutron_failed(ep: &InfraEndpoint, e: NeutronError, mut status: NeutronStatus) -> Outcome {
     status.reachable = Some(!matches!(e, NeutronError::Unreachable(_)));
     let stalled = !e.is_transient();
-    Outcome::failed(e.reason(), format!("cell {}: {e}", ep.spec.cell), stalled, status)
+    Outcome::failed(
+        e.reason().as_str(),
+        format!("cell {}: {e}", ep.spec.cell),
+        stalled,
+        status,
+    )
 }
 
 /// Brings Neutron to `spec.neutron`. Never fails for Neutron's sake: problems are outcomes.

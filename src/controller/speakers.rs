@@ -16,7 +16,8 @@ use tracing::{debug, info, warn};
 use super::backoff::Backoffs;
 use crate::metrics::Metrics;
 use crate::sdn::{
-    self, BackendKind, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig,
+    BackendKind, Connector, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState,
+    SpeakerConfig,
 };
 
 /// Identifies one speaker: its SDN type and API URL.
@@ -94,6 +95,7 @@ pub struct Speakers {
     resync: Duration,
     sdn_timeout: Duration,
     metrics: Arc<Metrics>,
+    connector: Arc<dyn Connector>,
 }
 
 impl Speakers {
@@ -103,8 +105,10 @@ impl Speakers {
         resync: Duration,
         sdn_timeout: Duration,
         metrics: Arc<Metrics>,
+        connector: Arc<dyn Connector>,
     ) -> Self {
         Self {
+            connector,
             entries: Mutex::default(),
             started: Started::default(),
             requeue,
@@ -125,7 +129,7 @@ impl Speakers {
             }
             entry.watcher.abort();
         }
-        let backend = sdn::connect(target, self.sdn_timeout)?;
+        let backend = self.connector.connect(target, self.sdn_timeout)?;
         self.forget_started(&key);
         let watcher = tokio::spawn(watch_speaker(
             self.started.clone(),

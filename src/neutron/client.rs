@@ -38,12 +38,13 @@ pub enum NeutronError {
 
 impl NeutronError {
     /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::api::Reason {
+        use crate::api::Reason;
         match self {
-            Self::Unreachable(_) => "NeutronUnreachable",
-            Self::Auth(_) => "NeutronAuthFailed",
-            Self::Api { .. } => "NeutronRejected",
-            Self::Protocol(_) => "NeutronError",
+            Self::Unreachable(_) => Reason::NeutronUnreachable,
+            Self::Auth(_) => Reason::NeutronAuthFailed,
+            Self::Api { .. } => Reason::NeutronRejected,
+            Self::Protocol(_) => Reason::NeutronError,
         }
     }
 

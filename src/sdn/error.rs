@@ -2,6 +2,8 @@
 use rustls::CertificateError;
 use thiserror::Error;
 
+use crate::api::Reason;
+
 #[derive(Debug, Error)]
 pub enum SdnError {
     /// Connection refused, reset, DNS failure...
@@ -30,14 +32,14 @@ pub enum SdnError {
 
 impl SdnError {
     /// A short, stable label for metrics and reasons.
-    pub fn category(&self) -> &'static str {
+    pub fn category(&self) -> Reason {
         match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } => "SdnUnreachable",
-            Self::AuthFailed { .. } => "SdnAuthFailed",
-            Self::TlsFailed { .. } => "SdnTlsFailed",
-            Self::Rejected { .. } => "SdnRejected",
-            Self::InvalidConfig(_) => "InvalidSdnConfig",
-            Self::Unsupported(_) => "Unsupported",
+            Self::Unreachable { .. } | Self::Timeout { .. } => Reason::SdnUnreachable,
+            Self::AuthFailed { .. } => Reason::SdnAuthFailed,
+            Self::TlsFailed { .. } => Reason::SdnTlsFailed,
+            Self::Rejected { .. } => Reason::SdnRejected,
+            Self::InvalidConfig(_) => Reason::InvalidSdnConfig,
+            Self::Unsupported(_) => Reason::Unsupported,
         }
     }
 

@@ -241,6 +241,31 @@ pub struct SdnTarget {
     pub open_daylight: Option<(String, String)>,
 }
 
+/// Opens the backend client of a speaker. The controller's speaker registry holds one, so that a
+/// test can hand it an in-memory speaker instead of a real SDN API ([`fake::FakeConnector`]).
+pub trait Connector: Send + Sync + fmt::Debug {
+    /// A (lazily connecting) client for `target`; every call on it times out after `timeout`.
+    fn connect(
+        &self,
+        target: &SdnTarget,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn SdnBackend>, SdnError>;
+}
+
+/// The real backends: GoBGP's gRPC and OpenDaylight's RESTCONF.
+#[derive(Debug, Default)]
+pub struct RealConnector;
+
+impl Connector for RealConnector {
+    fn connect(
+        &self,
+        target: &SdnTarget,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::Arc<dyn SdnBackend>, SdnError> {
+        connect(target, timeout)
+    }
+}
+
 /// Opens a (lazily connecting) client for `target`; every call on it times out after `timeout`.
 pub fn connect(
     target: &SdnTarget,

@@ -90,7 +90,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
                     );
                     let now = Time(k8s_openapi::jiff::Timestamp::now());
                     let outcome = Outcome::CleanupBlocked {
-                        reason: source.category(),
+                        reason: source.category().as_str(),
                         message: note.clone(),
                     };
                     write_status(cic, ctx, &outcome, &now).await?;

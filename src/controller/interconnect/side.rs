@@ -86,7 +86,7 @@ pub(super) async fn configure_side(
     };
     let sdn_failed = |e: crate::sdn::SdnError| {
         let stalled = !e.is_transient();
-        failed(e.category(), e.to_string(), stalled)
+        failed(e.category().as_str(), e.to_string(), stalled)
     };
     let backend = match ctx.speakers.backend(&target) {
         Ok(b) => b,
