@@ -1,21 +1,27 @@
 //! The two HTTP endpoints of the controller: `/metrics` (Prometheus text format) on
 //! `--metrics-bind-address`, `/healthz` and `/readyz` on `--health-probe-bind-address`.
 //!
-//! A deliberately small HTTP/1.1 responder on tokio's `TcpListener`: GET and HEAD of three fixed
-//! paths, one request per connection (`Connection: close`), bounded request size and read time.
-//! That is all kubelet probes and Prometheus scrapes need, and it adds no dependency (hyper's
-//! server features would rebuild hyper, kube and tonic on every machine).
+//! axum routes GET and HEAD of the fixed paths (404 with a hint elsewhere, 405 for other
+//! methods); hyper serves each connection as HTTP/1.1 with one request per connection
+//! (`Connection: close`), an 8 KiB request head (431 beyond) and a 5 s read timeout. That is all
+//! kubelet probes and Prometheus scrapes need.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-/// Largest request head accepted (request line and headers).
+/// Largest request head accepted (request line and headers; hyper answers 431 beyond it).
 const MAX_REQUEST: usize = 8 * 1024;
 /// How long a client may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -114,39 +120,69 @@ pub fn parse_bind_address(text: &str) -> Result<Option<SocketAddr>, String> {
         .map_err(|_| format!("{text:?}: not an address (use :8080, 127.0.0.1:8080 or 0 to disable)"))
 }
 
-/// A response: status line, content type, body.
-type Response = (u16, &'static str, String);
+const TEXT: &str = "text/plain";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn text(code: StatusCode, body: String) -> Response {
+    (code, [(header::CONTENT_TYPE, TEXT)], body).into_response()
+}
 
 /// Serves `/metrics` from `registry` on `listener` until the task is dropped.
 pub async fn serve_metrics(listener: TcpListener, registry: Arc<Registry>) {
-    serve(listener, "metrics", move |path| match path {
-        "/metrics" => {
-            let mut body = String::new();
-            match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                Ok(()) => (
-                    200,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    body,
-                ),
-                Err(err) => (500, "text/plain", format!("cannot encode metrics: {err}\n")),
-            }
-        }
-        _ => (404, "text/plain", "not found; try /metrics\n".into()),
-    })
+    let routes = Router::new().route("/metrics", get(move || async move { metrics(&registry) }));
+    serve(
+        listener,
+        "metrics",
+        with_fallbacks(routes, "not found; try /metrics\n"),
+    )
     .await
+}
+
+fn metrics(registry: &Registry) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(err) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {err}\n"),
+        ),
+    }
 }
 
 /// Serves `/healthz` (alive: always 200 while the process serves) and `/readyz`.
 pub async fn serve_probes(listener: TcpListener, readiness: Arc<Readiness>) {
-    serve(listener, "health probes", move |path| match path {
-        "/healthz" | "/livez" => (200, "text/plain", "ok\n".into()),
-        "/readyz" => match readiness.check() {
-            Ok(detail) => (200, "text/plain", format!("ok: {detail}\n")),
-            Err(reason) => (503, "text/plain", format!("not ready: {reason}\n")),
-        },
-        _ => (404, "text/plain", "not found; try /healthz or /readyz\n".into()),
-    })
-    .await
+    let alive = get(|| async { text(StatusCode::OK, "ok\n".into()) });
+    let routes = Router::new()
+        .route("/healthz", alive.clone())
+        .route("/livez", alive)
+        .route("/readyz", get(move || async move { ready(&readiness) }));
+    let hint = "not found; try /healthz or /readyz\n";
+    serve(listener, "health probes", with_fallbacks(routes, hint)).await
+}
+
+fn ready(readiness: &Readiness) -> Response {
+    match readiness.check() {
+        Ok(detail) => text(StatusCode::OK, format!("ok: {detail}\n")),
+        Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+    }
+}
+
+/// Any method but GET and HEAD (`get` routes answer both) is 405, on any path; an unknown path
+/// is 404 with a hint.
+fn with_fallbacks(routes: Router, hint: &'static str) -> Router {
+    routes
+        .method_not_allowed_fallback(|| async { method_not_allowed() })
+        .fallback(move |method: Method| async move {
+            if method == Method::GET || method == Method::HEAD {
+                text(StatusCode::NOT_FOUND, hint.into())
+            } else {
+                method_not_allowed()
+            }
+        })
+}
+
+fn method_not_allowed() -> Response {
+    text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".into())
 }
 
 /// Binds `addr`, with an error naming the flag.
@@ -156,14 +192,17 @@ pub async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({flag}): {e}"))
 }
 
-async fn serve<F>(listener: TcpListener, what: &'static str, handler: F)
-where
-    F: Fn(&str) -> Response + Send + Sync + 'static,
-{
-    let handler = Arc::new(handler);
+/// Accepts connections until the task is dropped; hyper serves each one (HTTP/1.1, one request,
+/// bounded head and read time) with `router`.
+async fn serve(listener: TcpListener, what: &'static str, router: Router) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "serving {what}");
     }
+    let mut http = http1::Builder::new();
+    http.keep_alive(false)
+        .max_buf_size(MAX_REQUEST)
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -173,70 +212,21 @@ where
                 continue;
             }
         };
-        let handler = handler.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         tokio::spawn(async move {
-            if let Err(err) = handle(stream, handler.as_ref()).await {
+            if let Err(err) = connection.await {
                 debug!(%peer, error = %err, "{what}: bad request");
             }
         });
     }
 }
 
-async fn handle<F>(mut stream: TcpStream, handler: &F) -> std::io::Result<()>
-where
-    F: Fn(&str) -> Response,
-{
-    let mut buf = Vec::with_capacity(1024);
-    let head_read = async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.len() > MAX_REQUEST {
-                break;
-            }
-        }
-        Ok::<(), std::io::Error>(())
-    };
-    tokio::time::timeout(READ_TIMEOUT, head_read)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request not sent in time"))??;
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or_default().split_whitespace();
-    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let path = target.split('?').next().unwrap_or_default();
-    let (code, content_type, body) = if buf.len() > MAX_REQUEST {
-        (431, "text/plain", "request header fields too large\n".to_string())
-    } else if method != "GET" && method != "HEAD" {
-        (405, "text/plain", "method not allowed\n".to_string())
-    } else {
-        handler(path)
-    };
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let mut response = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        response.push_str(&body);
-    }
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
 
     #[test]
     fn bind_addresses() {
@@ -299,6 +289,72 @@ mod tests {
         readiness.set_caches_synced(true);
         assert!(get("/readyz?verbose").await.starts_with("HTTP/1.1 200 OK"));
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+        server.abort();
+    }
+
+    /// Sends `request` as is and reads the answer until the server closes the connection.
+    async fn exchange(addr: SocketAddr, request: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        // Until the server closes; a reset after an oversized request still leaves the answer.
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let read_all = async {
+            while let Ok(n @ 1..) = s.read(&mut chunk).await {
+                out.extend_from_slice(&chunk[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_all)
+            .await
+            .expect("the server closes the connection after one answer");
+        String::from_utf8_lossy(&out).to_lowercase()
+    }
+
+    #[tokio::test]
+    async fn metrics_methods_and_limits_over_http() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut registry = Registry::default();
+        crate::metrics::Metrics::default().register(&mut registry);
+        let server = tokio::spawn(serve_metrics(listener, Arc::new(registry)));
+
+        let get = exchange(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(get.starts_with("http/1.1 200 ok"), "{get}");
+        assert!(
+            get.contains("content-type: application/openmetrics-text; version=1.0.0"),
+            "{get}"
+        );
+        assert!(get.contains("connection: close"), "{get}");
+        assert!(get.trim_end().ends_with("# eof"), "{get}");
+
+        let head = exchange(addr, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
+
+        for request in ["POST /metrics HTTP/1.1", "DELETE /elsewhere HTTP/1.1"] {
+            let answer = exchange(
+                addr,
+                &format!("{request}\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+            )
+            .await;
+            assert!(answer.starts_with("http/1.1 405"), "{request}: {answer}");
+        }
+        let missing = exchange(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(missing.starts_with("http/1.1 404"), "{missing}");
+        assert!(missing.contains("try /metrics"), "{missing}");
+
+        let huge = format!(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(MAX_REQUEST)
+        );
+        let answer = exchange(addr, &huge).await;
+        assert!(answer.starts_with("http/1.1 431"), "{answer}");
+
+        // A client that never finishes its request is dropped after READ_TIMEOUT.
+        let began = std::time::Instant::now();
+        let idle = exchange(addr, "GET /metrics HTTP/1.1\r\n").await;
+        assert!(idle.is_empty(), "{idle}");
+        assert!(began.elapsed() >= READ_TIMEOUT, "{:?}", began.elapsed());
         server.abort();
     }
 }
