@@ -5,6 +5,10 @@
 //! methods); hyper serves each connection as HTTP/1.1 with one request per connection
 //! (`Connection: close`), an 8 KiB request head (431 beyond) and a 5 s read timeout. That is all
 //! kubelet probes and Prometheus scrapes need.
+//!
+//! Cost against the hand-written responder this replaced (issue #17, release build): 4 more crates
+//! (axum, axum-core, matchit, httpdate), binary +1.4 % (stripped 18.08 -> 18.39 MB, +1.7 %), cold
+//! build within the noise of a shared machine (CPU 422-480 s before, 440-484 s after).
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

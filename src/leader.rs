@@ -8,6 +8,12 @@
 //!   duration: it stops writing before any standby can take over.
 //! - On a clean shutdown the leader clears `holderIdentity`, so a standby takes over at its next
 //!   retry instead of after a whole lease duration.
+//!
+//! Kept hand-written after trying `kube-lease-manager` 0.13 (issue #17): it writes the Lease with
+//! PATCH, which the Role does not grant (get, update: the least-privilege test never led); a standby
+//! re-reads only when the Lease it saw expires (SIGTERM handover 2.4-2.9 s instead of 1.0 s, no use
+//! for `--retry-period`); it has no renew deadline and does not say who holds the Lease. It would
+//! save about 100 of these lines for 6 more crates and +1.3 % binary size.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
