@@ -135,9 +135,9 @@ async fn wait_observed(
                 .and_then(|s| s.observed_generation)
                 .unwrap_or(0);
             if observed >= generation {
-                let (ready, reason, message) = ready_of(&now);
+                let ready = ready_of(&now);
                 println!(
-                    "cellinterconnect {} after {:.1} s: Ready={ready} {reason}: {message}",
+                    "cellinterconnect {} after {:.1} s: Ready={ready}",
                     qualified(&now),
                     began.elapsed().as_secs_f64()
                 );
@@ -363,10 +363,7 @@ fn print_results(results: &[(String, Handled, Duration, Value)]) {
             ""
         };
         let summary = match serde_json::from_value::<CellInterconnect>(obj.clone()) {
-            Ok(cic) => {
-                let (ready, reason, message) = ready_of(&cic);
-                format!("Ready={ready} {reason}: {message}")
-            }
+            Ok(cic) => format!("Ready={}", ready_of(&cic)),
             Err(e) => format!("(cannot read status: {e})"),
         };
         println!("cellinterconnect {key} resynced{note}: {summary}");
