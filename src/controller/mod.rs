@@ -12,6 +12,7 @@ pub mod interconnect; // the CellInterconnect reconciler
 pub mod mappers; // pure mappers: which objects a change concerns
 pub mod neutron; // the Neutron part of the InfraEndpoint reconcile
 pub mod problem; // Problem: what a step could not do, as a typed reason and a message
+pub mod speaker_setup; // the speaker's global BGP config, shared by both reconcilers
 pub mod speakers; // registry of speakers (SDN clients) and their watchers
 pub mod status_write; // status writes (one JSON patch)
 pub mod target; // the SDN target and speaker key of an endpoint
