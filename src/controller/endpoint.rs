@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::Context;
 use super::error::{Error, Result};
-use super::neutron;
+use super::neutron_sync as neutron;
 use super::target::{self, TargetProblem};
 use crate::api::conditions::{remove_condition, set_condition, set_progress};
 use crate::api::{CELL_LABEL, CellInterconnect, ConditionType, InfraEndpoint, InfraEndpointStatus, SdnKind};
@@ -112,7 +112,7 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     let mut neutron_outcome = None;
     if has_neutron_fin && !want_neutron_fin {
         let outcome = neutron::cleanup(&ep, &ctx).await?;
-        want_neutron_fin = !outcome.ok;
+        want_neutron_fin = outcome.problem().is_some();
         neutron_outcome = Some(outcome);
     }
 
@@ -148,10 +148,17 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
             return Ok(Action::await_change());
         }
     }
-    if let Some(o) = neutron_outcome.as_ref().filter(|o| !o.ok) {
+    if let Some((o, p)) = neutron_outcome.as_ref().and_then(|o| Some((o, o.problem()?))) {
         let n = Some(o);
-        if let Some(wait) =
-            write_status(&ep, &ctx, users, None, (false, o.reason, &o.message, false), n).await?
+        if let Some(wait) = write_status(
+            &ep,
+            &ctx,
+            users,
+            None,
+            (false, p.reason.as_str(), &p.message, false),
+            n,
+        )
+        .await?
         {
             return Ok(Action::requeue(wait));
         }
@@ -189,8 +196,8 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     }
     if ep.spec.neutron.is_some() {
         let o = neutron::reconcile(&ep, &ctx).await?;
-        if now_reason.0 && !o.ok {
-            now_reason = (false, o.reason, o.message.clone(), o.stalled);
+        if let Some(p) = o.problem().filter(|_| now_reason.0) {
+            now_reason = (false, p.reason.as_str(), p.message.clone(), p.stalled);
         }
         neutron_outcome = Some(o);
     }
@@ -279,7 +286,7 @@ async fn write_status(
     users: usize,
     reachable: Option<bool>,
     (ok, reason, message, stalled): (bool, &str, &str, bool),
-    neutron: Option<&neutron::Outcome>,
+    neutron: Option<&neutron::NeutronOutcome>,
 ) -> Result<Option<Duration>> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let generation = ep.meta().generation;

@@ -8,7 +8,7 @@ pub mod changes;
 pub mod endpoint;
 pub mod error;
 pub mod interconnect;
-pub mod neutron;
+pub mod neutron_sync;
 pub mod problem;
 pub mod speakers;
 pub mod status_write;
@@ -87,7 +87,7 @@ pub struct Context {
     pub own_writes: Arc<changes::OwnWrites>,
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
-    pub neutron: Arc<neutron::NeutronClients>,
+    pub neutron: Arc<neutron_sync::NeutronClients>,
     /// Events to send: a queue drained by a few senders beside the reconciles, never in their way.
     pub events: tokio::sync::mpsc::Sender<(Event, ObjectReference)>,
 }
@@ -266,7 +266,7 @@ pub async fn run_with(
         own_writes: own_writes.clone(),
         events: events_tx,
         metrics,
-        neutron: Arc::new(neutron::NeutronClients::new(
+        neutron: Arc::new(neutron_sync::NeutronClients::new(
             config.sdn_resync_interval,
             config.sdn_timeout,
         )),
