@@ -11,23 +11,18 @@ use crate::api::{InfraEndpoint, Reason};
 use crate::controller::Context;
 use crate::controller::error::Result;
 use crate::controller::problem::Problem;
-use crate::controller::target::{self, TargetProblem};
+use crate::controller::target::{self, Checked, SecretValue};
 use crate::neutron::{NeutronClient, clouds};
 
-/// One key of a Secret in the endpoint's namespace and the Secret's `resourceVersion`.
+/// One key of a Secret in the endpoint's namespace.
 async fn read_secret(
     ctx: &Context,
     ep: &InfraEndpoint,
     name: &str,
     key: &str,
-) -> Result<std::result::Result<(String, String), String>> {
+) -> Result<Checked<SecretValue>> {
     let ns = ep.namespace().unwrap_or_default();
-    Ok(target::read_secret_key(ctx, &ns, name, key)
-        .await?
-        .map_err(|p| match p {
-            TargetProblem::SecretNotFound(m) | TargetProblem::Invalid(m) => m,
-            TargetProblem::NotManaged => String::new(),
-        }))
+    target::read_secret_key(ctx, &ns, name, key).await
 }
 
 /// The client of the cloud `cloud` in the clouds.yaml under `secret_ref`.
@@ -36,13 +31,10 @@ pub(super) async fn client(
     ep: &InfraEndpoint,
     secret_ref: &CloudSecretRef,
     cloud: &str,
-) -> Result<std::result::Result<Arc<NeutronClient>, Problem>> {
+) -> Result<Checked<Arc<NeutronClient>>> {
     let yaml = match read_secret(ctx, ep, &secret_ref.name, &secret_ref.key).await? {
-        Ok((yaml, _)) => yaml,
-        Err(m) => {
-            let message = format!("Neutron credentials: {m}");
-            return Ok(Err(Problem::new(Reason::SecretNotFound, message)));
-        }
+        Ok(secret) => secret.value,
+        Err(p) => return Ok(Err(p.within("Neutron credentials"))),
     };
     let ns = ep.namespace().unwrap_or_default();
     let cloud = match clouds::parse(&yaml, cloud) {
@@ -62,15 +54,15 @@ pub(super) async fn peer_password(
     ctx: &Context,
     ep: &InfraEndpoint,
     bgp: Option<&NeutronBgpSpec>,
-) -> Result<std::result::Result<Option<PeerPassword>, Problem>> {
+) -> Result<Checked<Option<PeerPassword>>> {
     let Some(r) = bgp.and_then(|b| b.password_secret_ref.as_ref()) else {
         return Ok(Ok(None));
     };
     Ok(match read_secret(ctx, ep, &r.name, &r.key).await? {
-        Ok((value, secret_version)) => Ok(Some(PeerPassword {
-            value,
-            secret_version,
+        Ok(s) => Ok(Some(PeerPassword {
+            value: s.value,
+            secret_version: s.version,
         })),
-        Err(m) => Err(Problem::new(Reason::SecretNotFound, format!("BGP password: {m}"))),
+        Err(p) => Err(p.within("BGP password")),
     })
 }
