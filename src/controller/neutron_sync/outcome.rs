@@ -160,7 +160,7 @@ mod tests {
         let c = get_condition(&status.conditions, ConditionType::NeutronConfigured).unwrap();
         assert_eq!(
             (c.status.as_str(), c.reason.as_str()),
-            ("False", "NeutronConflict")
+            ("False", Reason::NeutronConflict.as_str())
         );
         assert_eq!(c.message, "cell a: theirs");
         assert_eq!(status.neutron.as_ref().unwrap().network_id.as_deref(), Some("n1"));
@@ -170,7 +170,7 @@ mod tests {
         let c = get_condition(&status.conditions, ConditionType::NeutronConfigured).unwrap();
         assert_eq!(
             (c.status.as_str(), c.reason.as_str()),
-            ("True", "NeutronConfigured")
+            ("True", Reason::NeutronConfigured.as_str())
         );
 
         fold_status(&mut status, &NeutronOutcome::removed(), Some(2), &now());

@@ -47,8 +47,8 @@ fn condition(status: &InfraEndpointStatus, type_: ConditionType) -> Option<(Stri
     get_condition(&status.conditions, type_).map(|c| (c.status.clone(), c.reason.clone()))
 }
 
-fn pair(status: &str, reason: &str) -> Option<(String, String)> {
-    Some((status.into(), reason.into()))
+fn pair(status: &str, reason: Reason) -> Option<(String, String)> {
+    Some((status.into(), reason.as_str().into()))
 }
 
 fn neutron_failed(problem: Problem) -> NeutronOutcome {
@@ -82,11 +82,11 @@ fn a_ready_managed_endpoint_reports_its_speaker_and_counts() {
     let status = new_status(&ep(true, None), &live(ready()), None, &now());
     assert_eq!(
         condition(&status, ConditionType::Ready),
-        pair("True", "SpeakerConfigured")
+        pair("True", Reason::SpeakerConfigured)
     );
     assert_eq!(
         condition(&status, ConditionType::SpeakerConfigured),
-        pair("True", "SpeakerConfigured")
+        pair("True", Reason::SpeakerConfigured)
     );
     assert_eq!(condition(&status, ConditionType::Stalled), None);
     assert_eq!(condition(&status, ConditionType::Reconciling), None);
@@ -105,7 +105,10 @@ fn an_external_endpoint_has_no_speaker_condition() {
         message: "external endpoint of cell c1: cellnet does not configure it".into(),
     };
     let status = new_status(&ep(false, Some(old)), &live(external), None, &now());
-    assert_eq!(condition(&status, ConditionType::Ready), pair("True", "External"));
+    assert_eq!(
+        condition(&status, ConditionType::Ready),
+        pair("True", Reason::External)
+    );
     assert_eq!(condition(&status, ConditionType::SpeakerConfigured), None);
     assert_eq!(status.sdn, Some(SdnKind::External));
 }
@@ -119,18 +122,18 @@ fn a_transient_problem_is_reconciling_a_lasting_one_stalled() {
     let status = new_status(&ep(true, None), &live(Verdict::NotReady(down)), None, &now());
     assert_eq!(
         condition(&status, ConditionType::Ready),
-        pair("False", "SdnUnreachable")
+        pair("False", Reason::SdnUnreachable)
     );
     assert_eq!(
         condition(&status, ConditionType::Reconciling),
-        pair("True", "SdnUnreachable")
+        pair("True", Reason::SdnUnreachable)
     );
     assert_eq!(condition(&status, ConditionType::Stalled), None);
     let conflict = Problem::new(Reason::SpeakerConflict, "cell c1: AS");
     let status = new_status(&ep(true, None), &live(Verdict::NotReady(conflict)), None, &now());
     assert_eq!(
         condition(&status, ConditionType::Stalled),
-        pair("True", "SpeakerConflict")
+        pair("True", Reason::SpeakerConflict)
     );
     assert_eq!(condition(&status, ConditionType::Reconciling), None);
 }
@@ -150,11 +153,11 @@ fn neutron_goes_into_its_own_condition_and_the_memo_is_the_base() {
     let status = new_status(&ep(true, None), &facts, Some(known), &now());
     assert_eq!(
         condition(&status, ConditionType::NeutronConfigured),
-        pair("False", "NeutronAuthFailed")
+        pair("False", Reason::NeutronAuthFailed)
     );
     assert_eq!(
         condition(&status, ConditionType::Ready),
-        pair("False", "NeutronAuthFailed")
+        pair("False", Reason::NeutronAuthFailed)
     );
     assert_eq!(
         status.neutron,
