@@ -1,8 +1,8 @@
-//! Errors of the reconcilers. Each has a short reason used for conditions, events and metrics.
+//! Errors that abort a reconcile: only Kubernetes API failures. Everything an SDN controller,
+//! Neutron or a missing reference causes is a `Problem` that status reports instead.
 use thiserror::Error;
 
 use crate::api::Reason;
-use crate::sdn::SdnError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -11,14 +11,6 @@ pub enum Error {
 
     #[error("finalizer handling failed: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-
-    /// An SDN call failed; `cell` names the cell whose speaker it was.
-    #[error("cell {cell}: {source}")]
-    Sdn {
-        cell: String,
-        #[source]
-        source: SdnError,
-    },
 
     #[error("object has no {0}")]
     MissingField(&'static str),
@@ -30,7 +22,6 @@ impl Error {
         match self {
             Self::Kube(_) => Reason::KubeApiError,
             Self::Finalizer(_) => Reason::FinalizerError,
-            Self::Sdn { source, .. } => source.category(),
             Self::MissingField(_) => Reason::InvalidObject,
         }
     }

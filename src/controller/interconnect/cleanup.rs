@@ -11,7 +11,8 @@ use tracing::warn;
 
 use super::super::problem::Problem;
 use super::super::speaker_setup::{self, Speaker};
-use super::super::{Context, error::Error, error::Result, target};
+use super::super::target::{self, Checked};
+use super::super::{Context, error::Result};
 use super::dereference::endpoint_for_cleanup;
 use super::ledger::Ledger;
 use super::plan::{owner_marker, recorded_peer};
@@ -20,7 +21,7 @@ use super::report::Notes;
 use super::status::Outcome;
 use super::{DELETION_POLICY_ANNOTATION, key};
 use crate::api::{CellInterconnect, InfraEndpoint, Reason};
-use crate::sdn::{RemoveOutcome, SdnError, SdnTarget};
+use crate::sdn::{RemoveOutcome, SdnTarget};
 
 /// Removes cellnet's peers from every managed speaker; keeps the finalizer while one is unreachable.
 pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
@@ -51,14 +52,40 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
         let Some(this) = this.as_ref().filter(|e| e.spec.is_managed()) else {
             continue;
         };
-        if let Err(err) = cleanup_side(cic, ctx, this, other.as_deref(), &mut notes).await {
-            send_events(ctx, cic, notes).await;
-            return Err(err);
+        if let Some(blocked) = cleanup_side(cic, ctx, this, other.as_deref(), &mut notes).await? {
+            return blocked_by(cic, ctx, blocked, notes).await;
         }
     }
     send_events(ctx, cic, notes).await;
     ctx.backoffs.reset(&key(cic));
     Ok(Action::await_change())
+}
+
+/// A speaker that cannot be reached keeps the finalizer: status and a Warning say so, and the
+/// deletion is retried with the object's backoff (counted as a reconcile error).
+async fn blocked_by(
+    cic: &CellInterconnect,
+    ctx: &Context,
+    problem: Problem,
+    mut notes: Notes,
+) -> Result<Action> {
+    let note = format!(
+        "{}; the finalizer stays and cellnet retries (annotate {DELETION_POLICY_ANNOTATION}=Orphan to release it \
+         without cleanup)",
+        problem.message
+    );
+    warn!(interconnect = %key(cic), reason = %problem.reason, %note, "deletion blocked");
+    ctx.metrics.reconcile_error("CellInterconnect", problem.reason);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let blocked = Problem {
+        message: note.clone(),
+        stalled: false,
+        ..problem
+    };
+    write_status(cic, ctx, &Outcome::CleanupBlocked(blocked), &now).await?;
+    notes.add(EventType::Warning, Reason::CleanupBlocked, "DeletePeer", note);
+    send_events(ctx, cic, notes).await;
+    Ok(Action::requeue(ctx.backoffs.next_delay(&key(cic))))
 }
 
 /// The current neighbour and the one status recorded (if the remote address changed).
@@ -72,34 +99,35 @@ fn addresses(
     addresses
 }
 
-/// The speaker of `this` side, or the error that keeps the finalizer.
-async fn connect(
-    ctx: &Context,
-    cic: &CellInterconnect,
-    this: &InfraEndpoint,
-) -> Result<(SdnTarget, Speaker)> {
-    let cell = this.spec.cell.clone();
+/// The speaker of `this` side, or the problem that keeps the finalizer.
+async fn connect(ctx: &Context, this: &InfraEndpoint) -> Result<Checked<(SdnTarget, Speaker)>> {
+    let cannot = |p: Problem| {
+        let cell = &this.spec.cell;
+        p.within(format!("cell {cell}: cannot reach the speaker to remove peers"))
+    };
     let target = match target::resolve_target(ctx, this).await? {
         Ok(t) => t,
-        Err(p) => {
-            warn!(interconnect = %key(cic), cell, problem = %p, "cannot reach the speaker to remove peers");
-            let source = SdnError::InvalidConfig(p.message);
-            return Err(Error::Sdn { cell, source });
-        }
+        Err(p) => return Ok(Err(cannot(p))),
     };
-    let speaker = speaker_setup::connect(ctx, &target).map_err(|source| Error::Sdn { cell, source })?;
-    Ok((target, speaker))
+    Ok(match speaker_setup::connect(ctx, &target) {
+        Ok(speaker) => Ok((target, speaker)),
+        Err(e) => Err(cannot(e.into())),
+    })
 }
 
+/// Removes cellnet's peers on `this` side; `Some(problem)` when a speaker blocks the deletion.
 async fn cleanup_side(
     cic: &CellInterconnect,
     ctx: &Context,
     this: &Arc<InfraEndpoint>,
     other: Option<&InfraEndpoint>,
     notes: &mut Notes,
-) -> Result<()> {
+) -> Result<Option<Problem>> {
     let cell = this.spec.cell.clone();
-    let (target, speaker) = connect(ctx, cic, this).await?;
+    let (target, speaker) = match connect(ctx, this).await? {
+        Ok(connected) => connected,
+        Err(problem) => return Ok(Some(problem)),
+    };
     let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
     let ledger = Ledger::of(cic);
     for addr in addresses(cic, this, other) {
@@ -119,21 +147,10 @@ async fn cleanup_side(
                 notes.add(EventType::Warning, Reason::PeerNotOwned, "DeletePeer", note);
             }
             Err(source) => {
-                let note = format!(
-                    "cell {cell}: cannot remove peer {addr} ({source}); the finalizer stays and cellnet retries \
-                     (annotate {DELETION_POLICY_ANNOTATION}=Orphan to release it without cleanup)"
-                );
-                let now = Time(k8s_openapi::jiff::Timestamp::now());
-                let blocked = Problem {
-                    reason: source.category(),
-                    message: note.clone(),
-                    stalled: false,
-                };
-                write_status(cic, ctx, &Outcome::CleanupBlocked(blocked), &now).await?;
-                notes.add(EventType::Warning, Reason::CleanupBlocked, "DeletePeer", note);
-                return Err(Error::Sdn { cell, source });
+                let message = format!("cell {cell}: cannot remove peer {addr} ({source})");
+                return Ok(Some(Problem::new(source.category(), message)));
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
