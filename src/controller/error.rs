@@ -1,7 +1,9 @@
-//! Errors that abort a reconcile: only Kubernetes API failures. Everything an SDN controller,
-//! Neutron or a missing reference causes is a `Problem` that status reports instead.
+//! Errors that end a reconcile: Kubernetes API failures, and a deletion that a speaker blocks
+//! (kube's finalizer helper keeps the finalizer only when cleanup fails). Everything else an SDN
+//! controller, Neutron or a missing reference causes is a `Problem` that status reports instead.
 use thiserror::Error;
 
+use super::problem::Problem;
 use crate::api::Reason;
 
 #[derive(Debug, Error)]
@@ -14,6 +16,10 @@ pub enum Error {
 
     #[error("object has no {0}")]
     MissingField(&'static str),
+
+    /// Deletion waits for a speaker; status already says why.
+    #[error("deletion blocked: {0}")]
+    CleanupBlocked(Problem),
 }
 
 impl Error {
@@ -23,6 +29,7 @@ impl Error {
             Self::Kube(_) => Reason::KubeApiError,
             Self::Finalizer(_) => Reason::FinalizerError,
             Self::MissingField(_) => Reason::InvalidObject,
+            Self::CleanupBlocked(p) => p.reason,
         }
     }
 }

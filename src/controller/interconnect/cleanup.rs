@@ -7,12 +7,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use tracing::warn;
 
 use super::super::problem::Problem;
 use super::super::speaker_setup::{self, Speaker};
 use super::super::target::{self, Checked};
-use super::super::{Context, error::Result};
+use super::super::{Context, error::Error, error::Result};
 use super::dereference::endpoint_for_cleanup;
 use super::ledger::Ledger;
 use super::plan::{owner_marker, recorded_peer};
@@ -62,7 +61,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
 }
 
 /// A speaker that cannot be reached keeps the finalizer: status and a Warning say so, and the
-/// deletion is retried with the object's backoff (counted as a reconcile error).
+/// error makes kube's finalizer helper keep it (retried with the object's backoff).
 async fn blocked_by(
     cic: &CellInterconnect,
     ctx: &Context,
@@ -74,18 +73,16 @@ async fn blocked_by(
          without cleanup)",
         problem.message
     );
-    warn!(interconnect = %key(cic), reason = %problem.reason, %note, "deletion blocked");
-    ctx.metrics.reconcile_error("CellInterconnect", problem.reason);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let blocked = Problem {
         message: note.clone(),
         stalled: false,
         ..problem
     };
-    write_status(cic, ctx, &Outcome::CleanupBlocked(blocked), &now).await?;
+    write_status(cic, ctx, &Outcome::CleanupBlocked(blocked.clone()), &now).await?;
     notes.add(EventType::Warning, Reason::CleanupBlocked, "DeletePeer", note);
     send_events(ctx, cic, notes).await;
-    Ok(Action::requeue(ctx.backoffs.next_delay(&key(cic))))
+    Err(Error::CleanupBlocked(blocked))
 }
 
 /// The current neighbour and the one status recorded (if the remote address changed).
