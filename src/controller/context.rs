@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::backoff::Backoffs;
 use super::speakers::Speakers;
-use super::{changes, endpoint, neutron};
+use super::{changes, endpoint, neutron_sync};
 use crate::api::{CellInterconnect, InfraEndpoint};
 use crate::metrics::Metrics;
 
@@ -63,7 +63,7 @@ pub struct Context {
     pub own_writes: Arc<changes::OwnWrites>,
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
-    pub neutron: Arc<neutron::NeutronClients>,
+    pub neutron: Arc<neutron_sync::NeutronClients>,
     /// Events to send: a queue drained by a few senders beside the reconciles, never in their way.
     pub events: mpsc::Sender<(Event, ObjectReference)>,
 }
@@ -112,7 +112,7 @@ impl Context {
             own_writes: caches.own_writes,
             events: events_tx,
             metrics,
-            neutron: Arc::new(neutron::NeutronClients::new(
+            neutron: Arc::new(neutron_sync::NeutronClients::new(
                 config.sdn_resync_interval,
                 config.sdn_timeout,
             )),
