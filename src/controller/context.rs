@@ -14,6 +14,7 @@ use tracing::warn;
 use super::backoff::Backoffs;
 use super::speakers::Speakers;
 use super::{changes, endpoint, neutron_sync};
+use crate::api::Reason;
 use crate::api::{CellInterconnect, InfraEndpoint};
 use crate::metrics::Metrics;
 
@@ -124,13 +125,13 @@ impl Context {
         &self,
         obj: &K,
         type_: EventType,
-        reason: &str,
+        reason: Reason,
         action: &str,
         note: String,
     ) {
         let event = Event {
             type_,
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             note: Some(note),
             action: action.into(),
             secondary: None,
@@ -138,7 +139,7 @@ impl Context {
         // An Event is a note for people, not a step of the reconcile: queued, it kept bulk
         // applies from waiting on two or three API round trips per object.
         if self.events.try_send((event, obj.object_ref(&()))).is_err() {
-            warn!(reason, "event queue full or closed; event dropped");
+            warn!(reason = %reason, "event queue full or closed; event dropped");
         }
     }
 }

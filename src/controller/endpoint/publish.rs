@@ -44,7 +44,7 @@ impl StatusWrites {
 /// change was held back; it may be written after `wait`.
 pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result<Option<Duration>> {
     if let Some(note) = &facts.speaker_started {
-        let reason = Reason::SpeakerStarted.as_str();
+        let reason = Reason::SpeakerStarted;
         ctx.publish(ep, EventType::Normal, reason, "StartSpeaker", note.clone())
             .await;
     }
