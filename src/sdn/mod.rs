@@ -11,6 +11,7 @@ pub mod error;
 pub mod fake;
 pub mod gobgp;
 pub mod opendaylight;
+pub mod routes;
 pub use error::SdnError;
 
 /// Prefix of the ownership marker that cellnet writes into every peer it creates.

@@ -30,6 +30,7 @@ use crate::sdn::{
 pub mod convert;
 mod pool;
 pub mod proto;
+pub mod routes;
 
 pub use pool::{DEFAULT_TIMEOUT, GoBgpPool};
 
