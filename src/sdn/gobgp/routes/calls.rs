@@ -142,12 +142,47 @@ impl GoBgp {
                     ..Default::default()
                 }],
             }),
-            preserve_statements: false,
+            preserve_statements: true,
             all: false,
         };
         self.call("DeletePolicy", async move { client.delete_policy(request).await })
             .await
             .map(drop)
+    }
+
+    /// Whether a statement of that name is defined (in a policy or not).
+    pub(super) async fn statement_exists(&self, name: &str) -> Result<bool, SdnError> {
+        let mut client = self.client.clone();
+        let request = proto::ListStatementRequest {
+            name: name.to_owned(),
+        };
+        let wanted = name.to_owned();
+        self.call("ListStatement", async move {
+            let mut stream = client.list_statement(request).await?.into_inner();
+            let mut found = false;
+            while let Some(response) = stream.message().await? {
+                found |= response.statement.is_some_and(|s| s.name == wanted);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// Deletes a statement that no policy uses (GoBGP refuses one in use).
+    pub(super) async fn delete_statement(&self, name: &str) -> Result<(), SdnError> {
+        let mut client = self.client.clone();
+        let request = proto::DeleteStatementRequest {
+            statement: Some(proto::Statement {
+                name: name.to_owned(),
+                ..Default::default()
+            }),
+            all: true,
+        };
+        self.call("DeleteStatement", async move {
+            client.delete_statement(request).await
+        })
+        .await
+        .map(drop)
     }
 
     /// Deletes a whole policy and its statements.

@@ -45,7 +45,10 @@ impl GoBgp {
         let mut done = Vec::new();
         for write in plan::filter_plan(key, &desired, &observed) {
             match self.apply_filter_write(&write).await? {
-                Applied::Written => done.push(write.to_string()),
+                Applied::Written(mut extra) => {
+                    done.append(&mut extra);
+                    done.push(write.to_string());
+                }
                 Applied::Skipped => {}
                 Applied::Conflict(reason) => return Ok(RoutesOutcome::Conflict { reason }),
             }
@@ -103,12 +106,10 @@ impl GoBgp {
                 self.delete_defined_set(wire::defined_set(set, *neighbor, &[]), true)
                     .await?
             }
-            Write::AddStatement(statement) => {
-                let policy = statement.direction.policy();
-                self.add_policy(policy, wire::statement(statement)).await?
-            }
+            Write::AddStatement(statement) => return self.add_statement(statement).await,
             Write::DeleteStatement { direction, name } => {
-                self.delete_policy_statement(direction.policy(), name).await?
+                self.delete_policy_statement(direction.policy(), name).await?;
+                self.delete_statement(name).await?
             }
             Write::Assign { direction, .. } => return self.put_first(*direction).await,
             Write::RemovePolicy { direction } => self.remove_policy(*direction).await?,
@@ -116,7 +117,21 @@ impl GoBgp {
             Write::ResetOut { neighbor } => return self.reset(*neighbor, Reset::Out).await,
             Write::HardReset { neighbor } => return self.reset(*neighbor, Reset::Hard).await,
         }
-        Ok(Applied::Written)
+        Ok(Applied::Written(Vec::new()))
+    }
+
+    /// Adds a statement to cellnet's policy, first deleting a left-over definition of that name
+    /// (one removed from the policy by hand stays defined, see [`GoBgp::delete_policy_statement`],
+    /// and GoBGP refuses to define a name twice).
+    async fn add_statement(&self, statement: &model::Statement) -> Result<Applied, SdnError> {
+        let mut extra = Vec::new();
+        if self.statement_exists(&statement.name).await? {
+            self.delete_statement(&statement.name).await?;
+            extra.push(format!("delete left-over statement {}", statement.name));
+        }
+        let policy = statement.direction.policy();
+        self.add_policy(policy, wire::statement(statement)).await?;
+        Ok(Applied::Written(extra))
     }
 
     /// Puts cellnet's policy first in the global assignment, the others after it in their
@@ -136,7 +151,7 @@ impl GoBgp {
             let after = self.assignment(direction).await?;
             let now: Vec<String> = after.policies.into_iter().map(|p| p.name).collect();
             if now == wanted {
-                return Ok(Applied::Written);
+                return Ok(Applied::Written(Vec::new()));
             }
         }
         Ok(Applied::Conflict(format!(
@@ -181,13 +196,14 @@ impl GoBgp {
             direction: direction as i32,
         };
         self.reset_peer(request).await?;
-        Ok(Applied::Written)
+        Ok(Applied::Written(Vec::new()))
     }
 }
 
 /// What applying one planned write did.
 enum Applied {
-    Written,
+    /// Done, after the extra writes it needed (named).
+    Written(Vec<String>),
     /// Not needed after all (already in place, or a reset of a peer with no session).
     Skipped,
     Conflict(String),
