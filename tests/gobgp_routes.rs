@@ -31,6 +31,9 @@ const KEY: &str = "ab16";
 /// Bounds every wait for BGP to move routes (an UPDATE takes milliseconds once established).
 const ROUTES_TIMEOUT: Duration = Duration::from_secs(15);
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a hard reset GoBGP keeps the session idle for the peer's `idle_hold_time_after_reset`
+/// (30 s by default), then connects again.
+const AFTER_RESET_TIMEOUT: Duration = Duration::from_secs(50);
 
 fn addr(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
@@ -156,6 +159,11 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+async fn established(cell: &Cell, neighbor: IpAddr) -> bool {
+    let seen = cell.client.observe_peer(neighbor).await.unwrap();
+    seen.is_some_and(|p| p.session == SessionState::Established)
 }
 
 /// Whether `on` holds a path for `prefix` received from `from` with next hop `next_hop`.
@@ -299,17 +307,8 @@ async fn routes_between_two_cells() {
         b.client.ensure_peer(&peer(162, 161)).await.unwrap().outcome,
         PeerOutcome::Created
     );
-    let established = || async {
-        let seen = a.client.observe_peer(ab).await.unwrap();
-        seen.is_some_and(|p| p.session == SessionState::Established)
-    };
-    wait_until(
-        "A-B session Established",
-        ESTABLISH_TIMEOUT,
-        [&a, &b],
-        established,
-    )
-    .await;
+    let up = || established(&a, ab);
+    wait_until("A-B session Established", ESTABLISH_TIMEOUT, [&a, &b], up).await;
     println!("established after {:?}", began.elapsed());
 
     // (1) A's networks reach B from A, with the endpoint's next hop; the operator's path on A
@@ -423,6 +422,32 @@ async fn routes_between_two_cells() {
     })
     .await;
     assert!(has_route(&b, "10.1.0.0/16", addr(161), "192.0.2.11").await);
+
+    // A narrower export: only a session reset takes back what was sent (research §4). A wider
+    // one: a soft reset out sends it again, without a flap.
+    let closed = RouteFilter {
+        export: ExportRule::None,
+        ..filter.clone()
+    };
+    let done = writes(a.client.ensure_route_filter(&closed).await.unwrap());
+    assert!(done.contains(&format!("hard reset {ab}")), "{done:?}");
+    wait_for("10.1.0.0/16 taken back", [&a, &b], || {
+        lacks_route(&b, "10.1.0.0/16")
+    })
+    .await;
+    wait_until("session back up", AFTER_RESET_TIMEOUT, [&a, &b], up).await;
+    println!("session back after the hard reset at {:?}", began.elapsed());
+    assert!(
+        lacks_route(&b, "10.1.0.0/16").await,
+        "sent again despite export None"
+    );
+    let done = writes(a.client.ensure_route_filter(&filter).await.unwrap());
+    assert!(done.contains(&format!("soft reset out {ab}")), "{done:?}");
+    assert!(!done.iter().any(|w| w.starts_with("hard reset")), "{done:?}");
+    wait_for("10.1.0.0/16 sent again", [&a, &b], || {
+        has_route(&b, "10.1.0.0/16", addr(161), "192.0.2.11")
+    })
+    .await;
 
     // Removal leaves nothing of cellnet's, and the operator's objects as they were.
     writes(a.client.remove_route_filter(KEY).await.unwrap());

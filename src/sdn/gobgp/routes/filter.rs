@@ -1,5 +1,8 @@
 //! Route filters on GoBGP: read cellnet's policy objects, plan, write.
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use super::model::{self, Observed};
 use super::names::{self, Direction};
@@ -42,8 +45,14 @@ impl GoBgp {
     ) -> Result<RoutesOutcome, SdnError> {
         let observed = self.read_filter_state(key).await?;
         let desired = model::desired(key, filter);
+        let plan = plan::filter_plan(key, &desired, &observed);
+        let sent = self.sent_before_narrowing(&plan).await?;
         let mut done = Vec::new();
-        for write in plan::filter_plan(key, &desired, &observed) {
+        for write in plan {
+            if let Write::HardReset { neighbor } = write {
+                done.extend(self.take_back(neighbor, sent.get(&neighbor)).await?);
+                continue;
+            }
             match self.apply_filter_write(&write).await? {
                 Applied::Written(mut extra) => {
                     done.append(&mut extra);
@@ -57,6 +66,48 @@ impl GoBgp {
             tracing::info!(endpoint = %self.endpoint, key, writes = ?done, "GoBGP route filter changed");
         }
         Ok(RoutesOutcome::from_writes(done))
+    }
+
+    /// What each neighbour the plan would hard-reset is sent now, under the old export policy
+    /// (GoBGP computes `ADJ_OUT` through the current policy when listed).
+    async fn sent_before_narrowing(
+        &self,
+        plan: &[Write],
+    ) -> Result<BTreeMap<IpAddr, BTreeSet<IpNet>>, SdnError> {
+        let mut sent = BTreeMap::new();
+        for write in plan {
+            if let Write::HardReset { neighbor } = write
+                && let Some(prefixes) = self.advertised_prefixes(*neighbor).await?
+            {
+                sent.insert(*neighbor, prefixes);
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Takes back from `neighbor` what the narrower export policy no longer allows. GoBGP's
+    /// soft reset OUT sends the allowed paths and withdraws nothing (`softResetOut` ignores the
+    /// filtered list), so only a session reset does, and it keeps the session idle for the
+    /// peer's `idle_hold_time_after_reset` (30 s by default). Hence it is done only when a path
+    /// that was being sent is no longer allowed; otherwise a soft reset OUT sends what is new.
+    async fn take_back(
+        &self,
+        neighbor: IpAddr,
+        before: Option<&BTreeSet<IpNet>>,
+    ) -> Result<Vec<String>, SdnError> {
+        let Some(before) = before else {
+            return Ok(Vec::new()); // No session: nothing was sent.
+        };
+        let after = self.advertised_prefixes(neighbor).await?.unwrap_or_default();
+        let reset = if before.is_subset(&after) {
+            Write::ResetOut { neighbor }
+        } else {
+            Write::HardReset { neighbor }
+        };
+        match self.apply_filter_write(&reset).await? {
+            Applied::Written(_) => Ok(vec![reset.to_string()]),
+            Applied::Skipped | Applied::Conflict(_) => Ok(Vec::new()),
+        }
     }
 
     /// The filter's sets (by name, never a listing of all), cellnet's two policies and the
@@ -116,6 +167,7 @@ impl GoBgp {
             Write::ResetIn { neighbor } => return self.reset(*neighbor, Reset::In).await,
             Write::ResetOut { neighbor } => return self.reset(*neighbor, Reset::Out).await,
             Write::HardReset { neighbor } => return self.reset(*neighbor, Reset::Hard).await,
+            // Hard resets go through `take_back` first, which decides whether one is needed.
         }
         Ok(Applied::Written(Vec::new()))
     }

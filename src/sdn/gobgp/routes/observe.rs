@@ -101,6 +101,26 @@ impl GoBgp {
         Ok(ribs)
     }
 
+    /// The prefixes sent to `neighbor` now (all unicast families it runs), `None` without an
+    /// Established session.
+    pub(super) async fn advertised_prefixes(
+        &self,
+        neighbor: IpAddr,
+    ) -> Result<Option<BTreeSet<IpNet>>, SdnError> {
+        let Some(peer) = self.get_peer(neighbor).await? else {
+            return Ok(None);
+        };
+        if convert::session_of(&peer) != SessionState::Established {
+            return Ok(None);
+        }
+        let mut sent = BTreeSet::new();
+        for family in Family::BOTH.into_iter().filter(|f| runs(&peer, *f)) {
+            let paths = self.adj_paths(neighbor, family, proto::TableType::AdjOut).await?;
+            sent.extend(paths.iter().filter_map(wire::prefix_of));
+        }
+        Ok(Some(sent))
+    }
+
     async fn adj_paths(
         &self,
         neighbor: IpAddr,

@@ -49,7 +49,9 @@ pub enum Write {
     /// `ResetPeer{soft, OUT}`: sends what the export policy now allows (withdraws nothing).
     ResetOut { neighbor: IpAddr },
     /// `ResetPeer{hard}`: the only way to take back what was sent and is no longer allowed
-    /// (research §4: a soft reset OUT did not withdraw).
+    /// (research §4: a soft reset OUT did not withdraw). Planned when the export side narrowed;
+    /// done only if a path being sent is really no longer allowed (else a soft reset OUT), as
+    /// GoBGP then holds the session idle for 30 s.
     HardReset { neighbor: IpAddr },
 }
 
@@ -263,7 +265,7 @@ fn resets(
             neighbors.extend(set.members.iter().map(|m| m.net.addr()));
         }
     }
-    let export_narrowed = export_narrowed(key, writes, adds);
+    let export_narrowed = export_narrowed(key, writes, adds, observed);
     let mut resets = Vec::new();
     for &neighbor in &neighbors {
         if touched(Direction::Import) {
@@ -280,11 +282,28 @@ fn resets(
     resets
 }
 
-/// Whether the export side now sends less than before to some neighbour: a new statement, an
-/// allowed network removed, or a neighbour newly filtered.
-fn export_narrowed(key: &str, writes: &[Write], adds: &[Statement]) -> bool {
+/// Whether the export side now sends less than before to some neighbour: a family newly
+/// filtered or now rejected entirely, a statement altered by hand put back, an allowed network
+/// removed, or a neighbour newly filtered. Only then is a session reset needed.
+fn export_narrowed(key: &str, writes: &[Write], adds: &[Statement], observed: &Observed) -> bool {
     let out_sets = names::direction_prefix(key, Direction::Export);
-    adds.iter().any(|s| s.direction == Direction::Export)
+    let had = observed
+        .policies
+        .get(&Direction::Export)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let narrowing = |add: &Statement| {
+        let before: Vec<_> = [true, false]
+            .map(|all| names::statement(key, Direction::Export, add.family, all))
+            .into_iter()
+            .filter(|name| had.iter().any(|h| h.name == *name))
+            .collect();
+        // A reject-all, a first statement for the family, or a replacement of the same name.
+        add.allowed.is_none() || before.is_empty() || before.contains(&add.name)
+    };
+    adds.iter()
+        .filter(|s| s.direction == Direction::Export)
+        .any(narrowing)
         || writes.iter().any(|w| match w {
             Write::RemoveMembers { set, .. } => set.starts_with(&out_sets),
             Write::AddMembers { set, .. } => *set == names::peers_set(key),

@@ -177,6 +177,25 @@ fn a_statement_changed_by_hand_is_replaced_and_a_missing_one_restored() {
 }
 
 #[test]
+fn only_a_narrower_export_resets_the_session() {
+    let neighbor = ip("198.51.100.12");
+    let open = filter(ImportRule::Any);
+    let closed = RouteFilter {
+        export: ExportRule::None,
+        ..open.clone()
+    };
+    let writes = plan_for(Some(&closed), &holding(&model::desired(KEY, Some(&open))));
+    assert!(writes.contains(&Write::HardReset { neighbor }), "{writes:#?}");
+    let writes = plan_for(Some(&open), &holding(&model::desired(KEY, Some(&closed))));
+    assert!(writes.contains(&Write::ResetOut { neighbor }), "{writes:#?}");
+    assert!(
+        !writes
+            .iter()
+            .any(|w| matches!(w, Write::HardReset { .. } | Write::ResetIn { .. }))
+    );
+}
+
+#[test]
 fn the_policy_is_put_back_first() {
     let f = filter(ImportRule::Any);
     let mut observed = holding(&model::desired(KEY, Some(&f)));
