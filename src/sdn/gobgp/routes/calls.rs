@@ -44,28 +44,25 @@ impl GoBgp {
         .await
     }
 
-    /// cellnet's policy `name` with its statements, `None` if it does not exist. GoBGP answers
-    /// a missing name with an error "not found <name>" (checked on gobgpd 3.10).
+    /// cellnet's policy `name` with its statements, `None` if it does not exist (the server
+    /// streams nothing then; the "not found" of `gobgp policy NAME` is the CLI's own).
     pub(super) async fn policy(&self, name: &str) -> Result<Option<proto::Policy>, SdnError> {
         let mut client = self.client.clone();
         let request = proto::ListPolicyRequest {
             name: name.to_owned(),
         };
-        let listed = self
-            .call("ListPolicy", async move {
-                let mut stream = client.list_policy(request).await?.into_inner();
-                let mut found = Vec::new();
-                while let Some(response) = stream.message().await? {
-                    found.extend(response.policy);
+        let wanted = name.to_owned();
+        self.call("ListPolicy", async move {
+            let mut stream = client.list_policy(request).await?.into_inner();
+            let mut found = None;
+            while let Some(response) = stream.message().await? {
+                if let Some(policy) = response.policy.filter(|p| p.name == wanted) {
+                    found = Some(policy);
                 }
-                Ok(found)
-            })
-            .await;
-        match listed {
-            Ok(found) => Ok(found.into_iter().find(|p| p.name == name)),
-            Err(SdnError::Rejected { message, .. }) if message.starts_with("not found") => Ok(None),
-            Err(err) => Err(err),
-        }
+            }
+            Ok(found)
+        })
+        .await
     }
 
     /// The global assignment of one direction: its policies in evaluation order and default.
