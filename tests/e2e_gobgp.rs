@@ -14,7 +14,8 @@ use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
 use support::{
-    ControlPlane, ControllerProcess, Kind as _, namespace, report, wait_condition, wait_for, wait_ready,
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, namespace, report,
+    wait_condition, wait_for, wait_ready,
 };
 
 /// Fresh sessions need 6-9 s (GoBGP's connect-retry timer); start-up of the speakers adds to it.
@@ -107,8 +108,8 @@ async fn two_managed_cells_reach_established_and_ready() {
     );
 
     let status = obj.status.as_ref().expect("status");
-    let local = status.local.as_ref().expect("status.local");
-    let remote = status.remote.as_ref().expect("status.remote");
+    let local = obj.local().expect("status.local");
+    let remote = obj.remote().expect("status.remote");
     assert_eq!(status.local_cell.as_deref(), Some("cell1"));
     assert_eq!(status.remote_cell.as_deref(), Some("cell2"));
     assert_eq!(local.session_state, SessionState::Established);
@@ -196,8 +197,7 @@ async fn external_remote_gets_only_the_local_side() {
         .join("---\n"),
     );
     let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "to-dc", READY_TIMEOUT);
-    let remote = obj.status.as_ref().and_then(|s| s.remote.as_ref());
-    assert_eq!(remote.and_then(|r| r.sdn), Some(SdnKind::External));
+    assert_eq!(obj.remote().and_then(|r| r.sdn), Some(SdnKind::External));
     assert_eq!(
         obj.condition("RemoteConfigured").map(|c| c.reason.as_str()),
         Some("External")

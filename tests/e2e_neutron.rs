@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use support::manifests;
 use support::neutron::{ADMIN_PASSWORD, Keystone, Neutron};
 use support::{
-    ControlPlane, ControllerProcess, Kind as _, condition, namespace, wait_condition, wait_condition_json,
-    wait_for, wait_ready,
+    ControlPlane, ControllerProcess, EndpointStatusExt as _, Kind as _, condition, namespace, wait_condition,
+    wait_condition_json, wait_for, wait_ready,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -142,11 +142,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "External")
     );
-    let st = obj
-        .status
-        .as_ref()
-        .and_then(|s| s.neutron.clone())
-        .expect("status.neutron");
+    let st = obj.neutron().expect("status.neutron");
     let uid = obj.metadata.uid.as_deref().unwrap();
     assert!(obj.finalizers().iter().any(|f| f == "cellnet.io/neutron-cleanup"));
 
@@ -195,7 +191,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     support::report(&format!(
         "README:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
          GET /v2.0/networks?name=cellnet-cella-ep1\n{}\nGET /v2.0/bgp-speakers/{}\n{}\nGET /v2.0/bgp-peers/{}\n{}",
-        serde_json::to_value(&st).unwrap(),
+        serde_json::to_value(st).unwrap(),
         show(
             net,
             &[
@@ -220,11 +216,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     std::thread::sleep(Duration::from_secs(5));
     let later = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
     assert_eq!(
-        later
-            .status
-            .and_then(|s| s.neutron)
-            .and_then(|n| n.bgp_peer_id)
-            .as_deref(),
+        later.neutron().and_then(|n| n.bgp_peer_id.as_deref()),
         Some(pid.as_str()),
         "peer replaced"
     );
@@ -438,8 +430,7 @@ async fn neutron_stopped_is_unreachable_then_recovers() {
         "Neutron stopped: NeutronUnreachable after {:.1} s",
         took.as_secs_f64()
     ));
-    let reachable = obj.status.and_then(|s| s.neutron).and_then(|n| n.reachable);
-    assert_eq!(reachable, Some(false));
+    assert_eq!(obj.neutron().and_then(|n| n.reachable), Some(false));
     own.restart();
     let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "ep1", TIMEOUT);
     support::report(&format!("Neutron back: Ready after {:.1} s", took.as_secs_f64()));
@@ -497,10 +488,7 @@ async fn two_endpoints_of_one_cell_with_different_local_as_do_not_fight_over_the
         ),
     );
     let first = wait_configured(cp, ns, "ep1");
-    let speaker_id = first
-        .status
-        .and_then(|s| s.neutron)
-        .and_then(|n| n.bgp_speaker_id);
+    let speaker_id = first.neutron().and_then(|n| n.bgp_speaker_id.clone());
     // A second endpoint of the same cell asks for another AS: refused, the speaker stays.
     cp.apply(
         ns,

@@ -22,7 +22,8 @@ use support::gobgp::Gobgpd;
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
 use support::odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use support::{
-    ControlPlane, ControllerProcess, Kind as _, namespace, report, wait_condition, wait_for, wait_ready,
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, namespace, report,
+    wait_condition, wait_for, wait_ready,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -168,9 +169,7 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
         Some("SessionNotEstablished"),
         TIMEOUT,
     );
-    let status = obj.status.as_ref();
-    let remote = status.and_then(|s| s.remote.as_ref());
-    let local = status.and_then(|s| s.local.as_ref());
+    let (local, remote) = (obj.local(), obj.remote());
     assert_eq!(remote.map(|r| r.session_state), Some(SessionState::Established));
     assert_eq!(remote.and_then(|r| r.sdn), Some(SdnKind::OpenDaylight));
     assert_ne!(local.map(|l| l.session_state), Some(SessionState::Established));

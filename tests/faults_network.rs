@@ -37,8 +37,8 @@ use support::gobgp::{ESTABLISHED, Gobgpd};
 use support::manifests::{self, BGP_PORT};
 use support::netns::{self, CellPair};
 use support::{
-    ControlPlane, ControllerProcess, Kind as _, condition, describe, namespace, report, wait_condition,
-    wait_for, wait_ready,
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, condition, describe, namespace,
+    report, wait_condition, wait_for, wait_ready,
 };
 
 /// The interconnects' hold time (manifests::interconnect sets hold 9 s, keepalive 3 s).
@@ -364,9 +364,8 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
     let writes = env.sdn_writes() - writes_before;
     assert_eq!(writes, 0.0, "the controller wrote to a speaker {writes} times");
     assert_eq!(after.metadata.generation, before.metadata.generation);
-    let status = after.status.as_ref();
-    let flaps = status.and_then(|s| s.local.as_ref()).map_or(0, |l| l.flaps);
-    assert!(flaps >= 1, "the loss is counted as a flap: {status:?}");
+    let flaps = after.local().map_or(0, |l| l.flaps);
+    assert!(flaps >= 1, "the loss is counted as a flap: {:?}", after.status);
     clean_up(cp, ns);
 }
 

@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cellnet::api::CellInterconnect;
+use cellnet::api::{CellInterconnect, SideStatus};
 use kube::ResourceExt as _;
 use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
 use support::manifests::{self, BGP_PORT, interconnect};
-use support::{ControlPlane, ControllerProcess, Kind as _, report, wait_condition, wait_for, wait_ready};
+use support::{
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, report, wait_condition, wait_for,
+    wait_ready,
+};
 
 const NS: &str = "plugin";
 /// Bounded waits: a fresh session takes 6-9 s.
@@ -523,14 +526,12 @@ async fn plugin_end_to_end() {
     // --- Broken: the peer removed by hand on cell2; the controller puts it back, the flap shows.
     b.neighbor_del_by_hand(ip(1));
     wait_for("a flap counted on cell1-cell2", WAIT, || {
-        let status = cp
+        let obj = cp
             .get::<CellInterconnect>(NS, "cell1-cell2")
-            .and_then(|o| o.status);
-        let flaps = |side: Option<&cellnet::api::SideStatus>| side.map_or(0, |s| s.flaps);
-        let total = status
-            .as_ref()
-            .map_or(0, |s| flaps(s.local.as_ref()) + flaps(s.remote.as_ref()));
-        ((total >= 1).then_some(()), format!("{status:?}"))
+            .expect("interconnect");
+        let flaps = |side: Option<&SideStatus>| side.map_or(0, |s| s.flaps);
+        let total = flaps(obj.local()) + flaps(obj.remote());
+        ((total >= 1).then_some(()), format!("{:?}", obj.status))
     });
     wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
     let out = plugin(cp, &["status", "-n", NS, "--cell", "cell2", "-o", "json"]);

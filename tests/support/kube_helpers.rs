@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cellnet::api::{CellInterconnect, InfraEndpoint};
+use cellnet::api::infra_endpoint::NeutronStatus;
+use cellnet::api::{CellInterconnect, InfraEndpoint, SideStatus};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -61,6 +62,33 @@ impl Kind for InfraEndpoint {
 
     fn conditions(&self) -> &[Condition] {
         self.status.as_ref().map_or(&[], |s| &s.conditions)
+    }
+}
+
+/// Shortcuts into an interconnect's status, for assertions: `obj.local()`, `obj.remote()`.
+pub trait InterconnectStatusExt {
+    fn local(&self) -> Option<&SideStatus>;
+    fn remote(&self) -> Option<&SideStatus>;
+}
+
+impl InterconnectStatusExt for CellInterconnect {
+    fn local(&self) -> Option<&SideStatus> {
+        self.status.as_ref()?.local.as_ref()
+    }
+
+    fn remote(&self) -> Option<&SideStatus> {
+        self.status.as_ref()?.remote.as_ref()
+    }
+}
+
+/// Shortcut into an endpoint's status, for assertions: `ep.neutron()`.
+pub trait EndpointStatusExt {
+    fn neutron(&self) -> Option<&NeutronStatus>;
+}
+
+impl EndpointStatusExt for InfraEndpoint {
+    fn neutron(&self) -> Option<&NeutronStatus> {
+        self.status.as_ref()?.neutron.as_ref()
     }
 }
 

@@ -15,5 +15,6 @@ pub mod odl_server;
 pub use control_plane::{ControlPlane, control_plane, free_port, report};
 pub use controller::ControllerProcess;
 pub use kube_helpers::{
-    Kind, condition, describe, namespace, wait_condition, wait_condition_json, wait_for, wait_ready,
+    EndpointStatusExt, InterconnectStatusExt, Kind, condition, describe, namespace, wait_condition,
+    wait_condition_json, wait_for, wait_ready,
 };
