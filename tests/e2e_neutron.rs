@@ -181,7 +181,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     assert_eq!(peer["remote_as"], 65031);
     assert_eq!(peer["auth_type"], "md5");
     assert_eq!(speaker["peers"], json!([peer["id"]]));
-    // What the README shows (real output).
+    // What docs/neutron.md shows (real output).
     let show = |v: &Value, keys: &[&str]| {
         keys.iter()
             .map(|k| format!("  {k}: {}", v[*k]))
@@ -189,7 +189,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
             .join("\n")
     };
     support::report(&format!(
-        "README:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
+        "docs/neutron.md:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
          GET /v2.0/networks?name=cellnet-cella-ep1\n{}\nGET /v2.0/bgp-speakers/{}\n{}\nGET /v2.0/bgp-peers/{}\n{}",
         serde_json::to_value(st).unwrap(),
         show(

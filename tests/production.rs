@@ -51,7 +51,7 @@ fn kubectl(cp: &ControlPlane) -> Command {
     c
 }
 
-/// `kubectl kustomize deploy/ | kubectl apply -f -`, as the README says.
+/// `kubectl kustomize deploy/ | kubectl apply -f -`, as docs/install.md says.
 fn install_kustomize_base(cp: &ControlPlane) {
     let (ok, yaml, err) = run(kubectl(cp).arg("kustomize").arg(repo().join("deploy")));
     assert!(ok, "kubectl kustomize: {err}");

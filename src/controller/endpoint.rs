@@ -14,7 +14,9 @@ use tracing::warn;
 use super::Context;
 use super::error::{Error, Result};
 use super::neutron;
-use super::target::{self, TargetProblem};
+use super::problem::Problem;
+use super::speaker_setup::{self, Ask};
+use super::target;
 use crate::api::conditions::{remove_condition, set_condition, set_progress};
 use crate::api::{CELL_LABEL, CellInterconnect, ConditionType, InfraEndpoint, InfraEndpointStatus, SdnKind};
 use crate::sdn::SpeakerOutcome;
@@ -215,36 +217,27 @@ async fn speaker(
     ctx: &Context,
 ) -> Result<std::result::Result<String, (&'static str, String, bool)>> {
     let cell = &ep.spec.cell;
+    let failed = |p: Problem| {
+        Ok(Err((
+            p.reason.as_str(),
+            format!("cell {cell}: {}", p.message),
+            p.stalled,
+        )))
+    };
     let target = match target::resolve_target(ctx, ep).await? {
         Ok(t) => t,
-        Err(p) => {
-            let msg = match &p {
-                TargetProblem::SecretNotFound(m) | TargetProblem::Invalid(m) => m.clone(),
-                TargetProblem::NotManaged => "not SDN-managed".into(),
-            };
-            return Ok(Err((p.reason(), format!("cell {cell}: {msg}"), true)));
-        }
+        Err(p) => return failed(p),
     };
     let config = match target::speaker_config(ep) {
         Ok(c) => c,
-        Err(p) => return Ok(Err((p.reason(), format!("cell {cell}: {p:?}"), true))),
+        Err(p) => return failed(p),
     };
-    let sdn_err = |e: crate::sdn::SdnError| {
-        Ok(Err((
-            e.category().as_str(),
-            format!("cell {cell}: {e}"),
-            !e.is_transient(),
-        )))
+    let outcome = match speaker_setup::connect(ctx, &target) {
+        Ok(speaker) => speaker_setup::ensure(ctx, &target, &speaker, &config, Ask::Always).await,
+        Err(e) => Err(e),
     };
-    let backend = match ctx.speakers.backend(&target) {
-        Ok(b) => b,
-        Err(e) => return sdn_err(e),
-    };
-    let timer = ctx.metrics.sdn_timer(&target, "ensure_speaker");
-    let outcome = backend.ensure_speaker(&config).await;
-    drop(timer);
     match outcome {
-        Err(e) => sdn_err(e),
+        Err(e) => failed(Problem::from(e)),
         Ok(SpeakerOutcome::Conflict { reason }) => Ok(Err((
             "SpeakerConflict",
             format!(
@@ -254,8 +247,6 @@ async fn speaker(
             true,
         ))),
         Ok(started_or_same) => {
-            let key = crate::controller::speakers::speaker_key(target.kind, &target.url);
-            ctx.speakers.mark_started(&key, &config);
             if started_or_same == SpeakerOutcome::Started {
                 let note = format!(
                     "cell {cell}: started BGP on speaker {} (AS {}, router id {}, {}:{})",

@@ -10,6 +10,7 @@ pub mod error;
 pub mod interconnect;
 pub mod neutron;
 pub mod problem;
+pub mod speaker_setup;
 pub mod speakers;
 pub mod status_write;
 pub mod target;

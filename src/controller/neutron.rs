@@ -22,7 +22,7 @@ use tracing::info;
 
 use super::Context;
 use super::error::Result;
-use super::target::{self, TargetProblem};
+use super::target;
 use crate::api::conditions::{remove_condition, set_condition};
 use crate::api::infra_endpoint::{CloudSecretRef, NeutronSpec, NeutronStatus};
 use crate::api::{ConditionType, InfraEndpoint, InfraEndpointStatus};
@@ -225,15 +225,11 @@ async fn client_for(
     let ns = ep.namespace().unwrap_or_default();
     let cell = &ep.spec.cell;
     let yaml = match target::read_secret_key(ctx, &ns, &secret_ref.name, &secret_ref.key).await? {
-        Ok((v, _)) => v,
+        Ok(s) => s.value,
         Err(p) => {
-            let msg = match p {
-                TargetProblem::SecretNotFound(m) | TargetProblem::Invalid(m) => m,
-                TargetProblem::NotManaged => String::new(),
-            };
             return Ok(Err(Outcome::failed(
                 "SecretNotFound",
-                format!("cell {cell}: Neutron credentials: {msg}"),
+                format!("cell {cell}: Neutron credentials: {}", p.message),
                 true,
                 status.clone(),
             )));
@@ -296,16 +292,15 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<Outcome> {
         Some(r) => {
             let ns = ep.namespace().unwrap_or_default();
             match target::read_secret_key(ctx, &ns, &r.name, &r.key).await? {
-                Ok(v) => Some(v),
-                Err(TargetProblem::SecretNotFound(m) | TargetProblem::Invalid(m)) => {
+                Ok(s) => Some((s.value, s.version)),
+                Err(p) => {
                     return Ok(Outcome::failed(
                         "SecretNotFound",
-                        format!("cell {}: BGP password: {m}", ep.spec.cell),
+                        format!("cell {}: BGP password: {}", ep.spec.cell, p.message),
                         true,
                         status,
                     ));
                 }
-                Err(TargetProblem::NotManaged) => None,
             }
         }
     };

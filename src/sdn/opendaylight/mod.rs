@@ -19,10 +19,10 @@
 //! cellnet's marker. (The openconfig-bgp model OpenDaylight ships has a `description` leaf in
 //! the neighbour `config`, but the guide never mentions it, so whether every release keeps and
 //! returns it is undocumented; ownership must not rest on it.) So
-//! [`SdnBackend::needs_ownership_record`] is true: the controller records on the
-//! CellInterconnect (annotation `cellnet.io/owned-peers`, written before the create, so it
-//! survives controller restarts and status loss) which neighbours cellnet created, and tells
-//! this backend through `PeerConfig::owned_record`. A neighbour that exists without that record
+//! its ownership is `crate::sdn::Ownership::Ledger`: the controller records on the
+//! CellInterconnect (its ledger, written before the create, so it survives controller restarts
+//! and status loss) which neighbours cellnet created, and tells this backend through
+//! `PeerConfig::owned_record`. A neighbour that exists without that record
 //! is reported as a conflict and never changed; [`SdnBackend::remove_peer`] trusts the caller's
 //! record.
 //!
@@ -49,8 +49,8 @@ pub mod model;
 
 use self::client::{Paths, Restconf};
 use crate::sdn::{
-    BackendKind, Credentials, ObservedPeer, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
-    SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+    BackendKind, Credentials, Ensured, ObservedPeer, Password, PeerConfig, PeerOutcome, RemoveOutcome,
+    SdnBackend, SdnError, SdnEvent, SdnTarget, SpeakerConfig, SpeakerOutcome,
 };
 
 /// Default RIB id and network instance, the names the user guide's samples use.
@@ -284,7 +284,34 @@ impl SdnBackend for OpenDaylight {
             .collect())
     }
 
-    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError> {
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<Ensured, SdnError> {
+        self.ensure_neighbor(desired).await.map(Ensured::from)
+    }
+
+    /// `DELETE .../neighbor={address}`; the controller calls it only for neighbours its ledger
+    /// says cellnet created, so `owner` cannot be (and is not) checked here, except for a
+    /// neighbour whose create this process saw lost to someone else's (`NotOwned`).
+    async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
+        self.delete_neighbor(neighbor, owner).await
+    }
+
+    /// `GET .../neighbor={address}`: RFC 8040's default `content=all` answers configuration and
+    /// operational state ("BGP Neighbor Operational State") in one request.
+    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
+        Ok(self
+            .get_neighbor(neighbor)
+            .await?
+            .as_ref()
+            .and_then(model::observed))
+    }
+
+    async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
+        Ok(None)
+    }
+}
+
+impl OpenDaylight {
+    async fn ensure_neighbor(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError> {
         check_supported(desired)?;
         let local_asn = self.local_asn().await?;
         let address = desired.neighbor.to_string();
@@ -344,10 +371,7 @@ impl SdnBackend for OpenDaylight {
         Ok(PeerOutcome::Updated { fields })
     }
 
-    /// `DELETE .../neighbor={address}`; the controller calls it only for neighbours its record
-    /// says cellnet created, so `owner` cannot be (and is not) checked here, except for a
-    /// neighbour whose create this process saw lost to someone else's (`NotOwned`).
-    async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
+    async fn delete_neighbor(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
         if self.lost_create(neighbor) {
             tracing::info!(endpoint = %self.endpoint(), %neighbor,
                 "OpenDaylight neighbor was created by someone else (our create got 409); left alone");
@@ -371,31 +395,6 @@ impl SdnBackend for OpenDaylight {
                 RemoveOutcome::Removed
             }
         })
-    }
-
-    /// `GET .../neighbor={address}/state?content=nonconfig`; `Unknown` when there is none.
-    async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError> {
-        let reply = self
-            .rest
-            .send(
-                "read neighbor state",
-                Method::GET,
-                &self.paths.neighbor_state(&neighbor.to_string()),
-                None,
-                true,
-            )
-            .await?;
-        Ok(reply
-            .map(|r| model::session_in_state(&r.body))
-            .unwrap_or_default())
-    }
-
-    async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
-        Ok(None)
-    }
-
-    fn needs_ownership_record(&self) -> bool {
-        true
     }
 }
 

@@ -200,9 +200,24 @@ pub fn observed(entry: &Value) -> Option<ObservedPeer> {
 /// "Existing neighbor configuration can be reconfigured" in the peering guide). A password
 /// change is then applied with the next change of another field.
 pub fn diff(desired: &PeerConfig, local_asn: u32, observed: &Value) -> Vec<&'static str> {
-    let mut fields = Vec::new();
     let config = member(observed, "config");
-    let get = |names: &[&str]| path(observed, names);
+    let mut fields = config_diff(desired, local_asn, config);
+    if number(path(observed, &["timers", "config", "hold-time"])) != Some(f64::from(desired.hold_time)) {
+        fields.push("hold_time");
+    }
+    fields.extend(transport_diff(desired, path(observed, &["transport", "config"])));
+    if observed_families(observed) != desired.families {
+        fields.push("families");
+    }
+    if password_differs(desired, config) {
+        fields.push("password");
+    }
+    fields
+}
+
+/// `peer_asn` and `peer_type`, from the neighbour's `config`.
+fn config_diff(desired: &PeerConfig, local_asn: u32, config: Option<&Value>) -> Vec<&'static str> {
+    let mut fields = Vec::new();
     if number(config.and_then(|c| member(c, "peer-as"))) != Some(f64::from(desired.peer_asn)) {
         fields.push("peer_asn");
     }
@@ -215,24 +230,33 @@ pub fn diff(desired: &PeerConfig, local_asn: u32, observed: &Value) -> Vec<&'sta
     if observed_type != peer_type(local_asn, desired.peer_asn) {
         fields.push("peer_type");
     }
-    if number(get(&["timers", "config", "hold-time"])) != Some(f64::from(desired.hold_time)) {
-        fields.push("hold_time");
-    }
+    fields
+}
+
+/// `remote_port`, `passive_mode` and `local_address`, from `transport/config`.
+fn transport_diff(desired: &PeerConfig, transport: Option<&Value>) -> Vec<&'static str> {
+    let get = |name: &str| transport.and_then(|t| member(t, name));
+    let mut fields = Vec::new();
     // remote-port defaults to 179, passive-mode to false.
-    let port = number(get(&["transport", "config", "remote-port"])).unwrap_or(179.0);
+    let port = number(get("remote-port")).unwrap_or(179.0);
     if port != f64::from(desired.remote_port) {
         fields.push("remote_port");
     }
-    if boolean(get(&["transport", "config", "passive-mode"])).unwrap_or(false) {
+    if boolean(get("passive-mode")).unwrap_or(false) {
         fields.push("passive_mode");
     }
-    let local = get(&["transport", "config", "local-address"])
+    let local = get("local-address")
         .and_then(Value::as_str)
         .and_then(|a| a.parse::<IpAddr>().ok());
     if local != Some(desired.local_address) {
         fields.push("local_address");
     }
-    let mut families: Vec<AddressFamily> = match get(&["afi-safis", "afi-safi"]) {
+    fields
+}
+
+/// The families of the neighbour's `afi-safis` that cellnet names, sorted.
+fn observed_families(observed: &Value) -> Vec<AddressFamily> {
+    let mut families: Vec<AddressFamily> = match path(observed, &["afi-safis", "afi-safi"]) {
         Some(Value::Array(list)) => list
             .iter()
             .filter_map(|e| member(e, "afi-safi-name").and_then(Value::as_str))
@@ -242,19 +266,20 @@ pub fn diff(desired: &PeerConfig, local_asn: u32, observed: &Value) -> Vec<&'sta
     };
     families.sort();
     families.dedup();
-    if families != desired.families {
-        fields.push("families");
-    }
+    families
+}
+
+/// Whether the returned `auth-password` differs from ours; `false` when none is returned (it
+/// cannot be compared, see [`diff`]).
+fn password_differs(desired: &PeerConfig, config: Option<&Value>) -> bool {
     let password = config
         .and_then(|c| member(c, "auth-password"))
         .and_then(Value::as_str);
     match (password, &desired.password) {
-        (Some(have), Some(want)) if have != want.expose() => fields.push("password"),
-        (Some(_), None) => fields.push("password"),
-        // Not returned: cannot compare (see above).
-        _ => {}
+        (Some(have), Some(want)) => have != want.expose(),
+        (Some(_), None) => true,
+        (None, _) => false,
     }
-    fields
 }
 
 /// The global `config` of a `GET .../bgp/global/config` body:
@@ -282,123 +307,4 @@ fn as_number(value: &Value) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sdn::Password;
-
-    fn desired() -> PeerConfig {
-        PeerConfig {
-            neighbor: "192.0.2.1".parse().unwrap(),
-            peer_asn: 64999,
-            remote_port: 1790,
-            local_address: "192.0.2.5".parse().unwrap(),
-            hold_time: 9,
-            keepalive_interval: 3,
-            ebgp_multihop: None,
-            families: vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast],
-            password: Some(Password::new("topsecret")),
-            owner: "cellnet:ns/x".into(),
-            admin_down: false,
-            admin_message: None,
-            owned_record: true,
-        }
-    }
-
-    #[test]
-    fn documented_neighbour_body() {
-        let body = create_body(neighbor(&desired(), 65000));
-        assert_eq!(
-            body,
-            json!({"neighbor": [{
-                "neighbor-address": "192.0.2.1",
-                "config": {"peer-type": "EXTERNAL", "peer-as": 64999, "auth-password": "topsecret"},
-                "timers": {"config": {"hold-time": 9}},
-                "transport": {"config": {"remote-port": 1790, "passive-mode": false, "local-address": "192.0.2.5"}},
-                "afi-safis": {"afi-safi": [
-                    {"afi-safi-name": "openconfig-bgp-types:IPV4-UNICAST"},
-                    {"afi-safi-name": "openconfig-bgp-types:IPV6-UNICAST"}
-                ]}
-            }]})
-        );
-        assert_eq!(peer_type(65000, 65000), "INTERNAL");
-    }
-
-    #[test]
-    fn what_the_server_returns_compares_equal() {
-        let d = desired();
-        // As a server would return it: prefixed, defaults filled in, decimal64 as a string.
-        let observed = json!({
-            "neighbor-address": "192.0.2.1",
-            "config": {"peer-type": "EXTERNAL", "peer-as": 64999, "auth-password": "topsecret", "send-community": "NONE"},
-            "timers": {"config": {"hold-time": "9.00", "connect-retry": 30}},
-            "transport": {"config": {"remote-port": 1790, "passive-mode": "false", "local-address": "192.0.2.5"}},
-            "afi-safis": {"afi-safi": [
-                {"afi-safi-name": "openconfig-bgp-types:IPV6-UNICAST"},
-                {"afi-safi-name": "IPV4-UNICAST"}
-            ]},
-            "state": {"session-state": "ESTABLISHED"}
-        });
-        assert_eq!(diff(&d, 65000, &observed), Vec::<&str>::new());
-        let peer = observed_of(&observed);
-        assert_eq!(peer.session, SessionState::Established);
-        assert_eq!(peer.owner, None);
-    }
-
-    fn observed_of(v: &Value) -> ObservedPeer {
-        observed(v).unwrap()
-    }
-
-    #[test]
-    fn changes_are_named_without_secrets() {
-        let d = desired();
-        let mut observed = neighbor(&d, 65000);
-        observed["config"]["peer-as"] = json!(65001);
-        observed["timers"]["config"]["hold-time"] = json!(90);
-        observed["config"]["auth-password"] = json!("old");
-        observed["afi-safis"] = json!({"afi-safi": [{"afi-safi-name": "openconfig-bgp-types:IPV4-UNICAST"}]});
-        let fields = diff(&d, 65000, &observed);
-        assert_eq!(fields, ["peer_asn", "hold_time", "families", "password"]);
-        // A server that hides the password: no difference can be seen.
-        observed["config"]
-            .as_object_mut()
-            .unwrap()
-            .remove("auth-password");
-        assert!(!diff(&d, 65000, &observed).contains(&"password"));
-    }
-
-    #[test]
-    fn reads_lists_and_states() {
-        let all = json!({"bgp-openconfig-extensions:neighbors": {"neighbor": [
-            {"neighbor-address": "192.0.2.1"},
-            {"neighbor-address": "2001:db8::1", "state": {"session-state": "ACTIVE"}}
-        ]}});
-        let entries = neighbor_entries(&all);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(observed_of(&entries[1]).session, SessionState::Active);
-        assert_eq!(observed_of(&entries[0]).session, SessionState::Unknown);
-        let one = json!({"bgp-openconfig-extensions:neighbor": [{"neighbor-address": "192.0.2.1"}]});
-        assert_eq!(neighbor_entries(&one).len(), 1);
-        // The guide's own example writes the module name as "bgp:openconfig-extensions".
-        let state = json!({"bgp:openconfig-extensions:state": {"session-state": "OPENCONFIRM"}});
-        assert_eq!(session_in_state(&state), SessionState::OpenConfirm);
-        assert_eq!(
-            global_config(
-                &json!({"bgp-openconfig-extensions:config": {"router-id": "192.0.2.2", "as": 65000}})
-            ),
-            Some((65000, Some("192.0.2.2".into())))
-        );
-        // Not AS numbers: out of range, negative, fractions.
-        for bad in [
-            json!(7777772165000_u64),
-            json!(-1),
-            json!(65000.5),
-            json!("65000.5"),
-        ] {
-            assert_eq!(global_config(&json!({"config": {"as": bad}})), None, "{bad}");
-        }
-        assert_eq!(
-            global_config(&json!({"config": {"as": "4200000000"}})),
-            Some((4200000000, None))
-        );
-    }
-}
+mod tests;
