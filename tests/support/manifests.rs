@@ -1,7 +1,8 @@
 //! Manifests as users write them, for `kubectl apply` in end-to-end tests: builders for
 //! InfraEndpoints and CellInterconnects, and Secrets. A builder writes only the fields a test
 //! sets (the API server fills in the defaults, as it does for a user's YAML); `yaml()` first
-//! checks that the object reads as the typed API, so a builder typo fails at once.
+//! checks that the object reads as the typed API, so a builder typo fails at once. `typed()`
+//! hands the object to tests that create it through the API instead.
 use std::fmt::Display;
 
 use cellnet::api::{CellInterconnect, InfraEndpoint};
@@ -20,11 +21,15 @@ fn object(kind: &str, name: &str) -> Value {
     })
 }
 
+/// `object` as the typed `K`; panics if the API types cannot read it.
+fn typed<K: DeserializeOwned>(object: &Value) -> K {
+    serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("the builder made an object the API types cannot read: {e}\n{object}"))
+}
+
 /// `object` as YAML, after checking that it reads as `K`.
 fn yaml_of<K: DeserializeOwned>(object: &Value) -> String {
-    if let Err(e) = serde_json::from_value::<K>(object.clone()) {
-        panic!("the builder made an object the API types cannot read: {e}\n{object}");
-    }
+    typed::<K>(object);
     serde_yaml::to_string(object).expect("a JSON value is YAML")
 }
 
@@ -100,6 +105,11 @@ impl Endpoint {
     pub fn yaml(&self) -> String {
         yaml_of::<InfraEndpoint>(&self.0)
     }
+
+    /// The typed object, for `Api::create`.
+    pub fn typed(&self) -> InfraEndpoint {
+        typed(&self.0)
+    }
 }
 
 /// A CellInterconnect `name` from endpoint `local` to endpoint `remote`, with test timers
@@ -129,6 +139,11 @@ impl Interconnect {
     /// The manifest, for `kubectl apply`.
     pub fn yaml(&self) -> String {
         yaml_of::<CellInterconnect>(&self.0)
+    }
+
+    /// The typed object, for `Api::create`.
+    pub fn typed(&self) -> CellInterconnect {
+        typed(&self.0)
     }
 }
 
