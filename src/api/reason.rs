@@ -58,10 +58,6 @@ reasons! {
     Suspended => stalls: false,
     /// Endpoint: deletion waits for the CellInterconnects that still refer to it.
     InUse => stalls: false,
-    /// Endpoint: `spec.neutron` is not set, so there is nothing to configure in Neutron.
-    NotConfigured => stalls: false,
-    /// Endpoint: cellnet's Neutron objects for it were removed.
-    NeutronCleanedUp => stalls: false,
 
     // ---- Problems in the objects (a change is needed)
     /// Interconnect: an InfraEndpoint it names does not exist in its namespace.

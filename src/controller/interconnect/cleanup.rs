@@ -32,14 +32,8 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
         == Some("Orphan")
     {
         let note = "deletion policy Orphan: peers left on the speakers".to_string();
-        ctx.publish(
-            cic,
-            EventType::Normal,
-            Reason::Orphaned.as_str(),
-            "DeletePeer",
-            note,
-        )
-        .await;
+        ctx.publish(cic, EventType::Normal, Reason::Orphaned, "DeletePeer", note)
+            .await;
         return Ok(Action::await_change());
     }
     let local = endpoint_for_cleanup(ctx, &ns, &cic.spec.local_endpoint.name).await?;

@@ -36,7 +36,7 @@ pub async fn send_events(ctx: &Context, cic: &CellInterconnect, notes: Notes) {
     let key = super::key(cic);
     for note in notes.0 {
         info!(interconnect = %key, reason = %note.reason, note = %note.text);
-        ctx.publish(cic, note.type_, note.reason.as_str(), note.action, note.text)
+        ctx.publish(cic, note.type_, note.reason, note.action, note.text)
             .await;
     }
 }

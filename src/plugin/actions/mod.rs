@@ -110,9 +110,9 @@ async fn wait_observed(
                 .and_then(|s| s.observed_generation)
                 .unwrap_or(0);
             if observed >= generation {
-                let (ready, reason, message) = ready_of(&now);
+                let ready = ready_of(&now);
                 println!(
-                    "cellinterconnect {} after {:.1} s: Ready={ready} {reason}: {message}",
+                    "cellinterconnect {} after {:.1} s: Ready={ready}",
                     qualified(&now),
                     began.elapsed().as_secs_f64()
                 );

@@ -186,10 +186,7 @@ fn print_results(results: &[Resynced]) {
             ""
         };
         let summary = match serde_json::from_value::<CellInterconnect>(obj.clone()) {
-            Ok(cic) => {
-                let (ready, reason, message) = ready_of(&cic);
-                format!("Ready={ready} {reason}: {message}")
-            }
+            Ok(cic) => format!("Ready={}", ready_of(&cic)),
             Err(e) => format!("(cannot read status: {e})"),
         };
         println!("cellinterconnect {key} resynced{note}: {summary}");
