@@ -9,15 +9,16 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use cellnet::api::{CellInterconnect, InfraEndpoint, Reason};
+use cellnet::api::{CellInterconnect, Reason};
 use cellnet::controller::Config;
 use cellnet::sdn::fake::{FakeConnector, FakeSpeaker};
 use cellnet::sdn::{BackendKind, SessionState};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use support::ControlPlane;
+use support::manifests::{self, BGP_PORT, interconnect};
 
 /// Every wait of this binary: the pipeline against in-memory speakers takes well under a second;
 /// the bound covers a cold API server and the 1 s speaker poll.
@@ -54,31 +55,13 @@ fn env() -> (&'static ControlPlane, Arc<FakeConnector>) {
     (cp, fakes.clone())
 }
 
-async fn namespace(client: &kube::Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create namespace");
-}
-
-fn endpoint(name: &str, address: &str, asn: u32, sdn: serde_json::Value) -> InfraEndpoint {
-    serde_json::from_value(json!({
-        "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
-        "metadata": {"name": name},
-        "spec": {"cell": name, "address": address, "asn": asn, "port": 1790, "sdn": sdn}
-    }))
-    .unwrap()
-}
-
-fn interconnect(name: &str, local: &str, remote: &str) -> CellInterconnect {
-    serde_json::from_value(json!({
-        "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
-        "metadata": {"name": name},
-        "spec": {"localEndpoint": {"name": local}, "remoteEndpoint": {"name": remote},
-                 "bgp": {"holdTime": 9, "keepaliveInterval": 3}}
-    }))
-    .unwrap()
+/// Endpoint `name` of cell `name` (external until given an SDN).
+fn endpoint(name: &str, address: &str, asn: u32) -> manifests::Endpoint {
+    manifests::endpoint(name)
+        .cell(name)
+        .address(address)
+        .asn(asn)
+        .port(BGP_PORT)
 }
 
 async fn create<K>(client: &kube::Client, ns: &str, obj: &K)
@@ -149,25 +132,16 @@ async fn peers_on_both_speakers_drift_repaired_and_removed_on_deletion() {
     let (cp, fakes) = env();
     let client = cp.client().await;
     let ns = "pipeline-gobgp";
-    namespace(&client, ns).await;
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let (a, b) = (
         gobgp(&fakes, "http://fake-a:50051"),
         gobgp(&fakes, "http://fake-b:50051"),
     );
-    let sdn = |url: &str| json!({"type": "GoBGP", "url": url});
-    create(
-        &client,
-        ns,
-        &endpoint("a", "192.0.2.1", 65001, sdn("http://fake-a:50051")),
-    )
-    .await;
-    create(
-        &client,
-        ns,
-        &endpoint("b", "192.0.2.2", 65002, sdn("http://fake-b:50051")),
-    )
-    .await;
-    create(&client, ns, &interconnect("a-b", "a", "b")).await;
+    let a_ep = endpoint("a", "192.0.2.1", 65001).gobgp("http://fake-a:50051");
+    create(&client, ns, &a_ep.typed()).await;
+    let b_ep = endpoint("b", "192.0.2.2", 65002).gobgp("http://fake-b:50051");
+    create(&client, ns, &b_ep.typed()).await;
+    create(&client, ns, &interconnect("a-b", "a", "b").typed()).await;
 
     let ready_now = wait_until(
         "Ready",
@@ -228,24 +202,15 @@ async fn a_foreign_peer_is_a_conflict_and_survives_deletion() {
     let (cp, fakes) = env();
     let client = cp.client().await;
     let ns = "pipeline-foreign";
-    namespace(&client, ns).await;
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let (a, _b) = (
         gobgp(&fakes, "http://fake-c:50051"),
         gobgp(&fakes, "http://fake-d:50051"),
     );
-    let sdn = |url: &str| json!({"type": "GoBGP", "url": url});
-    create(
-        &client,
-        ns,
-        &endpoint("c", "192.0.2.3", 65003, sdn("http://fake-c:50051")),
-    )
-    .await;
-    create(
-        &client,
-        ns,
-        &endpoint("d", "192.0.2.4", 65004, sdn("http://fake-d:50051")),
-    )
-    .await;
+    let c_ep = endpoint("c", "192.0.2.3", 65003).gobgp("http://fake-c:50051");
+    create(&client, ns, &c_ep.typed()).await;
+    let d_ep = endpoint("d", "192.0.2.4", 65004).gobgp("http://fake-d:50051");
+    create(&client, ns, &d_ep.typed()).await;
     // An operator's own peer at the address cellnet would use.
     let theirs = cellnet::sdn::PeerConfig {
         neighbor: ip("192.0.2.4"),
@@ -263,7 +228,7 @@ async fn a_foreign_peer_is_a_conflict_and_survives_deletion() {
         owned_record: false,
     };
     a.insert_foreign(theirs, Some("operator".into()));
-    create(&client, ns, &interconnect("c-d", "c", "d")).await;
+    create(&client, ns, &interconnect("c-d", "c", "d").typed()).await;
     let verdict = wait_until(
         "conflict",
         async || ready(&client, ns, "c-d").await,
@@ -297,14 +262,12 @@ async fn opendaylight_on_both_sides_keeps_both_ledger_claims_and_removes_both_pe
     let (cp, fakes) = env();
     let client = cp.client().await;
     let ns = "pipeline-odl";
-    namespace(&client, ns).await;
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "odl"}, "stringData": {"username": "admin", "password": "admin"}
     }))
     .unwrap();
     create(&client, ns, &secret).await;
-    let odl =
-        |url: &str| json!({"type": "OpenDaylight", "url": url, "credentialsSecretRef": {"name": "odl"}});
     let (e, f) = (
         fakes.speaker(BackendKind::OpenDaylight, "http://fake-odl-e:8181"),
         fakes.speaker(BackendKind::OpenDaylight, "http://fake-odl-f:8181"),
@@ -312,19 +275,11 @@ async fn opendaylight_on_both_sides_keeps_both_ledger_claims_and_removes_both_pe
     for s in [&e, &f] {
         s.set_new_session(SessionState::Established);
     }
-    create(
-        &client,
-        ns,
-        &endpoint("e", "192.0.2.5", 65005, odl("http://fake-odl-e:8181")),
-    )
-    .await;
-    create(
-        &client,
-        ns,
-        &endpoint("f", "192.0.2.6", 65006, odl("http://fake-odl-f:8181")),
-    )
-    .await;
-    create(&client, ns, &interconnect("e-f", "e", "f")).await;
+    let e_ep = endpoint("e", "192.0.2.5", 65005).opendaylight("http://fake-odl-e:8181", "odl");
+    create(&client, ns, &e_ep.typed()).await;
+    let f_ep = endpoint("f", "192.0.2.6", 65006).opendaylight("http://fake-odl-f:8181", "odl");
+    create(&client, ns, &f_ep.typed()).await;
+    create(&client, ns, &interconnect("e-f", "e", "f").typed()).await;
     wait_until(
         "Ready",
         async || ready(&client, ns, "e-f").await,

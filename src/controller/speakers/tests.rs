@@ -1,3 +1,4 @@
+use super::watcher::worth_a_reconcile;
 use super::*;
 use crate::sdn::SessionState;
 

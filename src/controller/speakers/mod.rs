@@ -9,15 +9,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, info, warn};
+use tracing::info;
 
-use super::backoff::Backoffs;
+mod watcher;
+
 use crate::metrics::Metrics;
 use crate::sdn::{
-    BackendKind, Connector, ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState,
-    SpeakerConfig,
+    BackendKind, Connector, ObservedPeer, SdnBackend, SdnError, SdnTarget, SessionState, SpeakerConfig,
 };
 
 /// Identifies one speaker: its SDN type and API URL.
@@ -131,7 +130,7 @@ impl Speakers {
         }
         let backend = self.connector.connect(target, self.sdn_timeout)?;
         self.forget_started(&key);
-        let watcher = tokio::spawn(watch_speaker(
+        let watcher = tokio::spawn(watcher::watch_speaker(
             self.started.clone(),
             key.clone(),
             target.clone(),
@@ -191,149 +190,5 @@ impl Speakers {
     }
 }
 
-/// What the poll compares between rounds (session states and ownership, never config details).
-fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
-    peers.sort_by_key(|p| p.neighbor);
-    peers
-}
-
-/// One read per speaker per interval, whatever the number of objects on it; counted and timed.
-async fn timed_list(
-    metrics: &Metrics,
-    target: &SdnTarget,
-    backend: &dyn SdnBackend,
-) -> Result<Vec<ObservedPeer>, SdnError> {
-    let _timer = metrics.sdn_timer(target, "watch_list_peers");
-    backend.list_peers().await
-}
-
-/// Whether a peer event is worth a reconcile: a session that reached or left Established. The
-/// steps in between (Idle, Connect, Active, OpenSent, OpenConfirm) would each requeue the object
-/// while thousands of sessions come up, and status shows them anyway at the next check. Peers
-/// not seen Established yet are left to that check and to the poll.
-fn worth_a_reconcile(
-    established: &mut HashMap<IpAddr, bool>,
-    neighbor: IpAddr,
-    session: SessionState,
-) -> bool {
-    let now = session == SessionState::Established;
-    let before = established.insert(neighbor, now);
-    before != Some(now) && (now || before == Some(true))
-}
-
-async fn watch_speaker(
-    started: Started,
-    key: SpeakerKey,
-    target: SdnTarget,
-    backend: Arc<dyn SdnBackend>,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
-    resync: Duration,
-    metrics: Arc<Metrics>,
-) {
-    let notify_peer = |why: &str, neighbor: Option<IpAddr>| {
-        debug!(speaker = %key, why, ?neighbor, "speaker changed; requeueing its objects");
-        for tx in &requeue {
-            let _ = tx.send(SpeakerChange {
-                key: key.clone(),
-                neighbor,
-            });
-        }
-    };
-    let notify = |why: &str| notify_peer(why, None);
-    let forget_started = || {
-        started.lock().expect("started lock").remove(&key);
-    };
-    let mut established: HashMap<IpAddr, bool> = HashMap::new();
-    // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
-    // outage is noticed within seconds rather than a minute.
-    let backoffs = Backoffs::new(Duration::from_secs(1), Duration::from_secs(15));
-    let mut last: Option<Vec<ObservedPeer>> = None;
-    let mut reachable = true;
-    loop {
-        let mut events = match backend.watch().await {
-            Ok(stream) => stream,
-            Err(err) => {
-                forget_started();
-                if reachable {
-                    warn!(speaker = %key, error = %err, "speaker unreachable");
-                    reachable = false;
-                    last = None;
-                    notify("unreachable");
-                }
-                tokio::time::sleep(backoffs.next_delay(&key)).await;
-                continue;
-            }
-        };
-        let mut poll = tokio::time::interval(resync);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                event = async {
-                    match events.as_mut() {
-                        Some(stream) => stream.next().await,
-                        None => std::future::pending().await,
-                    }
-                } => match event {
-                    Some(SdnEvent::Peer { neighbor, session }) => {
-                        if worth_a_reconcile(&mut established, neighbor, session) {
-                            notify_peer("event", Some(neighbor));
-                        }
-                    }
-                    Some(SdnEvent::Resync) => notify("event"),
-                    None => {
-                        // The stream ended (connection broken or speaker restarted): requeue,
-                        // then re-open it, which also tells whether the speaker is still there.
-                        forget_started();
-                        established.clear();
-                        notify("change stream ended");
-                        break;
-                    }
-                },
-                _ = poll.tick() => match timed_list(&metrics, &target, backend.as_ref()).await {
-                    Ok(peers) => {
-                        backoffs.reset(&key);
-                        let peers = snapshot(peers);
-                        established = peers
-                            .iter()
-                            .map(|p| (p.neighbor, p.session == SessionState::Established))
-                            .collect();
-                        if !reachable {
-                            info!(speaker = %key, "speaker reachable again");
-                            reachable = true;
-                            notify("reachable again");
-                        } else if let Some(before) = last.as_ref().filter(|l| **l != peers) {
-                            let changed = changed_neighbors(before, &peers);
-                            if changed.len() > MAX_NAMED_CHANGES {
-                                notify("peers changed");
-                            } else {
-                                for neighbor in changed {
-                                    notify_peer("peer changed", Some(neighbor));
-                                }
-                            }
-                        } else if events.is_none() {
-                            // Without a change stream, a peer created and removed between two
-                            // polls looks unchanged: let the objects check themselves.
-                            notify("poll");
-                        }
-                        last = Some(peers);
-                    }
-                    Err(err) => {
-                        forget_started();
-                        if reachable {
-                            warn!(speaker = %key, error = %err, "speaker unreachable");
-                            reachable = false;
-                            last = None;
-                            notify("unreachable");
-                        }
-                        break;
-                    }
-                },
-            }
-        }
-        tokio::time::sleep(backoffs.next_delay(&key)).await;
-    }
-}
-
 #[cfg(test)]
-#[path = "speakers_tests.rs"]
 mod tests;
