@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use cellnet::sdn::routes::{ExportRule, ImportRule, Origination, RouteFilter, RoutesOutcome, mark_of};
-use cellnet::sdn::{PeerOutcome, SdnBackend};
+use cellnet::sdn::{PeerOutcome, SdnBackend, SdnError};
 use routes::*;
 use serde_json::Value;
 
@@ -277,4 +277,82 @@ async fn removal(s: &Scenario) {
         a.client.withdraw_origination(mark).await.unwrap(),
         RoutesOutcome::Unchanged
     );
+}
+
+/// A path the speaker's own import policy drops as it is added (GoBGP answers OK and keeps
+/// nothing) is a conflict naming it; the other networks are originated. Invalid requests are
+/// refused before anything is written.
+#[tokio::test]
+async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
+    let a = cell(163).await;
+    for args in [
+        &["policy", "prefix", "add", "op-blocked", "10.9.0.0/16"][..],
+        &["policy", "statement", "add", "op-drop-st"],
+        &[
+            "policy",
+            "statement",
+            "op-drop-st",
+            "add",
+            "condition",
+            "prefix",
+            "op-blocked",
+        ],
+        &["policy", "statement", "op-drop-st", "add", "action", "reject"],
+        &["policy", "add", "op-drop", "op-drop-st"],
+        &["global", "policy", "import", "add", "op-drop"],
+    ] {
+        a.gobgpd.cli(args).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let origination = Origination {
+        mark: mark_of("endpoint-c-uid"),
+        next_hop: "192.0.2.13".parse().unwrap(),
+        networks: nets(&["10.8.0.0/16", "10.9.0.0/16"]),
+        owner: "cellnet:test/c".into(),
+    };
+    let outcome = a.client.ensure_origination(&origination).await.unwrap();
+    let RoutesOutcome::Conflict { reason } = outcome else {
+        panic!("expected a conflict, got {outcome:?}")
+    };
+    assert!(
+        reason.contains("10.9.0.0/16") && !reason.contains("10.8.0.0/16"),
+        "{reason}"
+    );
+    let rib = loc_rib(&a).await;
+    assert!(
+        rib.iter()
+            .any(|p| p.net == net("10.8.0.0/16") && p.identifier == origination.mark)
+    );
+
+    let invalid = [
+        Origination {
+            mark: 0,
+            ..origination.clone()
+        },
+        Origination {
+            networks: nets(&["2001:db8::/48"]),
+            ..origination.clone()
+        },
+    ];
+    for bad in invalid {
+        let err = a.client.ensure_origination(&bad).await.unwrap_err();
+        assert!(matches!(err, SdnError::InvalidConfig(_)), "{err}");
+    }
+    let filter = RouteFilter {
+        key: "cd16".into(),
+        neighbors: vec![],
+        import: ImportRule::None,
+        export: ExportRule::None,
+    };
+    for bad in [
+        filter.clone(),
+        RouteFilter {
+            key: "cd-16".into(),
+            neighbors: vec![IpAddr::V4(addr(164))],
+            ..filter.clone()
+        },
+    ] {
+        let err = a.client.ensure_route_filter(&bad).await.unwrap_err();
+        assert!(matches!(err, SdnError::InvalidConfig(_)), "{err}");
+    }
+    assert_eq!(cellnet_names(&a), Vec::<String>::new());
 }
