@@ -219,7 +219,8 @@ async fn withdrawn_network(mut s: Scenario) -> Scenario {
     s
 }
 
-/// A narrower export: only a session reset takes back what was sent (research §4). A wider
+/// A narrower export: only a session reset takes back what was sent (GoBGP's soft reset out
+/// withdraws nothing). A wider
 /// one: a soft reset out sends it again, without a flap.
 async fn narrower_export(s: &Scenario) {
     let (a, b, ab) = (&s.a, &s.b, s.ab);

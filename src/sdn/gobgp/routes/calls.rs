@@ -7,7 +7,8 @@ use crate::sdn::gobgp::proto;
 use super::names::Direction;
 
 /// The name of the global (not per-neighbour) policy assignment: per-neighbour policies are
-/// refused or silently ignored for the non-route-server peers cellnet makes (research §2).
+/// refused ("non-rs-client peer ... doesn't have per peer policy") or, in `Peer.apply_policy`,
+/// silently ignored for the non-route-server peers cellnet makes (seen on gobgpd 3.10).
 const GLOBAL: &str = "global";
 
 fn direction_proto(direction: Direction) -> i32 {
@@ -19,7 +20,7 @@ fn direction_proto(direction: Direction) -> i32 {
 
 impl GoBgp {
     /// The defined set `name` of that type, if it exists (GoBGP answers an empty stream for a
-    /// missing name, research §2).
+    /// missing name).
     pub(super) async fn defined_set(
         &self,
         name: &str,
@@ -277,7 +278,7 @@ impl GoBgp {
     }
 
     /// `DeletePath` of one path. Takes the path itself, not an option: a request without one
-    /// deletes every local path of the family (research §1 "DANGER").
+    /// deletes every local path of the family, the operator's too (server.go DeletePath).
     pub(super) async fn delete_path(&self, path: proto::Path) -> Result<(), SdnError> {
         let mut client = self.client.clone();
         let request = proto::DeletePathRequest {

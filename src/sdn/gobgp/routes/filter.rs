@@ -22,7 +22,8 @@ impl GoBgp {
         names::check_key(&filter.key)?;
         if filter.neighbors.is_empty() {
             // An empty NEIGHBOR set matches every route, the fabric's and local ones included
-            // (research §2 pitfall 1): a filter without neighbours would reject everything.
+            // (GoBGP's policy.md, "neighbor-sets"): a filter without neighbours would reject
+            // everything.
             return Err(SdnError::InvalidConfig(format!(
                 "route filter {}: no neighbours",
                 filter.key
@@ -237,7 +238,7 @@ impl GoBgp {
             Reset::Hard => (false, D::In),
         };
         let request = proto::ResetPeerRequest {
-            // Never empty: "" resets every peer of the speaker (research §2).
+            // Never empty: "" (or "all") resets every peer of the speaker (server.go ResetPeer).
             address: neighbor.to_string(),
             communication: if soft {
                 String::new()

@@ -8,8 +8,8 @@ use ipnet::IpNet;
 use super::names::{self, Direction, Family};
 use crate::sdn::routes::{ExportRule, ImportRule, RouteFilter, normalized};
 
-/// One member of a defined set. Neighbours are host prefixes (GoBGP wants CIDR there, research
-/// §2); prefixes match exactly their own length (`min == max == len`) unless someone else made
+/// One member of a defined set. Neighbours are host prefixes (GoBGP refuses a bare address in a
+/// NEIGHBOR set); prefixes match exactly their own length (`min == max == len`) unless someone else made
 /// them, and then the plan removes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Member {
@@ -140,7 +140,8 @@ fn allowed_export(rule: &ExportRule) -> BTreeSet<IpNet> {
 
 /// The statement of one direction and family: with the allowed set when there are networks of
 /// that family, else "reject the family" (an emptied prefix set and a created-empty one behave
-/// oppositely under INVERT, research §2 pitfall 3, so a set is never left empty).
+/// oppositely under INVERT, seen on gobgpd 3.10: one matches nothing, the other everything, so
+/// a set is never left empty).
 fn statement(key: &str, direction: Direction, family: Family, with_set: bool) -> Statement {
     Statement {
         name: names::statement(key, direction, family, !with_set),

@@ -1,9 +1,9 @@
 //! The names cellnet gives its objects on a GoBGP speaker: every one starts with `cellnet-`, and
 //! cellnet never lists by name, changes or deletes anything else.
 //!
-//! GoBGP keeps sets, statements and policies in one flat namespace each, with free-form names
-//! (research §2: `cellnet:ns/ab:peers` was accepted). A filter's objects are all named
-//! `cellnet-<key>-...`, so that one filter's plan never touches another's.
+//! GoBGP keeps sets, statements and policies in one flat namespace each, with free-form names.
+//! A filter's objects are all named `cellnet-<key>-...`, so that one filter's plan never touches
+//! another's.
 use crate::sdn::SdnError;
 
 /// The name prefix of everything cellnet creates in GoBGP's policy configuration.
@@ -36,7 +36,8 @@ impl Direction {
 }
 
 /// The unicast families cellnet filters (a prefix condition only ever matches its own family,
-/// research §2 "Matching pitfalls" 2, so each gets its own statement).
+/// policy.go PrefixCondition.Evaluate returns false for another family before applying INVERT,
+/// so each gets its own statement).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     V4,

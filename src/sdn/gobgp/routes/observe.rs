@@ -28,7 +28,8 @@ impl GoBgp {
     /// is up, two `ListPath` per family (`ADJ_IN` with `enable_filtered`, `ADJ_OUT`).
     ///
     /// Rejected paths are those the import policy filters at read time: `ListPeer`'s own
-    /// `accepted` ignores policy rejects (research §2), so it is not used.
+    /// `accepted` ignores policy rejects (it only excludes AS loops and own ORIGINATOR_IDs), so
+    /// it is not used.
     pub async fn observe_routes(
         &self,
         origination: &Origination,

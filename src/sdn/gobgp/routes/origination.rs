@@ -13,9 +13,11 @@ use crate::sdn::routes::{Origination, RoutesOutcome};
 impl GoBgp {
     /// Makes cellnet's local paths with `origination.mark` exactly its networks, each with its
     /// next hop. Paths of others (another identifier, or received) are never touched, even for
-    /// the same prefix: they coexist with ours (research §1). Reports a conflict when the
+    /// the same prefix: they coexist with ours (GoBGP's implicit withdraw only replaces a path of
+    /// the same source and identifier, destination.go). Reports a conflict when the
     /// speaker's own global import policy drops a path as it is added (GoBGP answers OK and
-    /// keeps nothing, research §1): adding it again would not help.
+    /// keeps nothing; a local path has no Adj-RIB-In to re-evaluate): adding it again would not
+    /// help.
     pub async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
         check(origination)?;
         let ours = self.own_paths(origination.mark, None).await?;
@@ -104,7 +106,7 @@ impl GoBgp {
     }
 }
 
-/// An EXACT lookup of one prefix (absent prefixes are simply not listed, research §1).
+/// An EXACT lookup of one prefix (absent prefixes are simply not listed).
 pub(super) fn exact(net: IpNet) -> proto::TableLookupPrefix {
     proto::TableLookupPrefix {
         prefix: net.to_string(),

@@ -1,6 +1,6 @@
 //! The pure diff: from what a filter or an origination wants and what the speaker holds, the
 //! GoBGP writes to make, in an order that never leaves a moment less filtered than both the old
-//! and the new state (research §6 "Ordering rules"). Nothing here does I/O; an empty plan is
+//! and the new state. Nothing here does I/O; an empty plan is
 //! what keeps a steady-state ensure at zero writes.
 use std::collections::BTreeSet;
 use std::fmt;
@@ -16,7 +16,7 @@ use crate::sdn::routes::Origination;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
     /// `AddDefinedSet` (creates the set, or appends: members already there are not resent,
-    /// since GoBGP would store them twice, research §2).
+    /// since GoBGP would store them twice, policy.go AddDefinedSet).
     AddMembers {
         set: String,
         neighbor: bool,
@@ -42,14 +42,14 @@ pub enum Write {
     },
     /// `DeletePolicyAssignment` of cellnet's policy only, then `DeletePolicy{all: true}`: in this
     /// order, since GoBGP lets an IMPORT-assigned policy be deleted and keeps applying it
-    /// (research §2 pitfall 4).
+    /// (its in-use check looks at EXPORT twice, policy.go DeletePolicy).
     RemovePolicy { direction: Direction },
     /// `ResetPeer{soft, IN}`: re-runs the import policy over what the neighbour sent.
     ResetIn { neighbor: IpAddr },
     /// `ResetPeer{soft, OUT}`: sends what the export policy now allows (withdraws nothing).
     ResetOut { neighbor: IpAddr },
     /// `ResetPeer{hard}`: the only way to take back what was sent and is no longer allowed
-    /// (research §4: a soft reset OUT did not withdraw). Planned when the export side narrowed;
+    /// (server.go softResetOut sends the allowed paths and drops the filtered list). Planned when the export side narrowed;
     /// done only if a path being sent is really no longer allowed (else a soft reset OUT), as
     /// GoBGP then holds the session idle for 30 s.
     HardReset { neighbor: IpAddr },
@@ -205,7 +205,7 @@ fn emptied_policies(key: &str, desired: &Desired, observed: &Observed) -> BTreeS
 
 /// The assignment with cellnet's policy first and the others in their order, when the policy
 /// will have statements (this filter's or others') and is not first already. Appending would let an operator's ACCEPT
-/// shadow cellnet's REJECT (research §2 "Assignment").
+/// shadow cellnet's REJECT (seen on gobgpd 3.10).
 fn assignment_fix(
     key: &str,
     direction: Direction,
@@ -332,10 +332,10 @@ pub struct OwnPath {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathWrite {
     /// `AddPath` with cellnet's identifier: creates the path, or replaces ours with the same
-    /// prefix (GoBGP's implicit withdraw of the same source and identifier, research §1).
+    /// prefix (GoBGP's implicit withdraw of the same source and identifier, destination.go).
     Add(IpNet),
     /// `DeletePath` with a `path` carrying cellnet's identifier: never one without a path, which
-    /// deletes every local path of the family (research §1 "DANGER").
+    /// deletes every local path of the family (server.go DeletePath).
     Delete(IpNet),
 }
 
@@ -350,7 +350,8 @@ impl fmt::Display for PathWrite {
 
 /// The path writes that make cellnet's local paths exactly `origination`'s networks. Only the
 /// next hop is compared: an operator's import policy may change other attributes of local paths
-/// (local-pref, communities, research §1) and re-adding would not undo that.
+/// (local-pref, communities: the global import policy runs on local paths too, server.go
+/// propagateUpdate) and re-adding would not undo that.
 pub fn origination_plan(origination: &Origination, ours: &[OwnPath]) -> Vec<PathWrite> {
     let wanted = origination.wanted();
     let mut writes: Vec<PathWrite> = wanted

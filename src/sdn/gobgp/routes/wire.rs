@@ -10,7 +10,8 @@ use crate::sdn::gobgp::proto::{self, family, match_set};
 
 /// The second field of cellnet's large community `<asn>:<TAG>:<mark>` ("cell" in ASCII): a mark
 /// for people and for the fabric. Never used to recognise cellnet's paths, since it reaches
-/// other speakers and policies may strip it (research §1).
+/// other speakers (so a received path may carry it) and import policies may strip it from local
+/// paths.
 pub const COMMUNITY_TAG: u32 = u32::from_be_bytes(*b"cell");
 
 /// GoBGP's AFI/SAFI of a unicast family.
@@ -41,7 +42,7 @@ pub fn defined_set(name: &str, neighbor: bool, members: &[Member]) -> proto::Def
         ..Default::default()
     };
     if neighbor {
-        // GoBGP wants CIDR here; a bare address is refused (research §2).
+        // GoBGP wants CIDR here: a bare address is refused ("invalid address or prefix").
         set.list = members.iter().map(|m| m.net.to_string()).collect();
     } else {
         set.prefixes = members
@@ -57,7 +58,7 @@ pub fn defined_set(name: &str, neighbor: bool, members: &[Member]) -> proto::Def
 }
 
 /// A listed set in our terms. Members GoBGP reports twice (an append of an existing member
-/// stores it again, research §2) count once; unparsable ones are dropped.
+/// stores it again, policy.go AddDefinedSet) count once; unparsable ones are dropped.
 pub fn set_from_proto(set: &proto::DefinedSet) -> Set {
     let neighbor = set.defined_type == proto::DefinedType::Neighbor as i32;
     let members = if neighbor {
@@ -161,7 +162,8 @@ fn nlri(net: IpNet) -> prost_types::Any {
 }
 
 /// cellnet's path for `net`: origin IGP, next hop `next_hop`, identifier `mark`, and the large
-/// community `<asn>:cell:<mark>`. IPv6 carries its next hop in MP_REACH_NLRI (research §1).
+/// community `<asn>:cell:<mark>`. IPv6 carries its next hop in MP_REACH_NLRI (GoBGP's
+/// `api2Path` refuses a path without a next hop).
 pub fn origination_path(net: IpNet, next_hop: IpAddr, mark: u32, asn: u32) -> proto::Path {
     let fam = family(Family::of(&net));
     let next_hop_attr = match net {
@@ -202,7 +204,8 @@ pub fn origination_path(net: IpNet, next_hop: IpAddr, mark: u32, asn: u32) -> pr
 }
 
 /// The path a `DeletePath` names to withdraw cellnet's path for `net`: GoBGP matches it by
-/// source and identifier only, but still wants a next hop to parse it (research §1).
+/// source and identifier only (destination.go explicitWithdraw), but still wants a next hop to
+/// parse it.
 pub fn withdrawal_path(net: IpNet, mark: u32) -> proto::Path {
     let unspecified = match net {
         IpNet::V4(_) => IpAddr::from([0, 0, 0, 0]),
@@ -212,7 +215,7 @@ pub fn withdrawal_path(net: IpNet, mark: u32) -> proto::Path {
 }
 
 /// Whether a listed path was originated on this speaker: GoBGP lists local paths with
-/// `neighbor_ip: "<nil>"` (research §1), received ones with the neighbour's address.
+/// `neighbor_ip: "<nil>"`, received ones with the neighbour's address.
 pub fn is_local(path: &proto::Path) -> bool {
     path.neighbor_ip.parse::<IpAddr>().is_err()
 }
