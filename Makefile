@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo demo-down test fmt lint crds envtest prereqs bench helm chart fuzz
+.PHONY: demo demo-down test fmt lint crds reasons envtest prereqs bench helm chart fuzz
 
 ## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
 demo:
@@ -16,6 +16,10 @@ demo-down:
 ## The whole suite: fmt, clippy -D warnings, unit and integration tests on real processes.
 test:
 	bash hack/test.sh
+
+## Regenerate the reason table of docs/reasons.md from the Reason enum (a unit test fails when it is stale).
+reasons:
+	CELLNET_WRITE_DOCS=1 $(CARGO) test --quiet --locked --lib api::reason::tests::docs_reasons_md_is_the_generated_table
 
 ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their directory.
 envtest:

@@ -407,7 +407,7 @@ async fn run(args: &Args) -> Value {
     let cp = tokio::task::block_in_place(support::control_plane);
     cp.install_crds();
     let client = cp.client().await;
-    support::create_namespace(&client, NS).await;
+    support::namespace(cp, NS).await;
 
     let floor_s = floor(args.speakers, &pairs).await;
 

@@ -106,11 +106,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration like 10s, 500ms or 2m"))?;
+    let seconds = |per: u64| {
+        n.checked_mul(per)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long a duration"))
+    };
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" => seconds(60)?,
+        "h" => seconds(3600)?,
         _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
     };
     if d.is_zero() {
@@ -157,6 +162,38 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = connect().await?;
+    check_crds(&client).await?;
+    let shutdown = shutdown_signal().shared();
+    let metrics = Arc::new(cellnet::metrics::Metrics::default());
+    let readiness = Arc::new(Readiness::new(args.leader_elect));
+    // The endpoints run on every replica (standbys too), for the whole life of the process.
+    let _servers = start_servers(&args, &metrics, &readiness).await?;
+    let config = controller_config(&args);
+    if !args.leader_elect {
+        cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
+            shutdown.await;
+            readiness.set_shutting_down();
+        })
+        .await;
+        info!("shut down");
+        return Ok(());
+    }
+    let leader_config = leader_config(&args)?;
+    let mut elector = LeaderElector::new(client.clone(), leader_config, readiness.clone(), metrics.clone());
+    tokio::select! {
+        _ = elector.acquire() => {},
+        _ = shutdown.clone() => {
+            readiness.set_shutting_down();
+            info!("shut down while standing by");
+            return Ok(());
+        }
+    }
+    lead(client, config, metrics, readiness, shutdown, elector).await
+}
+
+/// A client for the cluster, after checking that the API server answers.
+async fn connect() -> anyhow::Result<kube::Client> {
     let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration found (set KUBECONFIG or run in a cluster)")?;
@@ -168,24 +205,31 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .and_then(|r| r.map_err(anyhow::Error::from))
         .with_context(|| format!("cannot reach the Kubernetes API server at {cluster}"))?;
     info!(%cluster, server_version = %version.git_version, "connected");
-    check_crds(&client).await?;
-    let shutdown = shutdown_signal().shared();
-    let config = cellnet::controller::Config {
+    Ok(client)
+}
+
+fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
+    cellnet::controller::Config {
         sdn_resync_interval: args.sdn_resync_interval,
         sdn_timeout: args.sdn_timeout,
         concurrency: args.concurrency,
         instance: std::env::var("POD_NAME").ok(),
         secret_namespaces: args
             .secret_namespaces
-            .into_iter()
+            .iter()
             .filter(|n| !n.is_empty())
+            .cloned()
             .collect(),
         ..Default::default()
-    };
-    let metrics = Arc::new(cellnet::metrics::Metrics::default());
-    let readiness = Arc::new(Readiness::new(args.leader_elect));
+    }
+}
 
-    // The endpoints run on every replica (standbys too), for the whole life of the process.
+/// `/metrics` and the probes, each where its flag says (none when the flag is empty).
+async fn start_servers(
+    args: &RunArgs,
+    metrics: &Arc<cellnet::metrics::Metrics>,
+    readiness: &Arc<Readiness>,
+) -> anyhow::Result<tokio::task::JoinSet<()>> {
     let mut servers = tokio::task::JoinSet::new();
     if let BindAddress(Some(addr)) = args.metrics_bind_address {
         let listener = cellnet::http::bind(addr, "--metrics-bind-address").await?;
@@ -197,24 +241,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let listener = cellnet::http::bind(addr, "--health-probe-bind-address").await?;
         servers.spawn(cellnet::http::serve_probes(listener, readiness.clone()));
     }
+    Ok(servers)
+}
 
-    if !args.leader_elect {
-        cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
-            shutdown.await;
-            readiness.set_shutting_down();
-        })
-        .await;
-        info!("shut down");
-        return Ok(());
-    }
-
+fn leader_config(args: &RunArgs) -> anyhow::Result<LeaderConfig> {
     let leader_config = LeaderConfig {
         namespace: args
             .leader_election_namespace
+            .clone()
             .filter(|s| !s.is_empty())
             .or_else(pod_namespace)
             .unwrap_or_else(|| "default".into()),
-        name: args.leader_election_id,
+        name: args.leader_election_id.clone(),
         identity: cellnet::leader::default_identity(),
         lease_duration: args.lease_duration,
         renew_deadline: args.renew_deadline,
@@ -226,17 +264,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         identity = %leader_config.identity,
         "leader election on; waiting for the lease"
     );
-    let mut elector = LeaderElector::new(client.clone(), leader_config, readiness.clone(), metrics.clone());
-    tokio::select! {
-        _ = elector.acquire() => {},
-        _ = shutdown.clone() => {
-            readiness.set_shutting_down();
-            info!("shut down while standing by");
-            return Ok(());
-        }
-    }
+    Ok(leader_config)
+}
 
-    // Leading: run the controllers until SIGTERM or until the lease is lost, whichever is first.
+/// Leading: runs the controllers until SIGTERM or until the lease is lost, whichever is first.
+async fn lead(
+    client: kube::Client,
+    config: cellnet::controller::Config,
+    metrics: Arc<cellnet::metrics::Metrics>,
+    readiness: Arc<Readiness>,
+    shutdown: futures::future::Shared<impl std::future::Future<Output = ()> + Send + 'static>,
+    mut elector: LeaderElector,
+) -> anyhow::Result<()> {
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<LeaseLost>();
     let stop = {
         let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
@@ -323,5 +362,11 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").unwrap_err().contains("not a duration"));
         assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+        // An overflow is an error, not a panic (as the plugin's parser was fixed before).
+        assert!(
+            parse_duration("18446744073709551615h")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 }

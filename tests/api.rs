@@ -89,10 +89,6 @@ fn cluster() -> &'static ControlPlane {
     cp
 }
 
-fn namespace(cp: &ControlPlane, name: &str) {
-    must(cp, &["create", "namespace", name]);
-}
-
 fn iep(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint", "metadata": {"name": name}, "spec": spec})
 }
@@ -472,7 +468,7 @@ fn check_refusal(what: &str, how: &str, message: &str, expect: &[&str]) {
 async fn bad_input_is_refused_naming_the_field() {
     let cp = cluster();
     let ns = "api-bad";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let client = cp.client().await;
     let params = PatchParams::apply(MANAGER);
     let cases = bad_inputs();
@@ -513,7 +509,7 @@ async fn bad_input_is_refused_naming_the_field() {
 async fn cell_is_immutable() {
     let cp = cluster();
     let ns = "api-immutable";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let client = cp.client().await;
     let params = PatchParams::apply(MANAGER);
     let obj = iep("moving", base_iep());
@@ -547,7 +543,7 @@ async fn cell_is_immutable() {
 async fn valid_edge_cases_are_accepted_with_defaults() {
     let cp = cluster();
     let ns = "api-edges";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let client = cp.client().await;
     let params = PatchParams::apply(MANAGER);
     let good = [
@@ -640,7 +636,7 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
 async fn unknown_fields_are_refused_by_apply_and_pruned_by_lax_create() {
     let cp = cluster();
     let ns = "api-unknown";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let client = cp.client().await;
     let obj = iep(
         "extra",
@@ -751,7 +747,7 @@ async fn the_server_keeps_the_schema_as_generated() {
 async fn status_round_trips_through_the_subresource() {
     let cp = cluster();
     let ns = "api-status";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let client = cp.client().await;
     let params = PatchParams::apply(MANAGER);
     ssa(
@@ -946,7 +942,7 @@ async fn status_round_trips_through_the_subresource() {
 async fn examples_apply_unchanged_and_kubectl_views_work() {
     let cp = cluster();
     let ns = "api-examples";
-    namespace(cp, ns);
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let examples = repo().join("examples");
     let out = must(cp, &["apply", "-n", ns, "-f", examples.to_str().unwrap()]);
     for name in [

@@ -2,27 +2,14 @@
 mod support;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-
-async fn namespace(client: &kube::Client, name: &str) {
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .expect("create namespace");
-}
 
 #[tokio::test]
 async fn configmap_crud_through_the_client() {
-    let client = support::control_plane().client().await;
-    namespace(&client, "cp-configmaps").await;
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    assert!(support::namespace(cp, "cp-configmaps").await, "a new namespace");
     let api: Api<ConfigMap> = Api::namespaced(client, "cp-configmaps");
     let cm = ConfigMap {
         metadata: ObjectMeta {
@@ -52,8 +39,9 @@ async fn configmap_crud_through_the_client() {
 
 #[tokio::test]
 async fn lease_crud_through_the_client() {
-    let client = support::control_plane().client().await;
-    namespace(&client, "cp-leases").await;
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    assert!(support::namespace(cp, "cp-leases").await, "a new namespace");
     let api: Api<Lease> = Api::namespaced(client, "cp-leases");
     let lease = Lease {
         metadata: ObjectMeta {

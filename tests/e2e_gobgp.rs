@@ -8,10 +8,15 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use cellnet::api::{CellInterconnect, InfraEndpoint, SdnKind, SessionState};
+use kube::ResourceExt as _;
 use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
-use support::manifests::{self, BGP_PORT};
-use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
+use support::manifests::{self, BGP_PORT, endpoint, interconnect};
+use support::{
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, namespace, report,
+    wait_condition, wait_for, wait_ready,
+};
 
 /// Fresh sessions need 6-9 s (GoBGP's connect-retry timer); start-up of the speakers adds to it.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -29,21 +34,16 @@ fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
     support::controller::shared(&[])
 }
 
-async fn namespace(cp: &ControlPlane, name: &str) {
-    let client = cp.client().await;
-    support::create_namespace(&client, name).await;
-}
-
 fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    manifests::gobgp_endpoint(name, cell, addr(last), asn(last), &speaker.api_url())
+    external(name, cell, last).gobgp(&speaker.api_url()).yaml()
 }
 
-fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    manifests::external_endpoint(name, cell, addr(last), asn(last))
-}
-
-fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> String {
-    manifests::interconnect(name, local, remote, extra_bgp)
+fn external(name: &str, cell: &str, last: u8) -> manifests::Endpoint {
+    endpoint(name)
+        .cell(cell)
+        .address(addr(last))
+        .asn(asn(last))
+        .port(BGP_PORT)
 }
 
 /// GoBGP TOML that starts BGP on `last` the way an operator's own config would.
@@ -74,24 +74,10 @@ fn apply_pair(cp: &ControlPlane, ns: &str, a: &Gobgpd, b: &Gobgpd) {
         &[
             managed_endpoint("ep-a", &a.name, last(a), a),
             managed_endpoint("ep-b", &b.name, last(b), b),
-            interconnect("a-b", "ep-a", "ep-b", ""),
+            interconnect("a-b", "ep-a", "ep-b").yaml(),
         ]
         .join("---\n"),
     );
-}
-
-fn wait_ready(cp: &ControlPlane, ns: &str, cic: &str) -> (Value, Duration) {
-    let (obj, took) = wait_condition(
-        cp,
-        ns,
-        &format!("cic/{cic}"),
-        "Ready",
-        "True",
-        None,
-        READY_TIMEOUT,
-    );
-    report(&format!("{ns}/{cic}: Ready after {:.1} s", took.as_secs_f64()));
-    (obj, took)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,7 +90,7 @@ async fn two_managed_cells_reach_established_and_ready() {
     let b = Gobgpd::start("cell2", addr(2), Some(&global_toml(2)));
     let applied = Instant::now();
     apply_pair(cp, ns, &a, &b);
-    let (obj, _) = wait_ready(cp, ns, "a-b");
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     report(&format!(
         "apply -> Ready: {:.1} s",
         applied.elapsed().as_secs_f64()
@@ -121,22 +107,20 @@ async fn two_managed_cells_reach_established_and_ready() {
         "cellnet started BGP on the bare speaker: {global}"
     );
 
-    let status = &obj["status"];
-    assert_eq!(status["localCell"], "cell1");
-    assert_eq!(status["remoteCell"], "cell2");
-    assert_eq!(status["local"]["sessionState"], "Established");
-    assert_eq!(status["remote"]["sessionState"], "Established");
-    assert_eq!(status["local"]["peerAddress"], addr(2).to_string());
-    assert_eq!(status["observedGeneration"], obj["metadata"]["generation"]);
+    let status = obj.status.as_ref().expect("status");
+    let local = obj.local().expect("status.local");
+    let remote = obj.remote().expect("status.remote");
+    assert_eq!(status.local_cell.as_deref(), Some("cell1"));
+    assert_eq!(status.remote_cell.as_deref(), Some("cell2"));
+    assert_eq!(local.session_state, SessionState::Established);
+    assert_eq!(remote.session_state, SessionState::Established);
+    assert_eq!(local.peer_address, Some(addr(2).to_string()));
+    assert_eq!(status.observed_generation, obj.metadata.generation);
     for t in ["LocalConfigured", "RemoteConfigured", "SessionEstablished"] {
-        assert_eq!(condition(&obj, t).map(|c| c.0), Some("True".into()), "{t}");
+        assert_eq!(obj.condition(t).map(|c| c.status.as_str()), Some("True"), "{t}");
     }
-    assert!(condition(&obj, "Reconciling").is_none() && condition(&obj, "Stalled").is_none());
-    assert!(
-        obj["metadata"]["finalizers"]
-            .to_string()
-            .contains("cellnet.io/cleanup")
-    );
+    assert!(obj.condition("Reconciling").is_none() && obj.condition("Stalled").is_none());
+    assert!(obj.finalizers().iter().any(|f| f == "cellnet.io/cleanup"));
 
     // Endpoints: cell label, in-use finalizer, Ready.
     let (ok, out, err) = cp.kubectl_run(&[
@@ -151,18 +135,15 @@ async fn two_managed_cells_reach_established_and_ready() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "infraendpoint.cellnet.io/ep-a");
-    let (ep, _) = wait_condition(cp, ns, "iep/ep-a", "Ready", "True", None, Duration::from_secs(30));
-    assert!(
-        ep["metadata"]["finalizers"]
-            .to_string()
-            .contains("cellnet.io/in-use")
-    );
+    let (ep, _) = wait_ready::<InfraEndpoint>(cp, ns, "ep-a", Duration::from_secs(30));
+    assert!(ep.finalizers().iter().any(|f| f == "cellnet.io/in-use"));
     // The count may trail the finalizer by up to 5 s (count-only status writes are spaced out).
     wait_for("ep-a status.interconnects = 1", Duration::from_secs(15), || {
         let n = cp
-            .get_json(ns, "iep/ep-a")
-            .map(|o| o["status"]["interconnects"].clone());
-        (n.clone().filter(|n| *n == 1), format!("{n:?}"))
+            .get::<InfraEndpoint>(ns, "ep-a")
+            .and_then(|o| o.status)
+            .map(|s| s.interconnects);
+        (n.filter(|n| *n == 1), format!("{n:?}"))
     });
 
     // Steady state: another reconcile changes nothing on the speakers (no session reset).
@@ -210,16 +191,16 @@ async fn external_remote_gets_only_the_local_side() {
         ns,
         &[
             managed_endpoint("ep-local", "cell3", 3, &local),
-            external_endpoint("ep-dc", "dc1", 4),
-            interconnect("to-dc", "ep-local", "ep-dc", ""),
+            external("ep-dc", "dc1", 4).yaml(),
+            interconnect("to-dc", "ep-local", "ep-dc").yaml(),
         ]
         .join("---\n"),
     );
-    let (obj, _) = wait_ready(cp, ns, "to-dc");
-    assert_eq!(obj["status"]["remote"]["sdn"], "External");
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "to-dc", READY_TIMEOUT);
+    assert_eq!(obj.remote().and_then(|r| r.sdn), Some(SdnKind::External));
     assert_eq!(
-        condition(&obj, "RemoteConfigured").map(|c| c.1),
-        Some("External".into())
+        obj.condition("RemoteConfigured").map(|c| c.reason.as_str()),
+        Some("External")
     );
     assert_eq!(
         description(&local, 4).as_deref(),
@@ -228,16 +209,16 @@ async fn external_remote_gets_only_the_local_side() {
     // The external router was not touched: same single neighbour, same config, no marker.
     assert_eq!(dc.neighbors_json().as_array().map(Vec::len), Some(1));
     assert_eq!(dc.neighbor_json(ip(3)).unwrap()["conf"], dc_before);
-    let (ep, _) = wait_condition(
+    let (ep, _) = wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep-dc",
+        "ep-dc",
         "Ready",
         "True",
         Some("External"),
         Duration::from_secs(30),
     );
-    assert_eq!(ep["status"]["sdn"], "External");
+    assert_eq!(ep.status.and_then(|s| s.sdn), Some(SdnKind::External));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -248,7 +229,7 @@ async fn drift_deleted_peer_comes_back() {
     let a = Gobgpd::start("cell5", addr(5), None);
     let b = Gobgpd::start("cell6", addr(6), None);
     apply_pair(cp, ns, &a, &b);
-    wait_ready(cp, ns, "a-b");
+    wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     let mut repairs = Vec::new();
     let created = || {
         controller
@@ -280,7 +261,7 @@ async fn drift_deleted_peer_comes_back() {
                 format!("{} creations", created()),
             )
         });
-        wait_ready(cp, ns, "a-b");
+        wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     }
     // Goal from the issue: under 15 s with the default 10 s resync.
     assert!(repairs.iter().all(|s| *s < 15.0), "repair times {repairs:?}");
@@ -294,13 +275,13 @@ async fn speaker_loss_then_bare_restart_recovers() {
     let mut a = Gobgpd::start("cell7", addr(7), None);
     let b = Gobgpd::start("cell8", addr(8), None);
     apply_pair(cp, ns, &a, &b);
-    let (before, _) = wait_ready(cp, ns, "a-b");
+    let (before, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     a.kill();
     let killed = Instant::now();
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/a-b",
+        "a-b",
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -310,13 +291,16 @@ async fn speaker_loss_then_bare_restart_recovers() {
         "speaker killed -> SdnUnreachable in {:.1} s",
         took.as_secs_f64()
     ));
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(message.contains("cell cell7"), "names the cell: {message}");
-    assert_eq!(condition(&obj, "Reconciling").map(|c| c.0), Some("True".into()));
-    wait_condition(
+    assert_eq!(
+        obj.condition("Reconciling").map(|c| c.status.as_str()),
+        Some("True")
+    );
+    wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep-a",
+        "ep-a",
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -325,7 +309,7 @@ async fn speaker_loss_then_bare_restart_recovers() {
 
     a.restart_bare();
     let restarted = Instant::now();
-    let (after, took) = wait_ready(cp, ns, "a-b");
+    let (after, took) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     report(&format!(
         "bare restart -> Ready in {:.1} s ({:.1} s after the kill)",
         took.as_secs_f64(),
@@ -334,7 +318,7 @@ async fn speaker_loss_then_bare_restart_recovers() {
     assert!(restarted.elapsed() < Duration::from_secs(90));
     assert_eq!(a.session_state(ip(8)), Some(ESTABLISHED));
     // Nobody touched the objects: same generation.
-    assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
+    assert_eq!(after.metadata.generation, before.metadata.generation);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -347,20 +331,20 @@ async fn hand_made_peer_is_never_touched() {
     a.neighbor_add_by_hand(ip(10), 64999);
     let before = a.neighbor_json(ip(10)).unwrap()["conf"].clone();
     apply_pair(cp, ns, &a, &b);
-    let (obj, _) = wait_condition(
+    let (obj, _) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/a-b",
+        "a-b",
         "Ready",
         "False",
         Some("PeerConflict"),
         Duration::from_secs(60),
     );
     assert_eq!(
-        condition(&obj, "Stalled").map(|c| c.1),
-        Some("PeerConflict".into())
+        obj.condition("Stalled").map(|c| c.reason.as_str()),
+        Some("PeerConflict")
     );
-    assert!(condition(&obj, "Ready").unwrap().2.contains("cell cell9"));
+    assert!(obj.condition("Ready").unwrap().message.contains("cell cell9"));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         a.neighbor_json(ip(10)).unwrap()["conf"],
@@ -379,40 +363,34 @@ async fn md5_password_from_a_secret_and_rotation() {
     namespace(cp, ns).await;
     let a = Gobgpd::start("cell11", addr(11), None);
     let b = Gobgpd::start("cell12", addr(12), None);
-    let secret = |value: &str| {
-        format!(
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-md5\ntype: Opaque\nstringData:\n  password: {value}\n"
-        )
-    };
+    let secret = |value: &str| manifests::secret("bgp-md5", &[("password", value)]);
     cp.apply(
         ns,
         &[
             secret("first-S3cret-value"),
             managed_endpoint("ep-a", "cell11", 11, &a),
             managed_endpoint("ep-b", "cell12", 12, &b),
-            interconnect(
-                "a-b",
-                "ep-a",
-                "ep-b",
-                "    passwordSecretRef:\n      name: bgp-md5\n      key: password\n",
-            ),
+            interconnect("a-b", "ep-a", "ep-b")
+                .password("bgp-md5", "password")
+                .yaml(),
         ]
         .join("---\n"),
     );
-    let (obj, _) = wait_ready(cp, ns, "a-b");
-    let applied = obj["status"]["appliedPasswordSecretVersion"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
+    let applied = obj
+        .status
+        .and_then(|s| s.applied_password_secret_version)
+        .expect("status.appliedPasswordSecretVersion");
 
     cp.apply(ns, &secret("second-S3cret-value"));
     let (obj, took) = wait_for("the new password to be applied and Ready", READY_TIMEOUT, || {
-        let obj = cp.get_json(ns, "cic/a-b").unwrap();
-        let version = obj["status"]["appliedPasswordSecretVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let ready = condition(&obj, "Ready").is_some_and(|c| c.0 == "True");
+        let obj = cp.get::<CellInterconnect>(ns, "a-b").unwrap();
+        let version = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.applied_password_secret_version.clone())
+            .unwrap_or_default();
+        let ready = obj.condition("Ready").is_some_and(|c| c.status == "True");
         (
             (version != applied && ready).then_some(obj),
             format!("version {version}, ready {ready}"),
@@ -451,7 +429,7 @@ async fn delete_removes_both_peers_and_suspend_leaves_them() {
     let a = Gobgpd::start("cell13", addr(13), None);
     let b = Gobgpd::start("cell14", addr(14), None);
     apply_pair(cp, ns, &a, &b);
-    wait_ready(cp, ns, "a-b");
+    wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
 
     // Suspended: a spec change is not pushed to the speakers.
     let (ok, _, err) = cp.kubectl_run(&[
@@ -464,10 +442,10 @@ async fn delete_removes_both_peers_and_suspend_leaves_them() {
         r#"{"spec":{"suspend":true}}"#,
     ]);
     assert!(ok, "{err}");
-    wait_condition(
+    wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/a-b",
+        "a-b",
         "Ready",
         "False",
         Some("Suspended"),
@@ -529,50 +507,44 @@ async fn bad_references_recover_when_created() {
         ns,
         &[
             managed_endpoint("ep-a", "cell15", 15, &a),
-            interconnect(
-                "a-b",
-                "ep-a",
-                "ep-b",
-                "    passwordSecretRef:\n      name: md5\n      key: password\n",
-            ),
+            interconnect("a-b", "ep-a", "ep-b")
+                .password("md5", "password")
+                .yaml(),
         ]
         .join("---\n"),
     );
-    let (obj, _) = wait_condition(
+    let (obj, _) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/a-b",
+        "a-b",
         "Ready",
         "False",
         Some("EndpointNotFound"),
         Duration::from_secs(30),
     );
-    assert!(condition(&obj, "Ready").unwrap().2.contains("e2e-refs/ep-b"));
-    assert_eq!(condition(&obj, "Stalled").map(|c| c.0), Some("True".into()));
+    assert!(obj.condition("Ready").unwrap().message.contains("e2e-refs/ep-b"));
+    assert_eq!(obj.condition("Stalled").map(|c| c.status.as_str()), Some("True"));
     assert!(
         a.neighbors_json().as_array().is_none_or(Vec::is_empty),
         "nothing configured yet"
     );
 
     cp.apply(ns, &managed_endpoint("ep-b", "cell16", 16, &b));
-    let (obj, _) = wait_condition(
+    let (obj, _) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/a-b",
+        "a-b",
         "Ready",
         "False",
         Some("SecretNotFound"),
         Duration::from_secs(30),
     );
-    assert!(condition(&obj, "Ready").unwrap().2.contains("e2e-refs/md5"));
+    assert!(obj.condition("Ready").unwrap().message.contains("e2e-refs/md5"));
 
-    cp.apply(
-        ns,
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: md5\nstringData:\n  password: pw-for-refs\n",
-    );
-    let (obj, _) = wait_ready(cp, ns, "a-b");
+    cp.apply(ns, &manifests::secret("md5", &[("password", "pw-for-refs")]));
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     assert!(
-        condition(&obj, "Stalled").is_none(),
+        obj.condition("Stalled").is_none(),
         "Stalled is dropped once resolved"
     );
 }

@@ -10,9 +10,15 @@ mod support;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use cellnet::api::InfraEndpoint;
+use kube::ResourceExt as _;
 use serde_json::{Value, json};
+use support::manifests;
 use support::neutron::{ADMIN_PASSWORD, Keystone, Neutron};
-use support::{ControlPlane, ControllerProcess, condition, wait_condition, wait_for};
+use support::{
+    ControlPlane, ControllerProcess, EndpointStatusExt as _, Kind as _, condition, namespace, wait_condition,
+    wait_condition_json, wait_for, wait_ready,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -31,46 +37,51 @@ fn env() -> (
     (cp, controller, neutron)
 }
 
-async fn namespace(cp: &ControlPlane, name: &str) {
-    support::create_namespace(&cp.client().await, name).await;
-}
-
 fn noauth_secret(name: &str, neutron: &Neutron) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  clouds.yaml: |\n    clouds:\n      \
-         region1:\n        auth_type: none\n        endpoint_override: {}\n",
+    let clouds = format!(
+        "clouds:\n  region1:\n    auth_type: none\n    endpoint_override: {}\n",
         neutron.url()
-    )
+    );
+    manifests::secret(name, &[("clouds.yaml", &clouds)])
 }
 
 fn keystone_secret(name: &str, ks: &Keystone, password: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  clouds.yaml: |\n    clouds:\n      \
-         region1:\n        auth:\n          auth_url: {}\n          username: admin\n          password: {password}\n          \
-         project_name: admin\n          user_domain_name: Default\n          project_domain_name: Default\n        \
-         region_name: RegionOne\n        interface: public\n",
+    let clouds = format!(
+        "clouds:\n  region1:\n    auth:\n      auth_url: {}\n      username: admin\n      password: {password}\n      \
+         project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n    \
+         region_name: RegionOne\n    interface: public\n",
         ks.url()
-    )
+    );
+    manifests::secret(name, &[("clouds.yaml", &clouds)])
 }
 
-/// An external endpoint (no SDN) of `cell` at 10.<net>.0.10 with `spec.neutron` on `physnet`.
-fn endpoint(name: &str, cell: &str, net: u8, physnet: &str, secret: &str, bgp: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: 10.{net}.0.10\n  asn: 65{net:03}\n  neutron:\n    cloudSecretRef:\n      name: {secret}\n    \
-         cloud: region1\n    network:\n      physicalNetwork: {physnet}\n    subnet:\n      cidr: 10.{net}.0.0/24\n      \
-         gatewayIP: 10.{net}.0.1\n{bgp}"
-    )
-}
-
-fn bgp(local_as: u32, password_secret: Option<&str>) -> String {
-    let mut s = format!("    bgp:\n      localAs: {local_as}\n");
-    if let Some(p) = password_secret {
-        s.push_str(&format!(
-            "      passwordSecretRef:\n        name: {p}\n        key: password\n"
-        ));
+/// An external endpoint (no SDN) of `cell` at 10.<net>.0.10 with `spec.neutron` on `physnet`,
+/// and `spec.neutron.bgp` if given.
+fn endpoint(name: &str, cell: &str, net: u8, physnet: &str, secret: &str, bgp: Option<Value>) -> String {
+    let mut neutron = json!({
+        "cloudSecretRef": {"name": secret},
+        "cloud": "region1",
+        "network": {"physicalNetwork": physnet},
+        "subnet": {"cidr": format!("10.{net}.0.0/24"), "gatewayIP": format!("10.{net}.0.1")},
+    });
+    if let Some(bgp) = bgp {
+        neutron["bgp"] = bgp;
     }
-    s
+    manifests::endpoint(name)
+        .cell(cell)
+        .address(format!("10.{net}.0.10"))
+        .asn(65000 + u32::from(net))
+        .neutron(neutron)
+        .yaml()
+}
+
+/// `spec.neutron.bgp` with `localAs` and the MD5 password from key `password` of a Secret.
+fn bgp(local_as: u32, password_secret: Option<&str>) -> Value {
+    let mut bgp = json!({"localAs": local_as});
+    if let Some(p) = password_secret {
+        bgp["passwordSecretRef"] = json!({"name": p, "key": "password"});
+    }
+    bgp
 }
 
 fn networks_named(n: &Neutron, name: &str) -> Vec<Value> {
@@ -100,8 +111,8 @@ fn peers_named(n: &Neutron, name: &str) -> Vec<Value> {
     dr_named(n, "bgp-peers", name)
 }
 
-fn wait_configured(cp: &ControlPlane, ns: &str, what: &str) -> Value {
-    wait_condition(cp, ns, what, "NeutronConfigured", "True", None, TIMEOUT).0
+fn wait_configured(cp: &ControlPlane, ns: &str, name: &str) -> InfraEndpoint {
+    wait_condition(cp, ns, name, "NeutronConfigured", "True", None, TIMEOUT).0
 }
 
 #[tokio::test]
@@ -112,7 +123,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     cp.apply(ns, &noauth_secret("region1", n));
     cp.apply(
         ns,
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-md5\nstringData:\n  password: md5-very-secret\n",
+        &manifests::secret("bgp-md5", &[("password", "md5-very-secret")]),
     );
     cp.apply(
         ns,
@@ -122,26 +133,24 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
             31,
             "physnet-a",
             "region1",
-            &bgp(64601, Some("bgp-md5")),
+            Some(bgp(64601, Some("bgp-md5"))),
         ),
     );
-    let obj = wait_configured(cp, ns, "iep/ep1");
-    let (status, reason, _) = condition(&obj, "Ready").unwrap();
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "External"));
-    let st = &obj["status"]["neutron"];
-    let uid = obj["metadata"]["uid"].as_str().unwrap();
-    assert!(
-        obj["metadata"]["finalizers"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("cellnet.io/neutron-cleanup"))
+    let obj = wait_configured(cp, ns, "ep1");
+    let ready = obj.condition("Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "External")
     );
+    let st = obj.neutron().expect("status.neutron");
+    let uid = obj.metadata.uid.as_deref().unwrap();
+    assert!(obj.finalizers().iter().any(|f| f == "cellnet.io/neutron-cleanup"));
 
     // Neutron, through its own API.
     let nets = networks_named(n, "cellnet-cella-ep1");
     assert_eq!(nets.len(), 1, "{nets:?}");
     let net = &nets[0];
-    assert_eq!(net["id"], st["networkId"]);
+    assert_eq!(net["id"].as_str(), st.network_id.as_deref());
     assert_eq!(net["provider:network_type"], "flat");
     assert_eq!(net["provider:physical_network"], "physnet-a");
     assert_eq!(net["router:external"], true);
@@ -156,23 +165,23 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
         tags.contains(&format!("cellnet.io/owner={uid}").as_str()),
         "{tags:?}"
     );
-    let subnet = n.get(&format!("/subnets/{}", st["subnetId"].as_str().unwrap()))["subnet"].clone();
+    let subnet = n.get(&format!("/subnets/{}", st.subnet_id.as_deref().unwrap()))["subnet"].clone();
     assert_eq!(subnet["cidr"], "10.31.0.0/24");
     assert_eq!(subnet["gateway_ip"], "10.31.0.1");
     assert_eq!(subnet["network_id"], net["id"]);
     let speakers = speakers_named(n, "cellnet-cella");
     assert_eq!(speakers.len(), 1);
     let speaker = &speakers[0];
-    assert_eq!(speaker["id"], st["bgpSpeakerId"]);
+    assert_eq!(speaker["id"].as_str(), st.bgp_speaker_id.as_deref());
     assert_eq!(speaker["local_as"], 64601);
     assert_eq!(speaker["advertise_tenant_networks"], true);
     assert_eq!(speaker["networks"], json!([net["id"]]));
-    let peer = n.get(&format!("/bgp-peers/{}", st["bgpPeerId"].as_str().unwrap()))["bgp_peer"].clone();
+    let peer = n.get(&format!("/bgp-peers/{}", st.bgp_peer_id.as_deref().unwrap()))["bgp_peer"].clone();
     assert_eq!(peer["peer_ip"], "10.31.0.10");
     assert_eq!(peer["remote_as"], 65031);
     assert_eq!(peer["auth_type"], "md5");
     assert_eq!(speaker["peers"], json!([peer["id"]]));
-    // What the README shows (real output).
+    // What docs/neutron.md shows (real output).
     let show = |v: &Value, keys: &[&str]| {
         keys.iter()
             .map(|k| format!("  {k}: {}", v[*k]))
@@ -180,9 +189,9 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
             .join("\n")
     };
     support::report(&format!(
-        "README:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
+        "docs/neutron.md:\n$ kubectl get iep ep1 -o jsonpath='{{.status.neutron}}'\n{}\n\
          GET /v2.0/networks?name=cellnet-cella-ep1\n{}\nGET /v2.0/bgp-speakers/{}\n{}\nGET /v2.0/bgp-peers/{}\n{}",
-        obj["status"]["neutron"],
+        serde_json::to_value(st).unwrap(),
         show(
             net,
             &[
@@ -205,10 +214,10 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     // older status from its cache used to replace it).
     let pid = peer["id"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_secs(5));
-    let later = cp.get_json(ns, "iep/ep1").unwrap();
+    let later = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
     assert_eq!(
-        later["status"]["neutron"]["bgpPeerId"],
-        pid.as_str(),
+        later.neutron().and_then(|n| n.bgp_peer_id.as_deref()),
+        Some(pid.as_str()),
         "peer replaced"
     );
     let named = peers_named(n, "cellnet-cella-ep1");
@@ -268,7 +277,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     })
     .0;
 
-    // Never a secret in status, events or logs.
+    // Never a secret in status, events or logs (the raw object: every byte of it).
     let events = cp.kubectl_run(&["get", "events", "-n", ns, "-o", "json"]).1;
     for text in [obj.to_string(), events, controller.log()] {
         assert!(!text.contains("md5-very-secret"), "password leaked");
@@ -282,11 +291,8 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     let subnet_id = obj["status"]["neutron"]["subnetId"].as_str().unwrap().to_string();
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--wait=false"]);
     wait_for("endpoint gone", TIMEOUT, || {
-        let o = cp.get_json(ns, "iep/ep1");
-        (
-            o.is_none().then_some(()),
-            format!("{:?}", o.map(|o| o["status"].clone())),
-        )
+        let o = cp.get::<InfraEndpoint>(ns, "ep1");
+        (o.is_none().then_some(()), format!("{:?}", o.map(|o| o.status)))
     });
     assert!(networks_named(n, "cellnet-cella-ep1").is_empty());
     assert_eq!(n.api("GET", &format!("/subnets/{subnet_id}"), None).0, 404);
@@ -301,29 +307,41 @@ async fn crd_refuses_bad_neutron_input() {
     cp.install_crds();
     let ns = "neutron-refused";
     namespace(cp, ns).await;
-    let base = |extra_net: &str, cidr: &str| {
-        format!(
-            "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: bad\nspec:\n  cell: c1\n  \
-             address: 10.1.0.10\n  asn: 65001\n  neutron:\n    cloudSecretRef:\n      name: s\n    cloud: c\n    \
-             network:\n      physicalNetwork: p\n{extra_net}    subnet:\n      cidr: {cidr}\n"
-        )
+    let base = |network: Value, cidr: &str| {
+        manifests::endpoint("bad")
+            .cell("c1")
+            .address("10.1.0.10")
+            .asn(65001)
+            .neutron(json!({
+                "cloudSecretRef": {"name": "s"},
+                "cloud": "c",
+                "network": network,
+                "subnet": {"cidr": cidr},
+            }))
+            .yaml()
     };
     let cases = [
         (
-            base("", "10.2.0.0/24"),
+            base(json!({"physicalNetwork": "p"}), "10.2.0.0/24"),
             "spec.neutron.subnet.cidr must contain spec.address",
         ),
         (
-            base("      networkType: vlan\n", "10.1.0.0/24"),
+            base(
+                json!({"physicalNetwork": "p", "networkType": "vlan"}),
+                "10.1.0.0/24",
+            ),
             "segmentationId is required when networkType is vlan",
         ),
         (
-            base("      segmentationId: 100\n", "10.1.0.0/24"),
+            base(
+                json!({"physicalNetwork": "p", "segmentationId": 100}),
+                "10.1.0.0/24",
+            ),
             "segmentationId is not allowed when networkType is flat",
         ),
         (
             base(
-                "      networkType: vlan\n      segmentationId: 5000\n",
+                json!({"physicalNetwork": "p", "networkType": "vlan", "segmentationId": 5000}),
                 "10.1.0.0/24",
             ),
             "should be less than or equal to 4094",
@@ -335,7 +353,7 @@ async fn crd_refuses_bad_neutron_input() {
         assert!(err.contains(want), "{err}");
     }
     let good = base(
-        "      networkType: vlan\n      segmentationId: 100\n",
+        json!({"physicalNetwork": "p", "networkType": "vlan", "segmentationId": 100}),
         "10.1.0.0/24",
     );
     let (ok, _, err) = cp.apply_result(ns, &good);
@@ -365,19 +383,19 @@ async fn a_same_named_network_cellnet_does_not_own_is_left_alone() {
     assert_eq!(code, 201, "{theirs}");
     let theirs = theirs["network"].clone();
     cp.apply(ns, &noauth_secret("region1", n));
-    cp.apply(ns, &endpoint("ep1", "cellc", 33, "physnet-c", "region1", ""));
-    let (obj, _) = wait_condition(
+    cp.apply(ns, &endpoint("ep1", "cellc", 33, "physnet-c", "region1", None));
+    let (obj, _) = wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep1",
+        "ep1",
         "NeutronConfigured",
         "False",
         Some("NeutronConflict"),
         TIMEOUT,
     );
-    let (_, _, msg) = condition(&obj, "NeutronConfigured").unwrap();
+    let msg = &obj.condition("NeutronConfigured").unwrap().message;
     assert!(msg.contains(theirs["id"].as_str().unwrap()), "{msg}");
-    assert_eq!(condition(&obj, "Ready").unwrap().1, "NeutronConflict");
+    assert_eq!(obj.condition("Ready").unwrap().reason, "NeutronConflict");
     let now = n.get(&format!("/networks/{}", theirs["id"].as_str().unwrap()))["network"].clone();
     assert_eq!(now["revision_number"], theirs["revision_number"], "untouched");
     assert_eq!(now["tags"], json!([]));
@@ -395,14 +413,14 @@ async fn neutron_stopped_is_unreachable_then_recovers() {
     cp.apply(ns, &noauth_secret("region1", &own));
     cp.apply(
         ns,
-        &endpoint("ep1", "celld", 34, "physnet-d", "region1", &bgp(64604, None)),
+        &endpoint("ep1", "celld", 34, "physnet-d", "region1", Some(bgp(64604, None))),
     );
-    wait_configured(cp, ns, "iep/ep1");
+    wait_configured(cp, ns, "ep1");
     own.stop();
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep1",
+        "ep1",
         "Ready",
         "False",
         Some("NeutronUnreachable"),
@@ -412,9 +430,9 @@ async fn neutron_stopped_is_unreachable_then_recovers() {
         "Neutron stopped: NeutronUnreachable after {:.1} s",
         took.as_secs_f64()
     ));
-    assert_eq!(obj["status"]["neutron"]["reachable"], false);
+    assert_eq!(obj.neutron().and_then(|n| n.reachable), Some(false));
     own.restart();
-    let (_, took) = wait_condition(cp, ns, "iep/ep1", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "ep1", TIMEOUT);
     support::report(&format!("Neutron back: Ready after {:.1} s", took.as_secs_f64()));
     assert_eq!(networks_named(&own, "cellnet-celld-ep1").len(), 1);
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
@@ -428,8 +446,9 @@ async fn keystone_credentials_wrong_then_right() {
     let ns = "neutron-keystone";
     namespace(cp, ns).await;
     cp.apply(ns, &keystone_secret("region1", &ks, "wrong-password-123"));
-    cp.apply(ns, &endpoint("ep1", "celle", 35, "physnet-e", "region1", ""));
-    let (obj, _) = wait_condition(
+    cp.apply(ns, &endpoint("ep1", "celle", 35, "physnet-e", "region1", None));
+    // The raw object: the leak check below must see every byte of it.
+    let (obj, _) = wait_condition_json(
         cp,
         ns,
         "iep/ep1",
@@ -444,7 +463,7 @@ async fn keystone_credentials_wrong_then_right() {
     assert!(!controller.log().contains("wrong-password-123"));
     // The right password: the Secret change alone requeues the endpoint (no touch of the object).
     cp.apply(ns, &keystone_secret("region1", &ks, ADMIN_PASSWORD));
-    wait_configured(cp, ns, "iep/ep1");
+    wait_configured(cp, ns, "ep1");
     assert_eq!(networks_named(n, "cellnet-celle-ep1").len(), 1);
     assert!(!controller.log().contains(ADMIN_PASSWORD));
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
@@ -459,39 +478,60 @@ async fn two_endpoints_of_one_cell_with_different_local_as_do_not_fight_over_the
     cp.apply(ns, &noauth_secret("region1", n));
     cp.apply(
         ns,
-        &endpoint("ep1", "cellf", 36, "physnet-f1", "region1", &bgp(64606, None)),
+        &endpoint(
+            "ep1",
+            "cellf",
+            36,
+            "physnet-f1",
+            "region1",
+            Some(bgp(64606, None)),
+        ),
     );
-    let first = wait_configured(cp, ns, "iep/ep1");
-    let speaker_id = first["status"]["neutron"]["bgpSpeakerId"].clone();
+    let first = wait_configured(cp, ns, "ep1");
+    let speaker_id = first.neutron().and_then(|n| n.bgp_speaker_id.clone());
     // A second endpoint of the same cell asks for another AS: refused, the speaker stays.
     cp.apply(
         ns,
-        &endpoint("ep2", "cellf", 37, "physnet-f2", "region1", &bgp(64607, None)),
+        &endpoint(
+            "ep2",
+            "cellf",
+            37,
+            "physnet-f2",
+            "region1",
+            Some(bgp(64607, None)),
+        ),
     );
-    let (obj, _) = wait_condition(
+    let (obj, _) = wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep2",
+        "ep2",
         "NeutronConfigured",
         "False",
         Some("NeutronConflict"),
         TIMEOUT,
     );
-    let (_, _, msg) = condition(&obj, "NeutronConfigured").unwrap();
+    let msg = &obj.condition("NeutronConfigured").unwrap().message;
     assert!(msg.contains("cell cellf") && msg.contains("64606"), "{msg}");
     std::thread::sleep(Duration::from_secs(5));
     let speakers = speakers_named(n, "cellnet-cellf");
     assert_eq!(speakers.len(), 1, "{speakers:?}");
-    assert_eq!(speakers[0]["id"], speaker_id);
+    assert_eq!(speakers[0]["id"].as_str(), speaker_id.as_deref());
     assert_eq!(speakers[0]["local_as"], 64606);
-    let ep1 = cp.get_json(ns, "iep/ep1").unwrap();
-    assert_eq!(condition(&ep1, "NeutronConfigured").unwrap().0, "True");
+    let ep1 = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
+    assert_eq!(ep1.condition("NeutronConfigured").unwrap().status, "True");
     // The same AS: both peers on the one speaker.
     cp.apply(
         ns,
-        &endpoint("ep2", "cellf", 37, "physnet-f2", "region1", &bgp(64606, None)),
+        &endpoint(
+            "ep2",
+            "cellf",
+            37,
+            "physnet-f2",
+            "region1",
+            Some(bgp(64606, None)),
+        ),
     );
-    wait_configured(cp, ns, "iep/ep2");
+    wait_configured(cp, ns, "ep2");
     let s = &speakers_named(n, "cellnet-cellf")[0];
     assert_eq!(s["peers"].as_array().unwrap().len(), 2, "{s}");
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "iep/ep2", "--timeout=60s"]);

@@ -15,11 +15,16 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use cellnet::api::{CellInterconnect, SdnKind, SessionState};
+use kube::ResourceExt as _;
 use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
-use support::manifests::{self, BGP_PORT};
+use support::manifests::{self, BGP_PORT, endpoint, interconnect};
 use support::odl_server::{OdlConfig, OdlServer, YANG_JSON};
-use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
+use support::{
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, namespace, report,
+    wait_condition, wait_for, wait_ready,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const RESYNC: Duration = Duration::from_secs(2);
@@ -40,37 +45,22 @@ fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
     support::controller::shared(&["--sdn-resync-interval", "2s"])
 }
 
-async fn namespace(cp: &ControlPlane, name: &str) {
-    let client = cp.client().await;
-    support::create_namespace(&client, name).await;
-}
-
 /// An OpenDaylight cell's RESTCONF server: AS and router id of speaker `last`.
 fn odl(last: u8) -> OdlServer {
     OdlServer::start(OdlConfig::new(asn(last), &addr(last).to_string()))
 }
 
 fn credentials(name: &str, password: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\nstringData:\n  \
-         username: admin\n  password: {password}\n"
-    )
+    manifests::secret(name, &[("username", "admin"), ("password", password)])
 }
 
-fn odl_endpoint(name: &str, cell: &str, last: u8, server: &OdlServer, secret: &str) -> String {
-    manifests::odl_endpoint(name, cell, addr(last), asn(last), &server.url(), secret)
-}
-
-fn gobgp_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    manifests::gobgp_endpoint(name, cell, addr(last), asn(last), &speaker.api_url())
-}
-
-fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    manifests::external_endpoint(name, cell, addr(last), asn(last))
-}
-
-fn interconnect(name: &str, local: &str, remote: &str) -> String {
-    manifests::interconnect(name, local, remote, "")
+/// Endpoint `name` of `cell` at speaker address `last` (external until given an SDN).
+fn external(name: &str, cell: &str, last: u8) -> manifests::Endpoint {
+    endpoint(name)
+        .cell(cell)
+        .address(addr(last))
+        .asn(asn(last))
+        .port(BGP_PORT)
 }
 
 fn count(server: &OdlServer, method: &str, path_suffix: &str) -> usize {
@@ -93,9 +83,11 @@ async fn odl_to_external(cp: &ControlPlane, ns: &str, server: &OdlServer, base: 
         ns,
         &[
             credentials("odl-admin", password),
-            odl_endpoint("ep-odl", "odl-cell", base, server, "odl-admin"),
-            external_endpoint("ep-dc", "dc", base + 1),
-            interconnect("odl-dc", "ep-odl", "ep-dc"),
+            external("ep-odl", "odl-cell", base)
+                .opendaylight(&server.url(), "odl-admin")
+                .yaml(),
+            external("ep-dc", "dc", base + 1).yaml(),
+            interconnect("odl-dc", "ep-odl", "ep-dc").yaml(),
         ]
         .join("---\n"),
     );
@@ -113,14 +105,16 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
         ns,
         &[
             credentials("odl-admin", "admin"),
-            gobgp_endpoint("ep-gobgp", "cell1", 1, &gobgp),
-            odl_endpoint("ep-odl", "cell2", 2, &server, "odl-admin"),
-            interconnect("gobgp-odl", "ep-gobgp", "ep-odl"),
+            external("ep-gobgp", "cell1", 1).gobgp(&gobgp.api_url()).yaml(),
+            external("ep-odl", "cell2", 2)
+                .opendaylight(&server.url(), "odl-admin")
+                .yaml(),
+            interconnect("gobgp-odl", "ep-gobgp", "ep-odl").yaml(),
         ]
         .join("---\n"),
     );
     for t in ["LocalConfigured", "RemoteConfigured"] {
-        wait_condition(cp, ns, "cic/gobgp-odl", t, "True", None, TIMEOUT);
+        wait_condition::<CellInterconnect>(cp, ns, "gobgp-odl", t, "True", None, TIMEOUT);
     }
     report(&format!(
         "mixed: both sides configured {:.1} s after apply",
@@ -153,9 +147,10 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
     assert_eq!(peer["conf"]["peer_asn"], asn(2));
 
     // The ownership record of the OpenDaylight neighbour is on the object.
-    let obj = cp.get_json(ns, "cic/gobgp-odl").unwrap();
-    let record = obj["metadata"]["annotations"]["cellnet.io/owned-peers"]
-        .as_str()
+    let obj = cp.get::<CellInterconnect>(ns, "gobgp-odl").unwrap();
+    let record = obj
+        .annotations()
+        .get("cellnet.io/owned-peers")
         .expect("ownership record");
     let record: Value = serde_json::from_str(record).unwrap();
     assert_eq!(
@@ -165,19 +160,20 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
 
     // No BGP runs behind the test server: OpenDaylight reports Established (as configured in
     // the server), GoBGP finds nobody at 127.0.2.2:1790, so the interconnect is not Ready.
-    let (obj, _) = wait_condition(
+    let (obj, _) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/gobgp-odl",
+        "gobgp-odl",
         "Ready",
         "False",
         Some("SessionNotEstablished"),
         TIMEOUT,
     );
-    assert_eq!(obj["status"]["remote"]["sessionState"], "Established");
-    assert_eq!(obj["status"]["remote"]["sdn"], "OpenDaylight");
-    assert_ne!(obj["status"]["local"]["sessionState"], "Established");
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let (local, remote) = (obj.local(), obj.remote());
+    assert_eq!(remote.map(|r| r.session_state), Some(SessionState::Established));
+    assert_eq!(remote.and_then(|r| r.sdn), Some(SdnKind::OpenDaylight));
+    assert_ne!(local.map(|l| l.session_state), Some(SessionState::Established));
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(message.contains("cell cell1"), "{message}");
 
     // Steady state: more polls and reconciles, no more writes.
@@ -216,7 +212,7 @@ async fn neighbour_removed_on_opendaylight_comes_back() {
     let ns = "e2e-odl-drift";
     let server = odl(11);
     odl_to_external(cp, ns, &server, 11, "admin").await;
-    wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
     let neighbor = addr(12).to_string();
     let original = server.neighbor(&neighbor).expect("configured");
     for round in 1..=2 {
@@ -239,7 +235,7 @@ async fn neighbour_removed_on_opendaylight_comes_back() {
         assert_eq!(server.neighbor(&neighbor).unwrap(), original);
     }
     assert_eq!(count(&server, "POST", "/neighbors"), 3);
-    wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -249,17 +245,17 @@ async fn wrong_credentials_are_sdn_auth_failed_without_a_retry_storm() {
     let server = odl(21);
     let wrong = "not-the-password-4711";
     odl_to_external(cp, ns, &server, 21, wrong).await;
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/odl-dc",
+        "odl-dc",
         "Ready",
         "False",
         Some("SdnAuthFailed"),
         TIMEOUT,
     );
     report(&format!("SdnAuthFailed after {:.1} s", took.as_secs_f64()));
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(
         message.contains("401") && message.contains(&server.url()),
         "{message}"
@@ -283,7 +279,7 @@ async fn wrong_credentials_are_sdn_auth_failed_without_a_retry_storm() {
 
     // The right password in the Secret: it recovers without anyone touching the interconnect.
     cp.apply(ns, &credentials("odl-admin", "admin"));
-    let (_, took) = wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
     report(&format!(
         "recovered {:.1} s after the Secret was fixed",
         took.as_secs_f64()
@@ -297,13 +293,13 @@ async fn opendaylight_down_is_unreachable_and_recovers() {
     let ns = "e2e-odl-down";
     let mut server = odl(31);
     odl_to_external(cp, ns, &server, 31, "admin").await;
-    wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
     server.stop();
     let down = Instant::now();
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/odl-dc",
+        "odl-dc",
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -313,15 +309,15 @@ async fn opendaylight_down_is_unreachable_and_recovers() {
         "SdnUnreachable {:.1} s after the server stopped",
         took.as_secs_f64()
     ));
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(message.contains(&server.url()), "{message}");
     assert!(
-        condition(&obj, "Stalled").is_none(),
+        obj.condition("Stalled").is_none(),
         "transient: retried, not stalled"
     );
     std::thread::sleep(Duration::from_secs(5).saturating_sub(down.elapsed()));
     server.restart();
-    let (_, took) = wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
     report(&format!(
         "Ready again {:.1} s after the server came back",
         took.as_secs_f64()
@@ -339,23 +335,16 @@ async fn neighbour_made_by_someone_else_is_a_conflict_and_untouched() {
     server.add_neighbor_by_hand(&neighbor, 64999);
     let before = server.neighbor(&neighbor).unwrap();
     odl_to_external(cp, ns, &server, 41, "admin").await;
-    let (obj, _) = wait_condition(
-        cp,
-        ns,
-        "cic/odl-dc",
-        "Ready",
-        "False",
-        Some("PeerConflict"),
-        TIMEOUT,
-    );
+    let (obj, _) =
+        wait_condition::<CellInterconnect>(cp, ns, "odl-dc", "Ready", "False", Some("PeerConflict"), TIMEOUT);
     assert_eq!(
-        condition(&obj, "Stalled").map(|c| c.1),
-        Some("PeerConflict".into())
+        obj.condition("Stalled").map(|c| c.reason.as_str()),
+        Some("PeerConflict")
     );
     assert!(
-        obj["metadata"]["annotations"]["cellnet.io/owned-peers"].is_null(),
-        "not recorded as cellnet's: {}",
-        obj["metadata"]["annotations"]
+        !obj.annotations().contains_key("cellnet.io/owned-peers"),
+        "not recorded as cellnet's: {:?}",
+        obj.annotations()
     );
     std::thread::sleep(3 * RESYNC);
     assert_eq!(server.neighbor(&neighbor).unwrap(), before);
@@ -380,15 +369,7 @@ async fn deleting_the_interconnect_leaves_someone_elses_neighbour() {
     let neighbor = addr(52).to_string();
     server.add_neighbor_by_hand(&neighbor, 64999);
     odl_to_external(cp, ns, &server, 51, "admin").await;
-    wait_condition(
-        cp,
-        ns,
-        "cic/odl-dc",
-        "Ready",
-        "False",
-        Some("PeerConflict"),
-        TIMEOUT,
-    );
+    wait_condition::<CellInterconnect>(cp, ns, "odl-dc", "Ready", "False", Some("PeerConflict"), TIMEOUT);
     let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cic/odl-dc", "--timeout=60s"]);
     assert!(ok, "{err}");
     assert!(server.neighbor(&neighbor).is_some(), "{:?}", log_of(&server));
@@ -432,7 +413,7 @@ async fn a_neighbour_that_wins_the_create_race_is_never_rewritten() {
         (hit.then_some(()), format!("{:?}", log_of(&server)))
     });
     std::thread::sleep(4 * RESYNC);
-    let obj = cp.get_json(ns, "cic/odl-dc").unwrap();
+    let obj = cp.get::<CellInterconnect>(ns, "odl-dc").unwrap();
     assert_eq!(
         server.neighbor(&neighbor).unwrap()["config"]["peer-as"],
         64999,
@@ -440,7 +421,10 @@ async fn a_neighbour_that_wins_the_create_race_is_never_rewritten() {
         log_of(&server)
     );
     assert_eq!(count(&server, "PUT", ""), 0, "{:?}", log_of(&server));
-    assert_eq!(condition(&obj, "Ready").map(|c| c.1), Some("PeerConflict".into()));
+    assert_eq!(
+        obj.condition("Ready").map(|c| c.reason.as_str()),
+        Some("PeerConflict")
+    );
     // Deleting the interconnect leaves it too.
     let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cic/odl-dc", "--timeout=60s"]);
     assert!(ok, "{err}");

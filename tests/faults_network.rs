@@ -30,11 +30,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cellnet::api::{CellInterconnect, InfraEndpoint};
+use kube::ResourceExt as _;
 use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
 use support::manifests::{self, BGP_PORT};
 use support::netns::{self, CellPair};
-use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
+use support::{
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, condition, describe, namespace,
+    report, wait_condition, wait_for, wait_ready,
+};
 
 /// The interconnects' hold time (manifests::interconnect sets hold 9 s, keepalive 3 s).
 const HOLD_TIME: Duration = Duration::from_secs(9);
@@ -94,10 +99,6 @@ impl Env {
     }
 }
 
-async fn namespace(cp: &ControlPlane, name: &str) {
-    support::create_namespace(&cp.client().await, name).await;
-}
-
 fn skip_without_netns(test: &str) -> bool {
     match netns::unavailable() {
         Some(why) => {
@@ -114,7 +115,13 @@ fn loopback(last: u8) -> Ipv4Addr {
 
 /// A GoBGP InfraEndpoint for speaker `g` (cell = its name, address = its BGP address).
 fn endpoint(name: &str, g: &Gobgpd, asn: u32) -> String {
-    manifests::gobgp_endpoint(name, &g.name, g.address, asn, &g.api_url())
+    manifests::endpoint(name)
+        .cell(&g.name)
+        .address(g.address)
+        .asn(asn)
+        .port(BGP_PORT)
+        .gobgp(&g.api_url())
+        .yaml()
 }
 
 /// Endpoints `ep-<x>` and `ep-<y>` for speakers `x` and `y` and the interconnect `<x>-<y>`.
@@ -126,8 +133,8 @@ fn pair_yaml(x: &Gobgpd, y: &Gobgpd, asn: impl Fn(&Gobgpd) -> u32) -> String {
             &cic_name(x, y),
             &format!("ep-{}", x.name),
             &format!("ep-{}", y.name),
-            "",
-        ),
+        )
+        .yaml(),
     ]
     .join("---\n")
 }
@@ -144,14 +151,9 @@ fn netns_asn(g: &Gobgpd) -> u32 {
     65400 + u32::from(g.address.octets()[3])
 }
 
+/// The Ready condition of `what` (`cic/<name>`, `iep/<name>`) as (status, reason, message).
 fn ready(cp: &ControlPlane, ns: &str, what: &str) -> Option<(String, String, String)> {
     cp.get_json(ns, what).and_then(|o| condition(&o, "Ready"))
-}
-
-fn wait_ready(cp: &ControlPlane, ns: &str, what: &str) -> (Value, Duration) {
-    let (obj, took) = wait_condition(cp, ns, what, "Ready", "True", None, READY_TIMEOUT);
-    report(&format!("{ns}/{what}: Ready after {:.1} s", took.as_secs_f64()));
-    (obj, took)
 }
 
 /// Applies `yaml` (endpoints and interconnect `cic`) and waits until `cic` is Ready. Returns
@@ -161,17 +163,19 @@ fn apply_timed(cp: &ControlPlane, ns: &str, yaml: &str, cic: &str) -> (Duration,
     cp.apply(ns, yaml);
     let mut configured = None;
     wait_for(&format!("{ns}/cic/{cic} Ready"), READY_TIMEOUT, || {
-        let obj = cp.get_json(ns, &format!("cic/{cic}"));
+        let obj = cp.get::<CellInterconnect>(ns, cic);
         let is_true = |t: &str| {
             obj.as_ref()
-                .and_then(|o| condition(o, t))
-                .is_some_and(|c| c.0 == "True")
+                .and_then(|o| o.condition(t))
+                .is_some_and(|c| c.status == "True")
         };
         if configured.is_none() && is_true("LocalConfigured") && is_true("RemoteConfigured") {
             configured = Some(began.elapsed());
         }
-        let last = obj.as_ref().and_then(|o| condition(o, "Ready"));
-        (is_true("Ready").then_some(()), format!("{last:?}"))
+        let last = obj
+            .as_ref()
+            .map_or_else(|| "not found".to_string(), |o| describe(o.conditions()));
+        (is_true("Ready").then_some(()), last)
     });
     let ready = began.elapsed();
     (configured.unwrap_or(ready), ready)
@@ -270,7 +274,7 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
         "underlay: {cic} Ready {:.1} s after apply (over the underlay veth)",
         to_ready.as_secs_f64()
     ));
-    let (before, _) = wait_ready(cp, ns, &what);
+    let (before, _) = wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
     assert_eq!(a.session_state(IpAddr::V4(b.address)), Some(ESTABLISHED));
     assert_eq!(b.session_state(IpAddr::V4(a.address)), Some(ESTABLISHED));
     let config_before = (peer_config(&a, b.address), peer_config(&b, a.address));
@@ -336,9 +340,9 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
         &format!("{ns}/{what} Ready after the underlay is back"),
         HEAL_TIMEOUT,
         || {
-            let obj = cp.get_json(ns, &what);
-            let cond = obj.as_ref().and_then(|o| condition(o, "Ready"));
-            let hit = cond.as_ref().is_some_and(|(s, _, _)| s == "True");
+            let obj = cp.get::<CellInterconnect>(ns, &cic);
+            let cond = obj.as_ref().and_then(|o| o.condition("Ready")).cloned();
+            let hit = cond.as_ref().is_some_and(|c| c.status == "True");
             let speakers = format!(
                 "GoBGP session state a->b {:?}, b->a {:?} (6 = Established)",
                 a.session_state(IpAddr::V4(b.address)),
@@ -359,9 +363,9 @@ async fn underlay_cut_is_a_session_fault_and_heals_without_changes() {
     assert_eq!(config_after, config_before, "peer configuration changed");
     let writes = env.sdn_writes() - writes_before;
     assert_eq!(writes, 0.0, "the controller wrote to a speaker {writes} times");
-    assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
-    let flaps = after["status"]["local"]["flaps"].as_u64().unwrap_or(0);
-    assert!(flaps >= 1, "the loss is counted as a flap: {}", after["status"]);
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    let flaps = after.local().map_or(0, |l| l.flaps);
+    assert!(flaps >= 1, "the loss is counted as a flap: {:?}", after.status);
     clean_up(cp, ns);
 }
 
@@ -388,14 +392,14 @@ async fn management_cut_marks_only_that_cell_unreachable() {
     cp.apply(ns, &pair_yaml(&a, &b, netns_asn));
     // Without the cut: another pair, from apply to Ready.
     let normal = apply_timed(cp, ns, &pair_yaml(c, d, loopback_asn), &cic_name(c, d));
-    wait_ready(cp, ns, &what);
+    wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
 
     cells.a.set_management(false);
     let cut = Instant::now();
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        &what,
+        &cic,
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -405,14 +409,14 @@ async fn management_cut_marks_only_that_cell_unreachable() {
         "management link of cell-m1 cut -> {cic} SdnUnreachable in {:.1} s",
         took.as_secs_f64()
     ));
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(message.contains("cell cell-m1"), "names the cell: {message}");
     let event = wait_event(cp, ns, &cic, "SdnUnreachable", &["cell cell-m1"]);
     report(&format!("management cut: Event SdnUnreachable: {event}"));
-    let (_, took) = wait_condition(
+    let (_, took) = wait_condition::<InfraEndpoint>(
         cp,
         ns,
-        "iep/ep-cell-m1",
+        "ep-cell-m1",
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -458,21 +462,13 @@ async fn management_cut_marks_only_that_cell_unreachable() {
     assert_eq!(b.session_state(IpAddr::V4(a.address)), Some(ESTABLISHED));
 
     cells.a.set_management(true);
-    let (_, took) = wait_ready(cp, ns, &what);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
     report(&format!(
         "management link restored -> Ready in {:.1} s ({:.1} s after the cut)",
         took.as_secs_f64(),
         cut.elapsed().as_secs_f64()
     ));
-    wait_condition(
-        cp,
-        ns,
-        "iep/ep-cell-m1",
-        "Ready",
-        "True",
-        None,
-        UNREACHABLE_DETECT,
-    );
+    wait_ready::<InfraEndpoint>(cp, ns, "ep-cell-m1", UNREACHABLE_DETECT);
     clean_up(cp, ns);
 }
 
@@ -490,17 +486,16 @@ async fn hung_speaker_times_out_without_slowing_the_rest() {
         unreachable!()
     };
     let cic = cic_name(hung, peer);
-    let what = format!("cic/{cic}");
     cp.apply(ns, &pair_yaml(hung, peer, loopback_asn));
     let normal = apply_timed(cp, ns, &pair_yaml(c, d, loopback_asn), &cic_name(c, d));
-    wait_ready(cp, ns, &what);
+    wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
 
     hung.pause();
     let stopped = Instant::now();
-    let (obj, took) = wait_condition(
+    let (obj, took) = wait_condition::<CellInterconnect>(
         cp,
         ns,
-        &what,
+        &cic,
         "Ready",
         "False",
         Some("SdnUnreachable"),
@@ -511,7 +506,7 @@ async fn hung_speaker_times_out_without_slowing_the_rest() {
         took.as_secs_f64(),
         SDN_TIMEOUT.as_secs()
     ));
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(
         message.contains("cell cell-h1")
             && message.contains(&format!("did not answer within {} s", SDN_TIMEOUT.as_secs())),
@@ -533,7 +528,7 @@ async fn hung_speaker_times_out_without_slowing_the_rest() {
     assert_eq!(cond.as_ref().map(|c| c.0.as_str()), Some("True"), "{cond:?}");
 
     hung.resume();
-    let (_, took) = wait_ready(cp, ns, &what);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
     report(&format!(
         "SIGCONT -> Ready in {:.1} s ({:.1} s after the SIGSTOP)",
         took.as_secs_f64(),
@@ -555,7 +550,7 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
     let cic = cic_name(&dead, &peer);
     let what = format!("cic/{cic}");
     cp.apply(ns, &pair_yaml(&dead, &peer, loopback_asn));
-    wait_ready(cp, ns, &what);
+    wait_ready::<CellInterconnect>(cp, ns, &cic, READY_TIMEOUT);
 
     dead.kill();
     let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, &what, "--wait=false"]);
@@ -565,34 +560,31 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
         &format!("{what} to say why its deletion waits"),
         UNREACHABLE_DETECT,
         || {
-            let obj = cp.get_json(ns, &what);
-            let blocked = obj
-                .as_ref()
-                .and_then(|o| condition(o, "Ready"))
-                .filter(|c| c.0 == "False" && c.1 == "SdnUnreachable" && c.2.contains("cannot remove peer"));
-            (
-                blocked.and(obj.clone()),
-                format!("{:?}", obj.as_ref().map(|o| &o["status"])),
-            )
+            let obj = cp.get::<CellInterconnect>(ns, &cic);
+            let blocked = obj.as_ref().and_then(|o| o.condition("Ready")).is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "SdnUnreachable"
+                    && c.message.contains("cannot remove peer")
+            });
+            let seen = format!("{:?}", obj.as_ref().map(|o| &o.status));
+            (obj.filter(|_| blocked), seen)
         },
     );
     report(&format!(
         "delete with the speaker down -> blocked, condition says why, in {:.1} s",
         took.as_secs_f64()
     ));
-    let message = condition(&obj, "Ready").unwrap().2;
+    let message = &obj.condition("Ready").unwrap().message;
     assert!(message.contains("cell cell-d1"), "{message}");
     // The finalizer holds while the speaker stays down.
     std::thread::sleep(Duration::from_secs(3));
     let obj = cp
-        .get_json(ns, &what)
+        .get::<CellInterconnect>(ns, &cic)
         .expect("still there while the speaker is down");
-    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "{obj}");
+    assert!(obj.metadata.deletion_timestamp.is_some(), "{obj:?}");
     assert!(
-        obj["metadata"]["finalizers"]
-            .to_string()
-            .contains("cellnet.io/cleanup"),
-        "{obj}"
+        obj.finalizers().iter().any(|f| f == "cellnet.io/cleanup"),
+        "{obj:?}"
     );
     let event = wait_event(
         cp,
@@ -628,10 +620,10 @@ async fn deletion_waits_for_a_dead_speaker_and_completes_when_it_returns() {
         back.log()
     );
     let (_, took) = wait_for(&format!("{what} deleted"), READY_TIMEOUT, || {
-        let obj = cp.get_json(ns, &what);
+        let obj = cp.get::<CellInterconnect>(ns, &cic);
         (
             obj.is_none().then_some(()),
-            format!("{:?}", obj.as_ref().and_then(|o| condition(o, "Ready"))),
+            format!("{:?}", obj.as_ref().and_then(|o| o.condition("Ready"))),
         )
     });
     report(&format!(

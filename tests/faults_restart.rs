@@ -77,8 +77,7 @@ struct Fleet {
 
 impl Fleet {
     async fn start(cp: &ControlPlane, ns: &'static str, base: u8) -> Fleet {
-        let client = cp.client().await;
-        support::create_namespace(&client, ns).await;
+        support::namespace(cp, ns).await;
         let began = Instant::now();
         let speakers: Vec<Gobgpd> = block(|| {
             std::thread::scope(|s| {
@@ -147,16 +146,16 @@ impl Fleet {
     /// Every endpoint and interconnect as one YAML stream.
     fn manifests(&self) -> String {
         let endpoints = self.speakers.iter().enumerate().map(|(i, s)| {
-            manifests::gobgp_endpoint(
-                &format!("ep-{i}"),
-                &format!("cell{i}"),
-                self.addr(i),
-                endpoint_asn(i),
-                &s.api_url(),
-            )
+            manifests::endpoint(&format!("ep-{i}"))
+                .cell(&format!("cell{i}"))
+                .address(self.addr(i))
+                .asn(endpoint_asn(i))
+                .port(manifests::BGP_PORT)
+                .gobgp(&s.api_url())
+                .yaml()
         });
         let interconnects = self.pairs.iter().enumerate().map(|(k, (i, j))| {
-            manifests::interconnect(&format!("ic-{k}"), &format!("ep-{i}"), &format!("ep-{j}"), "")
+            manifests::interconnect(&format!("ic-{k}"), &format!("ep-{i}"), &format!("ep-{j}")).yaml()
         });
         endpoints.chain(interconnects).collect::<Vec<_>>().join("---\n")
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cellnet::sdn::gobgp::{self, GoBgp, GoBgpPool};
 use cellnet::sdn::{
-    AddressFamily, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SdnEvent,
+    AddressFamily, Ensured, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SdnEvent,
     SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 use futures::StreamExt as _;
@@ -86,8 +86,8 @@ async fn pair(
     let mut pb = peer(addr(b), addr(a), owner);
     tweak(&mut pa);
     tweak(&mut pb);
-    assert_eq!(ca.ensure_peer(&pa).await.unwrap(), PeerOutcome::Created);
-    assert_eq!(cb.ensure_peer(&pb).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(ca.ensure_peer(&pa).await.unwrap().outcome, PeerOutcome::Created);
+    assert_eq!(cb.ensure_peer(&pb).await.unwrap().outcome, PeerOutcome::Created);
     [(ga, ca, pa), (gb, cb, pb)]
 }
 
@@ -95,7 +95,7 @@ async fn pair(
 async fn wait_established(client: &GoBgp, gobgpd: &Gobgpd, neighbor: IpAddr) -> Duration {
     let start = Instant::now();
     loop {
-        if client.session_state(neighbor).await.unwrap() == SessionState::Established {
+        if session(client, neighbor).await == SessionState::Established {
             return start.elapsed();
         }
         if start.elapsed() > ESTABLISH_TIMEOUT {
@@ -201,8 +201,8 @@ async fn mirror_peers_establish_and_steady_state_writes_nothing() {
     // What GoBGP reports back equals what we sent: the second pass writes nothing.
     let before = (fingerprint(&ga, pa.neighbor), fingerprint(&gb, pb.neighbor));
     for _ in 0..2 {
-        assert_eq!(ca.ensure_peer(&pa).await.unwrap(), PeerOutcome::Unchanged);
-        assert_eq!(cb.ensure_peer(&pb).await.unwrap(), PeerOutcome::Unchanged);
+        assert_eq!(ca.ensure_peer(&pa).await.unwrap().outcome, PeerOutcome::Unchanged);
+        assert_eq!(cb.ensure_peer(&pb).await.unwrap().outcome, PeerOutcome::Unchanged);
     }
     // A reset would show within a second or two (new OPENs, new uptime).
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -210,12 +210,12 @@ async fn mirror_peers_establish_and_steady_state_writes_nothing() {
         (fingerprint(&ga, pa.neighbor), fingerprint(&gb, pb.neighbor)),
         before
     );
-    assert_eq!(
-        ca.session_state(pa.neighbor).await.unwrap(),
-        SessionState::Established
-    );
+    assert_eq!(session(&ca, pa.neighbor).await, SessionState::Established);
     // The read that found nothing to change also tells the session: no second read needed.
-    let (outcome, seen) = ca.ensure_peer_observed(&pa).await.unwrap();
+    let Ensured {
+        outcome,
+        observed: seen,
+    } = ca.ensure_peer(&pa).await.unwrap();
     assert_eq!(outcome, PeerOutcome::Unchanged);
     let seen = seen.expect("an unchanged GoBGP peer comes back observed");
     assert_eq!(
@@ -237,9 +237,12 @@ async fn defaults_and_multihop_read_back_unchanged() {
     desired.families = vec![];
     desired.ebgp_multihop = Some(0);
     desired.remote_port = 179;
-    assert_eq!(client.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Unchanged
     );
 
@@ -247,12 +250,15 @@ async fn defaults_and_multihop_read_back_unchanged() {
     evpn.families = vec![AddressFamily::Ipv4Unicast, AddressFamily::L2vpnEvpn];
     evpn.ebgp_multihop = Some(2);
     assert_eq!(
-        client.ensure_peer(&evpn).await.unwrap(),
+        client.ensure_peer(&evpn).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["ebgp_multihop", "families"]
         }
     );
-    assert_eq!(client.ensure_peer(&evpn).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(
+        client.ensure_peer(&evpn).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
     let json = gobgpd.neighbor_json(desired.neighbor).unwrap();
     assert_eq!(json["ebgp_multihop"]["multihop_ttl"], 2);
     assert_eq!(json["afi_safis"].as_array().unwrap().len(), 2);
@@ -262,16 +268,19 @@ async fn defaults_and_multihop_read_back_unchanged() {
 async fn hold_time_update_names_the_field() {
     let (gobgpd, client) = started(106).await;
     let mut desired = peer(addr(106), addr(206), "cellnet:test/hold");
-    assert_eq!(client.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
     desired.hold_time = 15;
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["hold_time"]
         }
     );
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Unchanged
     );
     let json = gobgpd.neighbor_json(desired.neighbor).unwrap();
@@ -289,7 +298,7 @@ async fn hand_made_peer_is_a_conflict_and_untouched() {
 
     let desired = peer(addr(107), addr(207), "cellnet:test/hand");
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Conflict { owner: None }
     );
     assert_eq!(
@@ -305,9 +314,12 @@ async fn hand_made_peer_is_a_conflict_and_untouched() {
     // Another cellnet object's peer is someone else's too.
     gobgpd.neighbor_del_by_hand(neighbor);
     let other = peer(addr(107), addr(207), "cellnet:other/x");
-    assert_eq!(client.ensure_peer(&other).await.unwrap(), PeerOutcome::Created);
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&other).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Conflict {
             owner: Some("cellnet:other/x".into())
         }
@@ -318,7 +330,10 @@ async fn hand_made_peer_is_a_conflict_and_untouched() {
 async fn remove_peer_only_removes_ours() {
     let (gobgpd, client) = started(108).await;
     let desired = peer(addr(108), addr(208), "cellnet:test/remove");
-    assert_eq!(client.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
     assert_eq!(
         client
             .remove_peer(desired.neighbor, "cellnet:test/other")
@@ -342,10 +357,7 @@ async fn remove_peer_only_removes_ours() {
             .unwrap(),
         RemoveOutcome::Absent
     );
-    assert_eq!(
-        client.session_state(desired.neighbor).await.unwrap(),
-        SessionState::Unknown
-    );
+    assert_eq!(session(&client, desired.neighbor).await, SessionState::Unknown);
 }
 
 #[tokio::test]
@@ -365,12 +377,12 @@ async fn md5_password_establishes_and_never_leaks() {
     );
     let peers = ca.list_peers().await.unwrap();
     assert!(!format!("{peers:?} {pa:?} {ca:?}").contains(SECRET));
-    assert_eq!(ca.ensure_peer(&pa).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(ca.ensure_peer(&pa).await.unwrap().outcome, PeerOutcome::Unchanged);
 
     // Changing the password is an update naming only the field.
     let mut changed = pb.clone();
     changed.password = Some(Password::new("another-secret"));
-    let outcome = cb.ensure_peer(&changed).await.unwrap();
+    let outcome = cb.ensure_peer(&changed).await.unwrap().outcome;
     assert_eq!(
         outcome,
         PeerOutcome::Updated {
@@ -473,7 +485,10 @@ async fn admin_down_disables_and_enables_the_peer() {
     let mut down = pa.clone();
     down.admin_down = true;
     down.admin_message = Some("cellnet maintenance window".into());
-    let (outcome, seen) = ca.ensure_peer_observed(&down).await.unwrap();
+    let Ensured {
+        outcome,
+        observed: seen,
+    } = ca.ensure_peer(&down).await.unwrap();
     assert_eq!(
         outcome,
         PeerOutcome::Updated {
@@ -484,7 +499,10 @@ async fn admin_down_disables_and_enables_the_peer() {
         seen.is_none(),
         "the admin change moved the session: must be read again"
     );
-    assert_eq!(ca.ensure_peer(&down).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(
+        ca.ensure_peer(&down).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
     let json = ga.neighbor_json(pa.neighbor).unwrap();
     assert_eq!(json["state"]["admin_state"], 1, "{json}");
     let observed = ca.list_peers().await.unwrap();
@@ -502,12 +520,12 @@ async fn admin_down_disables_and_enables_the_peer() {
     }
 
     assert_eq!(
-        ca.ensure_peer(&pa).await.unwrap(),
+        ca.ensure_peer(&pa).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["admin_down"]
         }
     );
-    assert_eq!(ca.ensure_peer(&pa).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(ca.ensure_peer(&pa).await.unwrap().outcome, PeerOutcome::Unchanged);
     let took = wait_established(&ca, &ga, pa.neighbor).await;
     println!("re-Established {took:?} after EnablePeer");
 }
@@ -517,27 +535,30 @@ async fn created_admin_down_stays_down_until_enabled() {
     let (gobgpd, client) = started(117).await;
     let mut desired = peer(addr(117), addr(217), "cellnet:test/created-down");
     desired.admin_down = true;
-    assert_eq!(client.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Unchanged
     );
     assert!(client.list_peers().await.unwrap()[0].admin_down);
     desired.admin_down = false;
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["admin_down"]
         }
     );
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Unchanged
     );
     // A later config change must not bring back the admin state it was created with.
     desired.hold_time = 30;
     assert_eq!(
-        client.ensure_peer(&desired).await.unwrap(),
+        client.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["hold_time"]
         }
@@ -607,4 +628,14 @@ async fn tls_api_with_ca_or_skip_verify() {
     println!("wrong CA: {err}");
     let plain = GoBgp::connect(&gobgp::target(gobgpd.api_url().replace("https", "http")), timeout).unwrap();
     assert!(plain.list_peers().await.is_err());
+}
+
+/// The peer's session state as the backend reports it (`Unknown` when there is no such peer).
+async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::IpAddr) -> SessionState {
+    backend
+        .observe_peer(neighbor)
+        .await
+        .unwrap()
+        .map(|p| p.session)
+        .unwrap_or_default()
 }

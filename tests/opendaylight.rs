@@ -74,7 +74,10 @@ async fn creates_the_documented_neighbour_then_leaves_it_alone() {
         SpeakerOutcome::Unchanged
     );
     let desired = peer("192.0.2.11");
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
 
     let requests = server.requests();
     let post = requests.iter().find(|r| r.method == "POST").expect("a POST");
@@ -111,7 +114,10 @@ async fn creates_the_documented_neighbour_then_leaves_it_alone() {
 
     // Nothing changed: reads only.
     for _ in 0..3 {
-        assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Unchanged);
+        assert_eq!(
+            odl.ensure_peer(&desired).await.unwrap().outcome,
+            PeerOutcome::Unchanged
+        );
     }
     assert_eq!(writes(&server), ["POST /neighbors -> 201"]);
     assert_eq!(server.requests().len(), before + 3, "one GET per ensure_peer");
@@ -135,7 +141,7 @@ async fn updates_only_what_changed_with_one_put() {
     desired.hold_time = 90;
     desired.families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
     assert_eq!(
-        odl.ensure_peer(&desired).await.unwrap(),
+        odl.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Updated {
             fields: vec!["hold_time", "families"]
         }
@@ -157,7 +163,7 @@ async fn updates_only_what_changed_with_one_put() {
 
     // A new password is a change too; the value never shows in the outcome.
     desired.password = Some(Password::new("rotated"));
-    let outcome = odl.ensure_peer(&desired).await.unwrap();
+    let outcome = odl.ensure_peer(&desired).await.unwrap().outcome;
     assert_eq!(
         outcome,
         PeerOutcome::Updated {
@@ -165,7 +171,10 @@ async fn updates_only_what_changed_with_one_put() {
         }
     );
     assert!(!format!("{outcome:?}").contains("rotated"));
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
     assert_eq!(
         writes(&server),
         [
@@ -199,10 +208,7 @@ async fn deletes_with_204_and_a_missing_neighbour_is_absent() {
             "DELETE /neighbors/neighbor=192.0.2.13 -> 404"
         ]
     );
-    assert_eq!(
-        odl.session_state(desired.neighbor).await.unwrap(),
-        SessionState::Unknown
-    );
+    assert_eq!(session(&odl, desired.neighbor).await, SessionState::Unknown);
     assert!(
         odl.list_peers().await.unwrap().is_empty(),
         "404 on the list is an empty list"
@@ -219,7 +225,7 @@ async fn a_neighbour_cellnet_did_not_record_is_never_touched() {
     let mut desired = peer("192.0.2.14");
     desired.owned_record = false;
     assert_eq!(
-        odl.ensure_peer(&desired).await.unwrap(),
+        odl.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Conflict { owner: None }
     );
     assert_eq!(server.neighbor("192.0.2.14").unwrap(), before);
@@ -237,7 +243,10 @@ async fn a_recorded_neighbour_removed_on_the_server_is_created_again() {
     odl.ensure_peer(&desired).await.unwrap();
     let original = server.neighbor("192.0.2.15").unwrap();
     assert!(server.remove_neighbor_by_hand("192.0.2.15"));
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
     assert_eq!(server.neighbor("192.0.2.15").unwrap(), original);
 }
 
@@ -249,8 +258,14 @@ async fn ipv6_neighbours_are_percent_encoded_keys() {
     let mut desired = peer("2001:db8::11");
     desired.local_address = "2001:db8::20".parse().unwrap();
     desired.families = vec![AddressFamily::Ipv6Unicast];
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
     assert!(
         server
             .requests()
@@ -263,29 +278,24 @@ async fn ipv6_neighbours_are_percent_encoded_keys() {
 }
 
 #[tokio::test]
-async fn session_state_comes_from_the_documented_state_resource() {
+async fn session_state_comes_with_the_neighbour_resource() {
     let server = server();
     let odl = backend(&server);
     odl.ensure_speaker(&speaker()).await.unwrap();
     let desired = peer("192.0.2.16");
     odl.ensure_peer(&desired).await.unwrap();
-    assert_eq!(
-        odl.session_state(desired.neighbor).await.unwrap(),
-        SessionState::Established
-    );
+    assert_eq!(session(&odl, desired.neighbor).await, SessionState::Established);
     server.set_session_state("192.0.2.16", "ACTIVE");
-    assert_eq!(
-        odl.session_state(desired.neighbor).await.unwrap(),
-        SessionState::Active
-    );
+    assert_eq!(session(&odl, desired.neighbor).await, SessionState::Active);
     assert_eq!(odl.list_peers().await.unwrap()[0].session, SessionState::Active);
     let last = server.requests().into_iter().rev().nth(1).unwrap();
     assert_eq!(
         (last.path.as_str(), last.query.as_deref()),
         (
-            format!("{}/neighbors/neighbor=192.0.2.16/state", server.bgp_root()).as_str(),
-            Some("content=nonconfig")
-        )
+            format!("{}/neighbors/neighbor=192.0.2.16", server.bgp_root()).as_str(),
+            None
+        ),
+        "one neighbour read alone: RFC 8040's default content=all carries its operational state"
     );
 }
 
@@ -408,7 +418,7 @@ async fn other_rib_and_instance_names_are_used_in_every_path() {
         SpeakerOutcome::Unchanged
     );
     assert_eq!(
-        odl.ensure_peer(&peer("192.0.2.18")).await.unwrap(),
+        odl.ensure_peer(&peer("192.0.2.18")).await.unwrap().outcome,
         PeerOutcome::Created
     );
     assert!(
@@ -454,7 +464,7 @@ async fn https_with_the_endpoints_ca_or_insecure_skip_verify() {
         SpeakerOutcome::Unchanged
     );
     assert_eq!(
-        odl.ensure_peer(&peer("192.0.2.19")).await.unwrap(),
+        odl.ensure_peer(&peer("192.0.2.19")).await.unwrap().outcome,
         PeerOutcome::Created
     );
 
@@ -503,7 +513,7 @@ async fn a_neighbour_created_by_someone_else_during_our_create_is_a_conflict() {
     odl.ensure_speaker(&speaker()).await.unwrap();
     server.race_next_create("192.0.2.21", 64999);
     assert_eq!(
-        odl.ensure_peer(&peer("192.0.2.21")).await.unwrap(),
+        odl.ensure_peer(&peer("192.0.2.21")).await.unwrap().outcome,
         PeerOutcome::Conflict { owner: None },
         "409 data-exists on the POST"
     );
@@ -516,7 +526,7 @@ async fn a_neighbour_created_by_someone_else_during_our_create_is_a_conflict() {
     let desired = peer("192.0.2.21");
     assert!(desired.owned_record);
     assert_eq!(
-        odl.ensure_peer(&desired).await.unwrap(),
+        odl.ensure_peer(&desired).await.unwrap().outcome,
         PeerOutcome::Conflict { owner: None }
     );
     assert_eq!(
@@ -526,6 +536,22 @@ async fn a_neighbour_created_by_someone_else_during_our_create_is_a_conflict() {
     assert_eq!(writes(&server), ["POST /neighbors -> 409"]);
     // Once it is gone, cellnet may create its own.
     server.remove_neighbor_by_hand("192.0.2.21");
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Created);
-    assert_eq!(odl.ensure_peer(&desired).await.unwrap(), PeerOutcome::Unchanged);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Created
+    );
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+}
+
+/// The peer's session state as the backend reports it (`Unknown` when there is no such peer).
+async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::IpAddr) -> SessionState {
+    backend
+        .observe_peer(neighbor)
+        .await
+        .unwrap()
+        .map(|p| p.session)
+        .unwrap_or_default()
 }

@@ -561,39 +561,215 @@ fn argocd_health_check_covers_every_state() {
     }
 }
 
-/// The README's `argocd-cm` snippet carries exactly deploy/argocd/health.lua for both kinds, and its
-/// Flux Kustomization is valid YAML with `wait: true`.
-#[test]
-fn readme_install_snippets_match_the_files() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let install = &readme[readme.find("\n## Install\n").expect("an Install section")..];
-    let blocks: Vec<Value> = install
-        .split("```yaml\n")
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fenced blocks of `lang` in Markdown `text`, in order.
+fn fenced<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    text.split(&format!("```{lang}\n"))
         .skip(1)
-        .map(|b| yaml_docs(b.split("\n```").next().unwrap()).remove(0))
-        .collect();
-    let lua = std::fs::read_to_string(repo().join("deploy/argocd/health.lua")).unwrap();
-    let cm = blocks
-        .iter()
-        .find(|b| b["kind"] == "ConfigMap")
-        .expect("argocd-cm snippet");
-    for kind in ["CellInterconnect", "InfraEndpoint"] {
-        let key = format!("resource.customizations.health.cellnet.io_{kind}");
-        assert_eq!(
-            cm["data"][&key].as_str().map(str::trim_end),
-            Some(lua.trim_end()),
-            "{key} differs from health.lua"
+        .map(|b| b.split("\n```").next().unwrap())
+        .collect()
+}
+
+/// The part of Markdown `doc` under `heading` (a line such as `## Flux`), up to the next heading
+/// of the same level.
+fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let start = doc
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no heading {heading:?}"))
+        + 1;
+    let level = heading.split(' ').next().unwrap();
+    let body = start + heading.len();
+    let end = doc[body..]
+        .find(&format!("\n{level} "))
+        .map_or(doc.len(), |i| body + i + 1);
+    &doc[start..end]
+}
+
+/// docs/install.md and docs/gitops.md hold the install paths the README points to, and the Flux
+/// Kustomization of docs/gitops.md is valid YAML with `wait: true`.
+#[test]
+fn docs_install_snippets_match_the_files() {
+    let readme = read("README.md");
+    for doc in ["docs/install.md", "docs/gitops.md"] {
+        assert!(
+            readme.contains(&format!("]({doc})")),
+            "README does not link {doc}"
         );
     }
-    let flux = blocks
+    let install = read("docs/install.md");
+    for heading in ["## Helm", "## kustomize", "## What the controller may do (RBAC)"] {
+        assert!(
+            section(&install, heading).len() > heading.len() + 100,
+            "docs/install.md: {heading} is empty"
+        );
+    }
+    let gitops = read("docs/gitops.md");
+    assert!(section(&gitops, "## Argo CD").contains("deploy/argocd/health.lua"));
+    let flux: Vec<Value> = fenced(section(&gitops, "## Flux"), "yaml")
+        .into_iter()
+        .map(|b| yaml_docs(b).remove(0))
+        .collect();
+    let flux = flux
         .iter()
         .find(|b| b["kind"] == "Kustomization")
         .expect("Flux snippet");
     assert_eq!(flux["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
     assert_eq!(flux["spec"]["wait"], true);
-    for heading in ["### Helm", "### kustomize", "### Argo CD", "### Flux"] {
-        assert!(install.contains(heading), "README Install lacks {heading}");
+}
+
+/// The README's documentation index names every file of docs/, each as a working link.
+#[test]
+fn readme_indexes_every_doc() {
+    let readme = read("README.md");
+    let index = section(&readme, "## Documentation");
+    let mut docs: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".md"))
+        .collect();
+    docs.sort();
+    assert!(docs.len() >= 10, "{docs:?}");
+    for doc in docs {
+        assert!(
+            index.contains(&format!("](docs/{doc})")),
+            "README's documentation index lacks docs/{doc}"
+        );
     }
+}
+
+/// The keys of `argocd-cm` that hold the health check, one per kind.
+const HEALTH_KEYS: [&str; 2] = [
+    "resource.customizations.health.cellnet.io_CellInterconnect",
+    "resource.customizations.health.cellnet.io_InfraEndpoint",
+];
+
+/// `argocd-cm` as an Argo CD install leaves it: a label and a key of its own.
+const ARGOCD_CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  labels:\n    app.kubernetes.io/part-of: argocd\ndata:\n  url: https://argocd.example.com\n";
+
+/// `cm` holds exactly `lua` under both health keys, and what it held before.
+fn assert_health_wired(cm: &Value, lua: &str, how: &str) {
+    for key in HEALTH_KEYS {
+        assert_eq!(
+            cm["data"][key].as_str(),
+            Some(lua),
+            "{how}: {key} is not health.lua"
+        );
+    }
+    assert_eq!(cm["data"]["url"], "https://argocd.example.com", "{how}: {cm}");
+    assert_eq!(cm["data"].as_object().unwrap().len(), 3, "{how}: {cm}");
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/part-of"], "argocd",
+        "{how}"
+    );
+    assert_eq!(cm["metadata"]["name"], "argocd-cm", "{how}");
+    assert_eq!(cm["metadata"]["namespace"], "argocd", "{how}");
+}
+
+/// docs/gitops.md wires deploy/argocd/health.lua into `argocd-cm` without a copy of it: no doc
+/// holds the script's lines, the shape it shows names the file under both keys, and its command
+/// (run on a real API server) and its kustomization (built) leave exactly the file's content under
+/// both keys and the rest of `argocd-cm` as it was.
+#[test]
+fn docs_wire_the_argocd_health_check_from_the_file_without_a_copy() {
+    let lua = read("deploy/argocd/health.lua");
+    let argo = section(&read("docs/gitops.md"), "## Argo CD").to_string();
+    assert!(argo.contains("`deploy/argocd/health.lua`"), "{argo}");
+
+    // No stale copy: not one distinctive line of the script in the README or any doc.
+    let lines: Vec<&str> = lua.lines().map(str::trim).filter(|l| l.len() >= 20).collect();
+    assert!(lines.len() >= 20, "too few lines to recognise a copy: {lines:?}");
+    let docs = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .map(|e| format!("docs/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|p| p.ends_with(".md"));
+    for path in std::iter::once("README.md".to_string()).chain(docs) {
+        let text = read(&path);
+        let copied: Vec<&&str> = lines.iter().filter(|l| text.contains(**l)).collect();
+        assert!(
+            copied.is_empty(),
+            "{path} carries a copy of health.lua: {copied:?}"
+        );
+    }
+
+    let yaml: Vec<Value> = fenced(&argo, "yaml")
+        .into_iter()
+        .map(|b| yaml_docs(b).remove(0))
+        .collect();
+    // The shape: both keys, each standing for the file.
+    let shape = yaml
+        .iter()
+        .find(|b| b.get("kind").is_none())
+        .expect("the argocd-cm shape");
+    let keys: Vec<&String> = shape["data"].as_object().expect("data").keys().collect();
+    assert_eq!(keys, HEALTH_KEYS, "{shape}");
+    for key in HEALTH_KEYS {
+        assert!(
+            shape["data"][key]
+                .as_str()
+                .unwrap()
+                .contains("deploy/argocd/health.lua")
+        );
+    }
+
+    // The command, on a real API server, over an argocd-cm that has other content; twice, since
+    // the docs say to run it again after an upgrade.
+    let cp = support::control_plane();
+    let (ok, _, err) = cp.kubectl_run(&["create", "namespace", "argocd"]);
+    assert!(ok || err.contains("AlreadyExists"), "{err}");
+    let (ok, _, err) = run_with_input(cp.kubectl().args(["apply", "-n", "argocd", "-f", "-"]), ARGOCD_CM);
+    assert!(ok, "{err}");
+    let commands: Vec<&str> = fenced(&argo, "sh")
+        .into_iter()
+        .filter(|b| b.contains("argocd-cm"))
+        .collect();
+    assert_eq!(commands.len(), 1, "one command for argocd-cm: {commands:?}");
+    let path = format!(
+        "{}:{}",
+        cp.assets.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for round in 1..=2 {
+        let (ok, out, err) = run(Command::new("bash")
+            .args(["-euo", "pipefail", "-c", commands[0]])
+            .current_dir(repo())
+            .env("PATH", &path)
+            .env("KUBECONFIG", &cp.kubeconfig));
+        assert!(ok, "the command of docs/gitops.md, run {round}: {err}\n{out}");
+    }
+    let (ok, out, err) = cp.kubectl_run(&["get", "configmap", "argocd-cm", "-n", "argocd", "-o", "json"]);
+    assert!(ok, "{err}");
+    assert_health_wired(&serde_json::from_str(&out).unwrap(), &lua, "the command");
+
+    // The kustomization, with a local stand-in for Argo CD's install.yaml and health.lua copied
+    // next to it as the docs say.
+    let mut kustomization = yaml
+        .iter()
+        .find(|b| b["kind"] == "Kustomization")
+        .expect("the kustomization")
+        .clone();
+    assert_eq!(kustomization["apiVersion"], "kustomize.config.k8s.io/v1beta1");
+    let dir = tempfile::tempdir().unwrap();
+    let generator = &kustomization["configMapGenerator"][0];
+    assert_eq!(generator["name"], "argocd-cm");
+    assert_eq!(generator["behavior"], "merge");
+    for entry in generator["files"].as_array().expect("files") {
+        let (key, file) = entry.as_str().unwrap().split_once('=').expect("key=file");
+        assert!(HEALTH_KEYS.contains(&key), "{key}");
+        std::fs::write(dir.path().join(file), &lua).unwrap();
+    }
+    std::fs::write(dir.path().join("argocd-install.yaml"), ARGOCD_CM).unwrap();
+    kustomization["resources"] = json!(["argocd-install.yaml"]);
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization.to_string()).unwrap();
+    let (ok, out, err) = run(cp.kubectl().arg("kustomize").arg(dir.path()));
+    assert!(ok, "kubectl kustomize of the docs' kustomization: {err}");
+    assert_health_wired(
+        find(&yaml_docs(&out), "ConfigMap", "argocd-cm"),
+        &lua,
+        "the kustomization",
+    );
 }
 
 /// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set.

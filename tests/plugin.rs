@@ -11,11 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cellnet::api::{CellInterconnect, SideStatus};
+use kube::ResourceExt as _;
 use serde_json::Value;
 use support::gobgp::{ESTABLISHED, Gobgpd};
-use support::{ControlPlane, ControllerProcess, condition, report, wait_condition, wait_for};
+use support::manifests::{self, BGP_PORT, interconnect};
+use support::{
+    ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, report, wait_condition, wait_for,
+    wait_ready,
+};
 
-const BGP_PORT: u16 = 1790;
 const NS: &str = "plugin";
 /// Bounded waits: a fresh session takes 6-9 s.
 const WAIT: Duration = Duration::from_secs(45);
@@ -106,25 +111,20 @@ fn via_kubectl(cp: &ControlPlane, args: &[&str]) -> Out {
 }
 
 fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {}\n  asn: {}\n  port: {BGP_PORT}\n  sdn:\n    type: GoBGP\n    url: {}\n",
-        addr(last),
-        65400 + u32::from(last),
-        speaker.api_url()
-    )
+    manifests::endpoint(name)
+        .cell(cell)
+        .address(addr(last))
+        .asn(65400 + u32::from(last))
+        .port(BGP_PORT)
+        .gobgp(&speaker.api_url())
+        .yaml()
 }
 
-fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
-         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
-         keepaliveInterval: 3\n{extra_bgp}"
-    )
+/// The interconnects' password Secret `bgp-pw`, the password under `key`.
+fn secret(key: &str) -> String {
+    manifests::secret("bgp-pw", &[(key, "s3cret-pw")])
 }
 
-const SECRET: &str =
-    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-pw\nstringData:\n  password: s3cret-pw\n";
 /// Read-only on cellnet objects and events, nothing on Secrets, for the user `viewer`.
 const VIEWER_RBAC: &str = r#"
 apiVersion: rbac.authorization.k8s.io/v1
@@ -152,34 +152,12 @@ subjects:
   kind: User
   name: viewer
 "#;
-const PASSWORD_REF: &str = "    passwordSecretRef:\n      name: bgp-pw\n      key: password\n";
 
+/// The interconnect as stored, raw: the spec checks below also compare values that are the
+/// defaults, which a typed read would fill in when missing.
 fn cic(cp: &ControlPlane, name: &str) -> Value {
     cp.get_json(NS, &format!("cic/{name}"))
         .unwrap_or_else(|| panic!("cic/{name} missing"))
-}
-
-fn wait_ready(cp: &ControlPlane, name: &str) -> Value {
-    let (obj, took) = wait_condition(cp, NS, &format!("cic/{name}"), "Ready", "True", None, WAIT);
-    report(&format!("{name}: Ready after {:.1} s", took.as_secs_f64()));
-    obj
-}
-
-fn wait_ready_reason(cp: &ControlPlane, name: &str, status: &str, reason: &str) -> Value {
-    let (obj, took) = wait_condition(
-        cp,
-        NS,
-        &format!("cic/{name}"),
-        "Ready",
-        status,
-        Some(reason),
-        WAIT,
-    );
-    report(&format!(
-        "{name}: Ready={status} {reason} after {:.1} s",
-        took.as_secs_f64()
-    ));
-    obj
 }
 
 /// The table row whose first column is `key`.
@@ -260,7 +238,7 @@ async fn plugin_end_to_end() {
     assert!(out.stderr.contains("CRDs are not installed"), "{out:?}");
 
     cp.install_crds();
-    support::create_namespace(&cp.client().await, NS).await;
+    support::namespace(cp, NS).await;
     let mut controller = ControllerProcess::start(cp, &["--sdn-resync-interval", "2s"]);
 
     // --- Three cells: cell1 peers with cell2 (with a password) and with cell3.
@@ -270,17 +248,19 @@ async fn plugin_end_to_end() {
     cp.apply(
         NS,
         &[
-            SECRET.to_string(),
+            secret("password"),
             managed_endpoint("cell1-gobgp", "cell1", 1, &a),
             managed_endpoint("cell2-gobgp", "cell2", 2, &b),
             managed_endpoint("cell3-gobgp", "cell3", 3, &c),
-            interconnect("cell1-cell2", "cell1-gobgp", "cell2-gobgp", PASSWORD_REF),
-            interconnect("cell1-cell3", "cell1-gobgp", "cell3-gobgp", ""),
+            interconnect("cell1-cell2", "cell1-gobgp", "cell2-gobgp")
+                .password("bgp-pw", "password")
+                .yaml(),
+            interconnect("cell1-cell3", "cell1-gobgp", "cell3-gobgp").yaml(),
         ]
         .join("---\n"),
     );
-    wait_ready(cp, "cell1-cell2");
-    wait_ready(cp, "cell1-cell3");
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell3", WAIT);
 
     // --- Healthy: cells, status, diagnose (also through kubectl), resync.
     let out = plugin(cp, &["cells", "-n", NS]);
@@ -363,9 +343,10 @@ async fn plugin_end_to_end() {
     assert!(out.stdout.contains("Ready=True"), "{out:?}");
     assert!(out.stderr.contains("1/1 handled"), "progress on stderr: {out:?}");
     let requested = |name| {
-        cic(cp, name)["metadata"]["annotations"]["cellnet.io/reconcile-requested-at"]
-            .as_str()
-            .map(str::to_string)
+        let obj = cp.get::<CellInterconnect>(NS, name).expect("interconnect");
+        obj.annotations()
+            .get("cellnet.io/reconcile-requested-at")
+            .cloned()
     };
     let first = requested("cell1-cell2").expect("annotation set");
     assert_eq!(requested("cell1-cell3"), None);
@@ -447,7 +428,15 @@ async fn plugin_end_to_end() {
     assert_eq!(spec["adminState"], "Disabled");
     assert_eq!(spec["adminMessage"], "cell3 maintenance CHG-42");
     assert_eq!(cic(cp, "cell1-cell2")["spec"]["adminState"], "Enabled");
-    wait_ready_reason(cp, "cell1-cell3", "False", "AdministrativelyDown");
+    wait_condition::<CellInterconnect>(
+        cp,
+        NS,
+        "cell1-cell3",
+        "Ready",
+        "False",
+        Some("AdministrativelyDown"),
+        WAIT,
+    );
     wait_for("both speakers Idle for cell1-cell3", WAIT, || {
         let states = (a.session_state(ip(3)), c.session_state(ip(1)));
         (
@@ -471,7 +460,7 @@ async fn plugin_end_to_end() {
     let out = plugin(cp, &["enable", "--cell", "cell3", "-n", NS]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(cic(cp, "cell1-cell3")["spec"]["adminState"], "Enabled");
-    wait_ready(cp, "cell1-cell3");
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell3", WAIT);
     assert_eq!(a.session_state(ip(3)), Some(ESTABLISHED));
     assert_eq!(c.session_state(ip(1)), Some(ESTABLISHED));
 
@@ -494,14 +483,22 @@ async fn plugin_end_to_end() {
         "{out:?}"
     );
     assert_eq!(cic(cp, "cell1-cell2")["spec"]["suspend"], false);
-    wait_ready(cp, "cell1-cell2");
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
 
     // --- Broken: the password Secret is missing.
     let (ok, _, err) = cp.kubectl_run(&["delete", "secret", "-n", NS, "bgp-pw"]);
     assert!(ok, "{err}");
     let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS]);
     assert_eq!(out.code, 0, "{out:?}");
-    wait_ready_reason(cp, "cell1-cell2", "False", "SecretNotFound");
+    wait_condition::<CellInterconnect>(
+        cp,
+        NS,
+        "cell1-cell2",
+        "Ready",
+        "False",
+        Some("SecretNotFound"),
+        WAIT,
+    );
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
@@ -515,7 +512,7 @@ async fn plugin_end_to_end() {
     let out = plugin(cp, &["cells", "-n", NS]);
     assert!(row(&out.stdout, "cell2").contains("0/1"), "{out:?}");
     // The Secret back, but without the key the interconnect names.
-    cp.apply(NS, &SECRET.replace("password: s3cret", "passwd: s3cret"));
+    cp.apply(NS, &secret("passwd"));
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
@@ -523,18 +520,20 @@ async fn plugin_end_to_end() {
         "{out:?}"
     );
     cp.kubectl_run(&["delete", "secret", "-n", NS, "bgp-pw"]);
-    cp.apply(NS, SECRET);
-    wait_ready(cp, "cell1-cell2");
+    cp.apply(NS, &secret("password"));
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
 
     // --- Broken: the peer removed by hand on cell2; the controller puts it back, the flap shows.
     b.neighbor_del_by_hand(ip(1));
     wait_for("a flap counted on cell1-cell2", WAIT, || {
-        let obj = cic(cp, "cell1-cell2");
-        let flaps = obj["status"]["local"]["flaps"].as_u64().unwrap_or(0)
-            + obj["status"]["remote"]["flaps"].as_u64().unwrap_or(0);
-        ((flaps >= 1).then_some(()), format!("{}", obj["status"]))
+        let obj = cp
+            .get::<CellInterconnect>(NS, "cell1-cell2")
+            .expect("interconnect");
+        let flaps = |side: Option<&SideStatus>| side.map_or(0, |s| s.flaps);
+        let total = flaps(obj.local()) + flaps(obj.remote());
+        ((total >= 1).then_some(()), format!("{:?}", obj.status))
     });
-    wait_ready(cp, "cell1-cell2");
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
     let out = plugin(cp, &["status", "-n", NS, "--cell", "cell2", "-o", "json"]);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     let link = &doc["cells"][0]["interconnects"][0];
@@ -546,10 +545,10 @@ async fn plugin_end_to_end() {
 
     // --- Broken: cell2's speaker killed.
     b.kill();
-    let (obj, _) = wait_condition(cp, NS, "cic/cell1-cell2", "Ready", "False", None, WAIT);
+    let (obj, _) = wait_condition::<CellInterconnect>(cp, NS, "cell1-cell2", "Ready", "False", None, WAIT);
     report(&format!(
         "speaker killed: Ready False {:?}",
-        condition(&obj, "Ready")
+        obj.condition("Ready")
     ));
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
     assert_eq!(out.code, 3, "{out:?}");
@@ -577,7 +576,7 @@ async fn plugin_end_to_end() {
     b.restart_bare();
     let out = plugin(cp, &["resync", "cell1-cell2", "-n", NS]);
     assert_eq!(out.code, 0, "{out:?}");
-    wait_ready(cp, "cell1-cell2");
+    wait_ready::<CellInterconnect>(cp, NS, "cell1-cell2", WAIT);
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
     assert_eq!(out.code, 0, "recovered: {out:?}");
     // --- All namespaces: the same cells from -A, names qualified.

@@ -15,11 +15,14 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cellnet::api::CellInterconnect;
 use ops::{Replica, argocd_health, kstatus, repo, run, run_with_input, sample};
 use serde_json::Value;
 use support::gobgp::Gobgpd;
-use support::manifests;
-use support::{ControlPlane, condition, report, wait_condition, wait_for};
+use support::manifests::{self, BGP_PORT, interconnect};
+use support::{
+    ControlPlane, condition, namespace, report, wait_condition, wait_condition_json, wait_for, wait_ready,
+};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const SA: &str = "system:serviceaccount:cellnet-system:cellnet-controller";
@@ -31,21 +34,15 @@ fn addr(last: u8) -> Ipv4Addr {
 }
 
 fn managed_endpoint(name: &str, cell: &str, last: u8, speaker: &Gobgpd) -> String {
-    manifests::gobgp_endpoint(
-        name,
-        cell,
-        addr(last),
-        65300 + u32::from(last),
-        &speaker.api_url(),
-    )
+    external(name, cell, last).gobgp(&speaker.api_url()).yaml()
 }
 
-fn external_endpoint(name: &str, cell: &str, last: u8) -> String {
-    manifests::external_endpoint(name, cell, addr(last), 65300 + u32::from(last))
-}
-
-fn interconnect(name: &str, local: &str, remote: &str) -> String {
-    manifests::interconnect(name, local, remote, "")
+fn external(name: &str, cell: &str, last: u8) -> manifests::Endpoint {
+    manifests::endpoint(name)
+        .cell(cell)
+        .address(addr(last))
+        .asn(65300 + u32::from(last))
+        .port(BGP_PORT)
 }
 
 fn kubectl(cp: &ControlPlane) -> Command {
@@ -54,7 +51,7 @@ fn kubectl(cp: &ControlPlane) -> Command {
     c
 }
 
-/// `kubectl kustomize deploy/ | kubectl apply -f -`, as the README says.
+/// `kubectl kustomize deploy/ | kubectl apply -f -`, as docs/install.md says.
 fn install_kustomize_base(cp: &ControlPlane) {
     let (ok, yaml, err) = run(kubectl(cp).arg("kustomize").arg(repo().join("deploy")));
     assert!(ok, "kubectl kustomize: {err}");
@@ -126,7 +123,7 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
 
     // What the ServiceAccount may do: exactly the controller's calls.
     let ns = "prod-least-privilege";
-    support::create_namespace(&cp.client().await, ns).await;
+    namespace(cp, ns).await;
     for (args, want) in [
         (&["list", "secrets", "-A"][..], "yes"),
         (&["watch", "secrets", "-A"], "yes"),
@@ -256,14 +253,17 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
     cp.apply(
         ns,
         &[
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-password\nstringData:\n  password: s3cret\n".to_string(),
+            manifests::secret("bgp-password", &[("password", "s3cret")]),
             managed_endpoint("ep-a", "cell1", 1, &a),
             managed_endpoint("ep-b", "cell2", 2, &b),
-            format!("{}    passwordSecretRef:\n      name: bgp-password\n      key: password\n", interconnect("a-b", "ep-a", "ep-b")),
+            interconnect("a-b", "ep-a", "ep-b")
+                .password("bgp-password", "password")
+                .yaml(),
         ]
         .join("---\n"),
     );
-    let (ready, took) = wait_condition(cp, ns, "cic/a-b", "Ready", "True", None, READY_TIMEOUT);
+    // Raw objects from here on: kstatus and the Argo CD health check read them as JSON.
+    let (ready, took) = wait_condition_json(cp, ns, "cic/a-b", "Ready", "True", None, READY_TIMEOUT);
     report(&format!(
         "least privilege: a-b Ready after {:.1} s",
         took.as_secs_f64()
@@ -283,15 +283,15 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
     let (health, message) = argocd_health(&ready);
     assert_eq!(health, "Healthy", "{message}");
     assert!(message.contains("Established"), "{message}");
-    let (ep, _) = wait_condition(cp, ns, "iep/ep-a", "Ready", "True", None, Duration::from_secs(30));
+    let (ep, _) = wait_condition_json(cp, ns, "iep/ep-a", "Ready", "True", None, Duration::from_secs(30));
     assert_eq!(
         (kstatus(&ep).0, argocd_health(&ep).0.as_str()),
         ("Current", "Healthy")
     );
 
     // Stalled: a missing endpoint needs a change by someone; kstatus Failed, Argo CD Degraded.
-    cp.apply(ns, &interconnect("a-missing", "ep-a", "ep-gone"));
-    let (stalled, _) = wait_condition(
+    cp.apply(ns, &interconnect("a-missing", "ep-a", "ep-gone").yaml());
+    let (stalled, _) = wait_condition_json(
         cp,
         ns,
         "cic/a-missing",
@@ -309,12 +309,12 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
     cp.apply(
         ns,
         &[
-            external_endpoint("ep-x", "dc1", 9),
-            interconnect("a-x", "ep-a", "ep-x"),
+            external("ep-x", "dc1", 9).yaml(),
+            interconnect("a-x", "ep-a", "ep-x").yaml(),
         ]
         .join("---\n"),
     );
-    let (progressing, _) = wait_condition(
+    let (progressing, _) = wait_condition_json(
         cp,
         ns,
         "cic/a-x",
@@ -338,7 +338,7 @@ async fn least_privilege_identity_runs_the_main_flow_with_metrics_health_and_git
         r#"{"spec":{"suspend":true}}"#,
     ]));
     assert!(ok, "{err}");
-    let (suspended, _) = wait_condition(
+    let (suspended, _) = wait_condition_json(
         cp,
         ns,
         "cic/a-x",
@@ -464,9 +464,8 @@ async fn the_standby_takes_over_when_the_leader_dies_and_only_the_leader_reconci
     cp.install_crds();
     let (lease_ns, lease_name) = ("prod-failover-lease", "cellnet-failover");
     let ns = "prod-failover";
-    let client = cp.client().await;
-    support::create_namespace(&client, lease_ns).await;
-    support::create_namespace(&client, ns).await;
+    namespace(cp, lease_ns).await;
+    namespace(cp, ns).await;
     let lease_duration = Duration::from_secs(4);
     let retry = Duration::from_secs(1);
     let args = [
@@ -509,11 +508,11 @@ async fn the_standby_takes_over_when_the_leader_dies_and_only_the_leader_reconci
         &[
             managed_endpoint("ep-a", "cell3", 3, &a),
             managed_endpoint("ep-b", "cell4", 4, &b),
-            interconnect("a-b", "ep-a", "ep-b"),
+            interconnect("a-b", "ep-a", "ep-b").yaml(),
         ]
         .join("---\n"),
     );
-    wait_condition(cp, ns, "cic/a-b", "Ready", "True", None, READY_TIMEOUT);
+    wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     // Only the leader runs controllers: the standby never reconciled, never wrote to a speaker.
     assert!(!second.log().contains("controllers started"), "{}", second.log());
     assert!(!second.log().contains("reconciled"), "{}", second.log());
@@ -530,17 +529,17 @@ async fn the_standby_takes_over_when_the_leader_dies_and_only_the_leader_reconci
     cp.apply(
         ns,
         &[
-            external_endpoint("ep-x", "dc2", 5),
-            interconnect("b-x", "ep-b", "ep-x"),
+            external("ep-x", "dc2", 5).yaml(),
+            interconnect("b-x", "ep-b", "ep-x").yaml(),
         ]
         .join("---\n"),
     );
     second.wait_log("acquired the lease", lease_duration * 3);
     let takeover = killed.elapsed();
-    let (_, _) = wait_condition(
+    wait_condition::<CellInterconnect>(
         cp,
         ns,
-        "cic/b-x",
+        "b-x",
         "LocalConfigured",
         "True",
         None,
@@ -614,9 +613,8 @@ async fn secret_access_narrowed_to_one_namespace_still_runs_the_main_flow() {
     let cp = support::control_plane();
     cp.install_crds();
     let (release_ns, ns) = ("cellnet-narrow", "prod-narrow");
-    let client = cp.client().await;
-    support::create_namespace(&client, release_ns).await;
-    support::create_namespace(&client, ns).await;
+    namespace(cp, release_ns).await;
+    namespace(cp, ns).await;
     let (ok, yaml, err) = run(std::process::Command::new(ops::helm())
         .current_dir(repo())
         .args(["template", "narrow", "charts/cellnet", "--namespace", release_ns])
@@ -667,22 +665,24 @@ async fn secret_access_narrowed_to_one_namespace_still_runs_the_main_flow() {
     cp.apply(
         ns,
         &[
-            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bgp-password\nstringData:\n  password: s3cret\n".to_string(),
+            manifests::secret("bgp-password", &[("password", "s3cret")]),
             managed_endpoint("ep-a", "cell6", 6, &a),
             managed_endpoint("ep-b", "cell7", 7, &b),
-            format!("{}    passwordSecretRef:\n      name: bgp-password\n      key: password\n", interconnect("a-b", "ep-a", "ep-b")),
+            interconnect("a-b", "ep-a", "ep-b")
+                .password("bgp-password", "password")
+                .yaml(),
         ]
         .join("---\n"),
     );
-    let (ready, took) = wait_condition(cp, ns, "cic/a-b", "Ready", "True", None, READY_TIMEOUT);
+    let (ready, took) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     report(&format!(
         "narrowed Secrets: a-b Ready after {:.1} s",
         took.as_secs_f64()
     ));
+    let status = ready.status.as_ref();
     assert!(
-        ready["status"]["appliedPasswordSecretVersion"].is_string(),
-        "{}",
-        ready["status"]
+        status.is_some_and(|s| s.applied_password_secret_version.is_some()),
+        "{status:?}"
     );
     assert!(
         !controller.log().to_lowercase().contains("forbidden"),

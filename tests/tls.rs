@@ -19,12 +19,13 @@ mod support;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use cellnet::api::{CellInterconnect, InfraEndpoint};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
 use support::gobgp::Gobgpd;
-use support::manifests;
+use support::manifests::{self, BGP_PORT, interconnect};
 use support::odl_server::{OdlConfig, OdlServer};
-use support::{ControlPlane, ControllerProcess, condition, report, wait_condition};
+use support::{ControlPlane, ControllerProcess, Kind, namespace, report, wait_condition, wait_ready};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Two gobgpd reach Established in 6-9 s on first connect (connect-retry timer).
@@ -90,44 +91,40 @@ impl Ca {
 
 /// A Secret with the CA bundle under `ca.crt`, as `spec.sdn.tls.caSecretRef` expects it.
 fn ca_secret(name: &str, pem: &str) -> String {
-    let indented: String = pem.lines().map(|l| format!("    {l}\n")).collect();
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\nstringData:\n  ca.crt: |\n{indented}"
-    )
+    let bundle: String = pem.lines().map(|l| format!("{l}\n")).collect();
+    manifests::secret(name, &[("ca.crt", &bundle)])
 }
 
 fn credentials(name: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\nstringData:\n  \
-         username: admin\n  password: admin\n"
-    )
+    manifests::secret(name, &[("username", "admin"), ("password", "admin")])
 }
 
-/// `spec.sdn.tls`, appended to an endpoint from `manifests` (whose `sdn` block ends the YAML).
-fn tls(ca_secret: Option<&str>, insecure_skip_verify: bool) -> String {
-    let mut out = "    tls:\n".to_string();
-    if let Some(name) = ca_secret {
-        out.push_str(&format!("      caSecretRef:\n        name: {name}\n"));
-    }
-    if insecure_skip_verify {
-        out.push_str("      insecureSkipVerify: true\n");
-    }
-    out
+/// Endpoint `name` of cell `cell<last>` at speaker address `last` (external until given an SDN).
+fn external(name: &str, last: u8) -> manifests::Endpoint {
+    manifests::endpoint(name)
+        .cell(&format!("cell{last}"))
+        .address(addr(last))
+        .asn(asn(last))
+        .port(BGP_PORT)
 }
 
-fn gobgp_endpoint(name: &str, last: u8, url: &str, tls_block: &str) -> String {
-    manifests::gobgp_endpoint(name, &format!("cell{last}"), addr(last), asn(last), url) + tls_block
+/// A GoBGP endpoint at `url` with `spec.sdn.tls` (CA Secret, skip verification).
+fn gobgp_endpoint(name: &str, last: u8, url: &str, ca_secret: Option<&str>, skip_verify: bool) -> String {
+    external(name, last).gobgp(url).tls(ca_secret, skip_verify).yaml()
 }
 
-fn odl_endpoint(name: &str, last: u8, server: &OdlServer, tls_block: &str) -> String {
-    manifests::odl_endpoint(
-        name,
-        &format!("cell{last}"),
-        addr(last),
-        asn(last),
-        &server.url(),
-        "odl-admin",
-    ) + tls_block
+/// An OpenDaylight endpoint on `server` with `spec.sdn.tls` (CA Secret, skip verification).
+fn odl_endpoint(
+    name: &str,
+    last: u8,
+    server: &OdlServer,
+    ca_secret: Option<&str>,
+    skip_verify: bool,
+) -> String {
+    external(name, last)
+        .opendaylight(&server.url(), "odl-admin")
+        .tls(ca_secret, skip_verify)
+        .yaml()
 }
 
 /// gobgpd with its API over TLS (BGP address 127.0.9.`last`).
@@ -153,19 +150,19 @@ fn running_asn(speaker: &Gobgpd) -> u64 {
     json["asn"].as_u64().unwrap_or(0)
 }
 
-/// Waits for `Ready=False` with reason `SdnTlsFailed` on `what`, checks that it is Stalled (no
-/// fast retries) and that the message names the cell and says `says`; returns the message.
-fn expect_tls_failure(cp: &ControlPlane, ns: &str, what: &str, says: &[&str]) -> String {
-    let (obj, took) = wait_condition(cp, ns, what, "Ready", "False", Some("SdnTlsFailed"), TIMEOUT);
-    let (_, _, message) = condition(&obj, "Ready").unwrap();
+/// Waits for `Ready=False` with reason `SdnTlsFailed` on `<kind>/<name>`, checks that it is
+/// Stalled (no fast retries) and that the message names the cell and says `says`; returns the
+/// message.
+fn expect_tls_failure<K: Kind>(cp: &ControlPlane, ns: &str, name: &str, says: &[&str]) -> String {
+    let what = format!("{}/{name}", K::SHORT);
+    let (obj, took) = wait_condition::<K>(cp, ns, name, "Ready", "False", Some("SdnTlsFailed"), TIMEOUT);
+    let message = obj.condition("Ready").unwrap().message.clone();
     for s in says {
         assert!(message.contains(s), "{what}: {s:?} not in {message:?}");
     }
-    let stalled = condition(&obj, "Stalled");
+    let stalled = obj.condition("Stalled");
     assert!(
-        stalled
-            .as_ref()
-            .is_some_and(|(s, r, _)| s == "True" && r == "SdnTlsFailed"),
+        stalled.is_some_and(|c| c.status == "True" && c.reason == "SdnTlsFailed"),
         "{what}: Stalled {stalled:?}"
     );
     report(&format!(
@@ -179,7 +176,7 @@ fn expect_tls_failure(cp: &ControlPlane, ns: &str, what: &str, says: &[&str]) ->
 async fn gobgp_api_over_tls_from_the_ca_secret() {
     let (cp, _) = env();
     let ns = "tls-gobgp";
-    support::create_namespace(&cp.client().await, ns).await;
+    namespace(cp, ns).await;
     let (ca, other_ca) = (Ca::new("cellnet test CA"), Ca::new("another CA"));
     let for_loopback = ca.server(&["127.0.0.1"]);
     let right = gobgpd_tls("tls-right", 1, &ca, &for_loopback);
@@ -193,46 +190,36 @@ async fn gobgp_api_over_tls_from_the_ca_secret() {
         &[
             ca_secret("gobgp-ca", &ca.pem),
             ca_secret("rotating-ca", &other_ca.pem),
-            gobgp_endpoint("right-ca", 1, &right.api_url(), &tls(Some("gobgp-ca"), false)),
-            gobgp_endpoint(
-                "wrong-ca",
-                2,
-                &rotated.api_url(),
-                &tls(Some("rotating-ca"), false),
-            ),
-            gobgp_endpoint(
-                "other-name",
-                3,
-                &via_localhost(&renamed),
-                &tls(Some("gobgp-ca"), false),
-            ),
-            gobgp_endpoint("skip-verify", 4, &via_localhost(&unverified), &tls(None, true)),
+            gobgp_endpoint("right-ca", 1, &right.api_url(), Some("gobgp-ca"), false),
+            gobgp_endpoint("wrong-ca", 2, &rotated.api_url(), Some("rotating-ca"), false),
+            gobgp_endpoint("other-name", 3, &via_localhost(&renamed), Some("gobgp-ca"), false),
+            gobgp_endpoint("skip-verify", 4, &via_localhost(&unverified), None, true),
             // Peers configured over both TLS connections: a real session between the two.
-            manifests::interconnect("over-tls", "right-ca", "skip-verify", ""),
+            interconnect("over-tls", "right-ca", "skip-verify").yaml(),
         ]
         .join("---\n"),
     );
 
-    let (_, took) = wait_condition(cp, ns, "iep/right-ca", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "right-ca", TIMEOUT);
     report(&format!(
         "GoBGP, right CA: Ready after {:.1} s",
         took.as_secs_f64()
     ));
     assert_eq!(running_asn(&right), u64::from(asn(1)), "BGP started over TLS");
 
-    wait_condition(cp, ns, "iep/skip-verify", "Ready", "True", None, TIMEOUT);
+    wait_ready::<InfraEndpoint>(cp, ns, "skip-verify", TIMEOUT);
     assert_eq!(running_asn(&unverified), u64::from(asn(4)));
 
-    expect_tls_failure(
+    expect_tls_failure::<InfraEndpoint>(
         cp,
         ns,
-        "iep/wrong-ca",
+        "wrong-ca",
         &["cell cell2", &rotated.api_url(), "not signed by a trusted CA"],
     );
-    let message = expect_tls_failure(
+    let message = expect_tls_failure::<InfraEndpoint>(
         cp,
         ns,
-        "iep/other-name",
+        "other-name",
         &["cell cell3", "not valid for the host name"],
     );
     assert!(
@@ -249,18 +236,18 @@ async fn gobgp_api_over_tls_from_the_ca_secret() {
 
     // The CA rotated in the Secret: the same controller process picks it up.
     cp.apply(ns, &ca_secret("rotating-ca", &ca.pem));
-    let (_, took) = wait_condition(cp, ns, "iep/wrong-ca", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "wrong-ca", TIMEOUT);
     report(&format!(
         "GoBGP, CA Secret fixed: Ready after {:.1} s (no controller restart)",
         took.as_secs_f64()
     ));
     assert_eq!(running_asn(&rotated), u64::from(asn(2)));
     // Untouched by the rotation.
-    let obj = cp.get_json(ns, "iep/other-name").unwrap();
-    assert_eq!(condition(&obj, "Ready").unwrap().1, "SdnTlsFailed");
+    let obj = cp.get::<InfraEndpoint>(ns, "other-name").unwrap();
+    assert_eq!(obj.condition("Ready").unwrap().reason, "SdnTlsFailed");
 
     // Both sides of the interconnect were configured over TLS, and BGP came up.
-    let (_, took) = wait_condition(cp, ns, "cic/over-tls", "Ready", "True", None, SESSION_TIMEOUT);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "over-tls", SESSION_TIMEOUT);
     report(&format!(
         "GoBGP: interconnect over two TLS APIs Established {:.1} s after apply (waited {:.1} s)",
         applied.elapsed().as_secs_f64(),
@@ -277,7 +264,7 @@ async fn opendaylight_over_https_from_the_ca_secret() {
     cellnet::tls::install_crypto_provider();
     let (cp, _) = env();
     let ns = "tls-odl";
-    support::create_namespace(&cp.client().await, ns).await;
+    namespace(cp, ns).await;
     let (ca, other_ca) = (Ca::new("cellnet test CA"), Ca::new("another CA"));
     let ip = |last: u8| addr(last).to_string();
     let right = odl_tls(20, &ca.server(&[&ip(20)]));
@@ -293,44 +280,44 @@ async fn opendaylight_over_https_from_the_ca_secret() {
             credentials("odl-admin"),
             ca_secret("odl-ca", &ca.pem),
             ca_secret("odl-rotating-ca", &other_ca.pem),
-            odl_endpoint("right-ca", 20, &right, &tls(Some("odl-ca"), false)),
-            odl_endpoint("other-name", 21, &renamed, &tls(Some("odl-ca"), false)),
-            odl_endpoint("expired", 22, &expired, &tls(Some("odl-ca"), false)),
-            odl_endpoint("wrong-ca", 23, &rotated, &tls(Some("odl-rotating-ca"), false)),
-            odl_endpoint("skip-verify", 24, &unverified, &tls(None, true)),
+            odl_endpoint("right-ca", 20, &right, Some("odl-ca"), false),
+            odl_endpoint("other-name", 21, &renamed, Some("odl-ca"), false),
+            odl_endpoint("expired", 22, &expired, Some("odl-ca"), false),
+            odl_endpoint("wrong-ca", 23, &rotated, Some("odl-rotating-ca"), false),
+            odl_endpoint("skip-verify", 24, &unverified, None, true),
             // The endpoint with the wrong CA is in use: its interconnect reports the failure too.
-            manifests::external_endpoint("dc", "dc", addr(29), asn(29)),
-            manifests::interconnect("odl-dc", "wrong-ca", "dc", ""),
+            manifests::endpoint("dc")
+                .cell("dc")
+                .address(addr(29))
+                .asn(asn(29))
+                .port(BGP_PORT)
+                .yaml(),
+            interconnect("odl-dc", "wrong-ca", "dc").yaml(),
         ]
         .join("---\n"),
     );
 
-    let (_, took) = wait_condition(cp, ns, "iep/right-ca", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "right-ca", TIMEOUT);
     report(&format!(
         "OpenDaylight, right CA: Ready after {:.1} s",
         took.as_secs_f64()
     ));
-    wait_condition(cp, ns, "iep/skip-verify", "Ready", "True", None, TIMEOUT);
+    wait_ready::<InfraEndpoint>(cp, ns, "skip-verify", TIMEOUT);
     assert!(
         !unverified.requests().is_empty(),
         "requests over the unverified connection"
     );
 
-    let message = expect_tls_failure(
+    let message = expect_tls_failure::<InfraEndpoint>(
         cp,
         ns,
-        "iep/other-name",
+        "other-name",
         &["cell cell21", "not valid for the host name", &ip(21)],
     );
     assert!(message.contains("other.example"), "{message}");
-    expect_tls_failure(cp, ns, "iep/expired", &["cell cell22", "has expired"]);
-    expect_tls_failure(
-        cp,
-        ns,
-        "iep/wrong-ca",
-        &["cell cell23", "not signed by a trusted CA"],
-    );
-    expect_tls_failure(cp, ns, "cic/odl-dc", &["cell23", "not signed by a trusted CA"]);
+    expect_tls_failure::<InfraEndpoint>(cp, ns, "expired", &["cell cell22", "has expired"]);
+    expect_tls_failure::<InfraEndpoint>(cp, ns, "wrong-ca", &["cell cell23", "not signed by a trusted CA"]);
+    expect_tls_failure::<CellInterconnect>(cp, ns, "odl-dc", &["cell23", "not signed by a trusted CA"]);
     report(&format!(
         "OpenDaylight: all endpoints settled {:.1} s after apply",
         applied.elapsed().as_secs_f64()
@@ -347,7 +334,7 @@ async fn opendaylight_over_https_from_the_ca_secret() {
     let renewed = ca.server(&[&ip(22)]);
     expired.renew_certificate(&renewed.0, &renewed.1);
 
-    let (_, took) = wait_condition(cp, ns, "iep/expired", "Ready", "True", None, RENEWED_TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "expired", RENEWED_TIMEOUT);
     report(&format!(
         "OpenDaylight, certificate renewed on the server: endpoint Ready after {:.1} s",
         took.as_secs_f64()
@@ -369,12 +356,12 @@ async fn opendaylight_over_https_from_the_ca_secret() {
 
     // The CA rotated in the Secret: endpoint and interconnect recover, the neighbour is created.
     cp.apply(ns, &ca_secret("odl-rotating-ca", &ca.pem));
-    let (_, took) = wait_condition(cp, ns, "cic/odl-dc", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
     report(&format!(
         "OpenDaylight, CA Secret fixed: interconnect Ready after {:.1} s (no controller restart)",
         took.as_secs_f64()
     ));
-    let (_, took) = wait_condition(cp, ns, "iep/wrong-ca", "Ready", "True", None, TIMEOUT);
+    let (_, took) = wait_ready::<InfraEndpoint>(cp, ns, "wrong-ca", TIMEOUT);
     report(&format!(
         "OpenDaylight, CA Secret fixed: endpoint Ready {:.1} s later",
         took.as_secs_f64()

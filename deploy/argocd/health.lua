@@ -1,5 +1,5 @@
 -- Argo CD health check for cellnet.io/v1alpha1 CellInterconnect and InfraEndpoint.
--- Install it for both kinds with `resource.customizations` (see README, "Argo CD").
+-- Install it for both kinds with `resource.customizations` (see docs/gitops.md, "Argo CD").
 -- Written for Lua 5.1 (Argo CD runs gopher-lua); tested with lua5.1 and lua5.4 in tests/packaging.rs.
 --
 -- The status follows kstatus: observedGeneration, and the conditions Ready, Reconciling (present

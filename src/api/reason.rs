@@ -58,10 +58,6 @@ reasons! {
     Suspended => stalls: false,
     /// Endpoint: deletion waits for the CellInterconnects that still refer to it.
     InUse => stalls: false,
-    /// Endpoint: `spec.neutron` is not set, so there is nothing to configure in Neutron.
-    NotConfigured => stalls: false,
-    /// Endpoint: cellnet's Neutron objects for it were removed.
-    NeutronCleanedUp => stalls: false,
 
     // ---- Problems in the objects (a change is needed)
     /// Interconnect: an InfraEndpoint it names does not exist in its namespace.
@@ -186,7 +182,9 @@ pub fn markdown_table() -> String {
     let mut out = String::from("| reason | stalls | meaning |\n|---|---|---|\n");
     for r in Reason::ALL {
         let stalls = if r.stalls() { "yes" } else { "no" };
-        let doc = r.doc().replace('\n', " ");
+        // One line per row; a `|` would end the cell early.
+        let doc = r.doc().lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        let doc = doc.replace('|', "\\|");
         out.push_str(&format!("| `{r}` | {stalls} | {doc} |\n"));
     }
     out
@@ -211,6 +209,58 @@ mod tests {
         assert!(Reason::SdnAuthFailed.stalls());
         assert!(!Reason::SdnUnreachable.stalls());
         assert!(!Reason::SessionNotEstablished.stalls());
+    }
+
+    const BEGIN: &str = "<!-- reasons:begin -->\n";
+    const END: &str = "<!-- reasons:end -->";
+
+    /// The text of `doc` between the marker lines, and where it starts and ends.
+    fn between_markers(doc: &str) -> Option<(usize, usize)> {
+        let start = doc.find(BEGIN)? + BEGIN.len();
+        let end = start + doc[start..].find(END)?;
+        Some((start, end))
+    }
+
+    /// The table in `doc` replaced by `table` (unchanged when the markers are missing).
+    fn with_table(doc: &str, table: &str) -> String {
+        match between_markers(doc) {
+            Some((start, end)) => format!("{}{table}{}", &doc[..start], &doc[end..]),
+            None => doc.to_string(),
+        }
+    }
+
+    /// docs/reasons.md carries exactly `markdown_table()` between its markers. With
+    /// `CELLNET_WRITE_DOCS=1` (`make reasons`) the table is written there first.
+    #[test]
+    fn docs_reasons_md_is_the_generated_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reasons.md");
+        let read = || std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let table = markdown_table();
+        if std::env::var_os("CELLNET_WRITE_DOCS").is_some() {
+            std::fs::write(&path, with_table(&read(), &table))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        let doc = read();
+        let (start, end) = between_markers(&doc)
+            .unwrap_or_else(|| panic!("{} lacks the lines {BEGIN:?} and {END:?}", path.display()));
+        assert!(
+            doc[start..end] == table,
+            "docs/reasons.md is stale: the table between its markers must be markdown_table(). \
+             Regenerate it with `make reasons` (CELLNET_WRITE_DOCS=1 cargo test --locked --lib \
+             api::reason). Expected:\n{table}"
+        );
+    }
+
+    #[test]
+    fn markers_enclose_the_table_and_nothing_else() {
+        let doc = format!("intro\n{BEGIN}| a |\n{END}\nafter\n");
+        let (start, end) = between_markers(&doc).unwrap();
+        assert_eq!(&doc[start..end], "| a |\n");
+        assert_eq!(between_markers("no markers"), None);
+        assert_eq!(
+            with_table(&doc, "| b |\n"),
+            format!("intro\n{BEGIN}| b |\n{END}\nafter\n")
+        );
     }
 
     #[test]

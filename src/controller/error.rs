@@ -1,8 +1,10 @@
-//! Errors of the reconcilers. Each has a short reason used for conditions, events and metrics.
+//! Errors that end a reconcile: Kubernetes API failures, and a deletion that a speaker blocks
+//! (kube's finalizer helper keeps the finalizer only when cleanup fails). Everything else an SDN
+//! controller, Neutron or a missing reference causes is a `Problem` that status reports instead.
 use thiserror::Error;
 
+use super::problem::Problem;
 use crate::api::Reason;
-use crate::sdn::SdnError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -12,16 +14,12 @@ pub enum Error {
     #[error("finalizer handling failed: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 
-    /// An SDN call failed; `cell` names the cell whose speaker it was.
-    #[error("cell {cell}: {source}")]
-    Sdn {
-        cell: String,
-        #[source]
-        source: SdnError,
-    },
-
     #[error("object has no {0}")]
     MissingField(&'static str),
+
+    /// Deletion waits for a speaker; status already says why.
+    #[error("deletion blocked: {0}")]
+    CleanupBlocked(Problem),
 }
 
 impl Error {
@@ -30,8 +28,8 @@ impl Error {
         match self {
             Self::Kube(_) => Reason::KubeApiError,
             Self::Finalizer(_) => Reason::FinalizerError,
-            Self::Sdn { source, .. } => source.category(),
             Self::MissingField(_) => Reason::InvalidObject,
+            Self::CleanupBlocked(p) => p.reason,
         }
     }
 }

@@ -157,76 +157,70 @@ pub fn parse(yaml: &str, name: &str) -> Result<Cloud, CloudError> {
         .clone()
         .or_else(|| entry.endpoint_override.clone())
         .or_else(|| a.endpoint.clone());
-    let auth_type = entry
-        .auth_type
-        .as_deref()
-        .unwrap_or(if a.application_credential_secret.is_some() {
-            "v3applicationcredential"
-        } else {
-            "password"
-        });
-    let auth_url = || {
-        a.auth_url
-            .clone()
-            .ok_or_else(|| invalid("auth.auth_url is required"))
+    Ok(Cloud {
+        name: name.into(),
+        auth: auth(entry, endpoint_override.clone()).map_err(|m| invalid(&m))?,
+        region: entry.region_name.clone(),
+        interface: interface(entry).map_err(|m| invalid(&m))?,
+        endpoint_override,
+    })
+}
+
+/// The authentication of a cloud entry; `Err` says what is missing or not supported.
+fn auth(entry: &Entry, endpoint_override: Option<String>) -> Result<Auth, String> {
+    let a = &entry.auth;
+    let default = match a.application_credential_secret.is_some() {
+        true => "v3applicationcredential",
+        false => "password",
     };
-    let auth = match auth_type {
-        "none" | "noauth" => Auth::None {
-            endpoint: endpoint_override
-                .clone()
-                .ok_or_else(|| invalid("auth_type none needs endpoint_override"))?,
-        },
-        "password" | "v3password" => Auth::Password {
+    let auth_url = || a.auth_url.clone().ok_or("auth.auth_url is required");
+    match entry.auth_type.as_deref().unwrap_or(default) {
+        "none" | "noauth" => Ok(Auth::None {
+            endpoint: endpoint_override.ok_or("auth_type none needs endpoint_override")?,
+        }),
+        "password" | "v3password" => Ok(Auth::Password {
             auth_url: auth_url()?,
-            user: user(a).ok_or_else(|| invalid("auth.username or auth.user_id is required"))?,
-            password: a
-                .password
-                .clone()
-                .ok_or_else(|| invalid("auth.password is required"))?,
+            user: user(a).ok_or("auth.username or auth.user_id is required")?,
+            password: a.password.clone().ok_or("auth.password is required")?,
             project: project(a),
-        },
-        "v3applicationcredential" | "application_credential" => {
-            let secret = a
-                .application_credential_secret
-                .clone()
-                .ok_or_else(|| invalid("auth.application_credential_secret is required"))?;
-            if a.application_credential_id.is_none()
-                && (a.application_credential_name.is_none() || user(a).is_none())
-            {
-                return Err(invalid(
-                    "auth.application_credential_id, or its name with the user, is required",
-                ));
-            }
-            Auth::ApplicationCredential {
-                auth_url: auth_url()?,
-                id: a.application_credential_id.clone(),
-                name: a.application_credential_name.clone(),
-                user: user(a),
-                secret,
-            }
-        }
-        other => {
-            return Err(invalid(&format!(
-                "auth_type {other:?} is not supported (password, v3applicationcredential, none)"
-            )));
-        }
-    };
+        }),
+        "v3applicationcredential" | "application_credential" => application_credential(a),
+        other => Err(format!(
+            "auth_type {other:?} is not supported (password, v3applicationcredential, none)"
+        )),
+    }
+}
+
+fn application_credential(a: &AuthSection) -> Result<Auth, String> {
+    let secret = a
+        .application_credential_secret
+        .clone()
+        .ok_or("auth.application_credential_secret is required")?;
+    if a.application_credential_id.is_none() && (a.application_credential_name.is_none() || user(a).is_none())
+    {
+        return Err("auth.application_credential_id, or its name with the user, is required".into());
+    }
+    Ok(Auth::ApplicationCredential {
+        auth_url: a.auth_url.clone().ok_or("auth.auth_url is required")?,
+        id: a.application_credential_id.clone(),
+        name: a.application_credential_name.clone(),
+        user: user(a),
+        secret,
+    })
+}
+
+/// `public`, `internal` or `admin` (a trailing `URL`, as in `publicURL`, is accepted).
+fn interface(entry: &Entry) -> Result<String, String> {
     let interface = entry
         .interface
         .clone()
         .unwrap_or_else(|| "public".into())
         .trim_end_matches("URL")
         .to_string();
-    if !["public", "internal", "admin"].contains(&interface.as_str()) {
-        return Err(invalid("interface must be public, internal or admin"));
+    match ["public", "internal", "admin"].contains(&interface.as_str()) {
+        true => Ok(interface),
+        false => Err("interface must be public, internal or admin".into()),
     }
-    Ok(Cloud {
-        name: name.into(),
-        auth,
-        region: entry.region_name.clone(),
-        interface,
-        endpoint_override,
-    })
 }
 
 #[cfg(test)]

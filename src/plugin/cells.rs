@@ -35,26 +35,33 @@ fn side_down(side: Option<&SideStatus>) -> Option<SessionState> {
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let inv = Inventory::load(ctx).await?;
-    let all_ns = ctx.namespace.is_none();
-    let label = |c: &CellInterconnect| {
-        if all_ns {
-            format!("{}/{}", c.namespace().unwrap_or_default(), c.name_any())
-        } else {
-            c.name_any()
-        }
-    };
+    let cells = by_cell(&inv, ctx.namespace.is_none());
+    if cells.is_empty() {
+        println!(
+            "No cells: no InfraEndpoint or CellInterconnect in {}.",
+            ctx.scope()
+        );
+        return Ok(EXIT_OK);
+    }
+    print!("{}", table(&cells).render(&ctx.style));
+    Ok(EXIT_OK)
+}
+
+/// `namespace/name` across namespaces, `name` within one.
+fn label<K: ResourceExt>(obj: &K, all_ns: bool) -> String {
+    if all_ns {
+        format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    } else {
+        obj.name_any()
+    }
+}
+
+/// One line per cell: its endpoints and the interconnects with a side in it.
+fn by_cell(inv: &Inventory, all_ns: bool) -> BTreeMap<String, CellLine> {
     let mut cells: BTreeMap<String, CellLine> = BTreeMap::new();
     for ep in &inv.endpoints {
-        let name = if all_ns {
-            format!("{}/{}", ep.namespace().unwrap_or_default(), ep.name_any())
-        } else {
-            ep.name_any()
-        };
-        cells
-            .entry(ep.spec.cell.clone())
-            .or_default()
-            .endpoints
-            .insert(name);
+        let line = cells.entry(ep.spec.cell.clone()).or_default();
+        line.endpoints.insert(label(ep, all_ns));
     }
     for cic in &inv.interconnects {
         let (local, remote) = inv.cells_of(cic);
@@ -66,43 +73,36 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
         for (cell, side) in sides {
             let Some(cell) = cell else { continue };
             let line = cells.entry(cell).or_default();
-            line.interconnects.insert(label(cic));
+            line.interconnects.insert(label(cic, all_ns));
             if is_ready(cic) {
-                line.ready.insert(label(cic));
+                line.ready.insert(label(cic, all_ns));
             }
             // No status yet counts as not Established too.
             if let Some(state) = side_down(side) {
-                line.down.insert(format!("{} ({state:?})", label(cic)));
+                line.down.insert(format!("{} ({state:?})", label(cic, all_ns)));
             }
         }
     }
-    if cells.is_empty() {
-        println!(
-            "No cells: no InfraEndpoint or CellInterconnect in {}.",
-            ctx.scope()
-        );
-        return Ok(EXIT_OK);
-    }
+    cells
+}
+
+fn joined(set: &BTreeSet<String>, sep: &str) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join(sep)
+}
+
+fn table(cells: &BTreeMap<String, CellLine>) -> Table {
     let mut table = Table::new(&["CELL", "ENDPOINTS", "INTERCONNECTS", "READY", "NOT-ESTABLISHED"]);
-    for (cell, line) in &cells {
+    for (cell, line) in cells {
         let ready = format!("{}/{}", line.ready.len(), line.interconnects.len());
-        let ready_colour = if line.ready.len() == line.interconnects.len() {
-            Color::Green
-        } else {
-            Color::Red
+        let all_ready = line.ready.len() == line.interconnects.len();
+        let ready_colour = if all_ready { Color::Green } else { Color::Red };
+        let down = match line.down.is_empty() {
+            true => plain("-"),
+            false => coloured(joined(&line.down, ", "), Color::Red),
         };
-        let down = if line.down.is_empty() {
-            plain("-")
-        } else {
-            coloured(
-                line.down.iter().cloned().collect::<Vec<_>>().join(", "),
-                Color::Red,
-            )
-        };
-        let endpoints = if line.endpoints.is_empty() {
-            "-".to_string()
-        } else {
-            line.endpoints.iter().cloned().collect::<Vec<_>>().join(",")
+        let endpoints = match line.endpoints.is_empty() {
+            true => "-".to_string(),
+            false => joined(&line.endpoints, ","),
         };
         table.row(vec![
             plain(cell.clone()),
@@ -112,6 +112,5 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
             down,
         ]);
     }
-    print!("{}", table.render(&ctx.style));
-    Ok(EXIT_OK)
+    table
 }

@@ -41,9 +41,14 @@ impl Inventory {
         };
         let lp = ListParams::default();
         let what = format!("list CellInterconnects in {}", ctx.scope());
-        let mut interconnects = cics.list(&lp).await.map_err(|e| explain(e, &what))?.items;
+        let interconnects = cics.list(&lp).await.map_err(|e| explain(e, &what))?.items;
         let what = format!("list InfraEndpoints in {}", ctx.scope());
-        let mut endpoints = eps.list(&lp).await.map_err(|e| explain(e, &what))?.items;
+        let endpoints = eps.list(&lp).await.map_err(|e| explain(e, &what))?.items;
+        Ok(Self::new(interconnects, endpoints))
+    }
+
+    /// The inventory of these objects, sorted by namespace and name.
+    pub fn new(mut interconnects: Vec<CellInterconnect>, mut endpoints: Vec<InfraEndpoint>) -> Self {
         interconnects.sort_by_key(|c| (c.namespace(), c.name_any()));
         endpoints.sort_by_key(|e| (e.namespace(), e.name_any()));
         let cells = endpoints
@@ -55,11 +60,11 @@ impl Inventory {
                 )
             })
             .collect();
-        Ok(Self {
+        Self {
             interconnects,
             endpoints,
             cells,
-        })
+        }
     }
 
     /// The cells of an interconnect's local and remote endpoints (from the endpoints, else status).

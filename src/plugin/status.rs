@@ -5,11 +5,11 @@ use clap::{Args, ValueEnum};
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use super::output::{Color, Table, age, coloured, plain, session_colour, shorten};
+use super::output::{Color, Style, Table, age, coloured, plain, session_colour, shorten};
 use super::selection::Inventory;
 use super::{Ctx, EXIT_OK};
 use crate::api::conditions::get_condition;
-use crate::api::{AdminState, CellInterconnect, ConditionType, SessionState, SideStatus};
+use crate::api::{AdminState, CellInterconnect, ConditionType, Reason, SdnKind, SessionState, SideStatus};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct StatusArgs {
@@ -28,18 +28,47 @@ pub enum Format {
     Yaml,
 }
 
-/// Ready as (status, reason, message); `Unknown` before the controller wrote status.
-pub fn ready_of(cic: &CellInterconnect) -> (String, String, String) {
+/// The Ready condition of an interconnect, as written (a newer controller may write a reason
+/// this plugin does not know: it is shown as it is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ready {
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Ready {
+    pub fn is_true(&self) -> bool {
+        self.status == "True"
+    }
+
+    /// The reason as a [`Reason`]; `None` when this plugin does not know it.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason.parse().ok()
+    }
+}
+
+/// `status reason: message`, as `diagnose` and the actions print it.
+impl std::fmt::Display for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.reason, self.message)
+    }
+}
+
+/// The Ready condition; `Unknown NoStatus` before the controller wrote status.
+pub fn ready_of(cic: &CellInterconnect) -> Ready {
     cic.status
         .as_ref()
         .and_then(|s| get_condition(&s.conditions, ConditionType::Ready))
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-        .unwrap_or_else(|| {
-            (
-                "Unknown".into(),
-                "NoStatus".into(),
-                "the controller has not written status yet".into(),
-            )
+        .map(|c| Ready {
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        })
+        .unwrap_or_else(|| Ready {
+            status: "Unknown".into(),
+            reason: Reason::NoStatus.to_string(),
+            message: "the controller has not written status yet".into(),
         })
 }
 
@@ -71,15 +100,15 @@ fn side_json(endpoint: &str, cell: Option<&String>, side: Option<&SideStatus>) -
 }
 
 fn interconnect_json(inv: &Inventory, cic: &CellInterconnect) -> Value {
-    let (ready, reason, message) = ready_of(cic);
+    let ready = ready_of(cic);
     let (lc, rc) = inv.cells_of(cic);
     let status = cic.status.as_ref();
     json!({
         "namespace": cic.namespace(),
         "name": cic.name_any(),
-        "ready": ready,
-        "reason": reason,
-        "message": message,
+        "ready": ready.status,
+        "reason": ready.reason,
+        "message": ready.message,
         "suspend": cic.spec.suspend,
         "adminState": cic.spec.admin_state,
         "adminMessage": cic.spec.admin_message,
@@ -92,14 +121,31 @@ fn interconnect_json(inv: &Inventory, cic: &CellInterconnect) -> Value {
 
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     let inv = Inventory::load(ctx).await?;
-    // cell -> interconnects touching it (an interconnect shows under both of its cells).
+    let groups = by_cell(&inv, args.cell.as_deref());
+    match args.output {
+        Some(Format::Json) => println!("{}", serde_json::to_string_pretty(&document(&inv, &groups))?),
+        Some(Format::Yaml) => print!("{}", serde_yaml::to_string(&document(&inv, &groups))?),
+        _ if groups.is_empty() => println!("{}", nothing_to_show(&ctx.scope(), args.cell.as_deref())),
+        _ => {
+            let wide = args.output == Some(Format::Wide);
+            // The namespace is shown with -A, and always in the wide table.
+            let qualify = ctx.namespace.is_none() || wide;
+            print!("{}", tables(&ctx.style, &inv, &groups, qualify, wide))
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Interconnects by cell: each shows under both of its cells (`<unknown>` for a cell not known),
+/// only under `only` when given.
+fn by_cell<'a>(inv: &'a Inventory, only: Option<&str>) -> BTreeMap<String, Vec<&'a CellInterconnect>> {
     let mut groups: BTreeMap<String, Vec<&CellInterconnect>> = BTreeMap::new();
     for cic in &inv.interconnects {
         let (l, r) = inv.cells_of(cic);
         let l = l.unwrap_or_else(|| "<unknown>".into());
         let r = r.unwrap_or_else(|| "<unknown>".into());
-        for cell in [l.clone(), r.clone()] {
-            if args.cell.as_ref().is_some_and(|want| *want != cell) {
+        for cell in [l, r] {
+            if only.is_some_and(|want| want != cell) {
                 continue;
             }
             let list = groups.entry(cell).or_default();
@@ -108,136 +154,163 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    match args.output {
-        Some(Format::Json) | Some(Format::Yaml) => {
-            let cells: Vec<Value> = groups
-                .iter()
-                .map(|(cell, list)| {
-                    json!({"cell": cell, "interconnects": list.iter().map(|c| interconnect_json(&inv, c)).collect::<Vec<_>>()})
-                })
-                .collect();
-            let doc = json!({"cells": cells});
-            if args.output == Some(Format::Json) {
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-            } else {
-                print!("{}", serde_yaml::to_string(&doc)?);
-            }
-            return Ok(EXIT_OK);
-        }
-        _ => {}
+    groups
+}
+
+/// The `-o json` / `-o yaml` document: `{"cells": [{"cell", "interconnects"}]}`.
+fn document(inv: &Inventory, groups: &BTreeMap<String, Vec<&CellInterconnect>>) -> Value {
+    let cells: Vec<Value> = groups
+        .iter()
+        .map(|(cell, list)| {
+            json!({"cell": cell, "interconnects": list.iter().map(|c| interconnect_json(inv, c)).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({"cells": cells})
+}
+
+fn nothing_to_show(scope: &str, cell: Option<&str>) -> String {
+    match cell {
+        Some(cell) => format!("No CellInterconnect has an endpoint in cell {cell} in {scope}."),
+        None => format!("No CellInterconnect in {scope}."),
     }
-    if groups.is_empty() {
-        match &args.cell {
-            Some(cell) => println!(
-                "No CellInterconnect has an endpoint in cell {cell} in {}.",
-                ctx.scope()
-            ),
-            None => println!("No CellInterconnect in {}.", ctx.scope()),
-        }
-        return Ok(EXIT_OK);
-    }
-    let wide = args.output == Some(Format::Wide);
-    let all_ns = ctx.namespace.is_none();
-    let style = &ctx.style;
-    let mut first = true;
-    for (cell, list) in &groups {
-        if !first {
-            println!();
-        }
-        first = false;
-        println!("{}", style.bold(&format!("CELL {cell}")));
-        let mut header = vec![
-            "INTERCONNECT",
-            "READY",
-            "SIDE",
-            "CELL",
-            "ENDPOINT",
-            "SESSION",
-            "SINCE",
-            "FLAPS",
-        ];
-        if wide {
-            header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN"]);
-        }
-        header.push("LAST ERROR");
-        let mut table = Table::new(&header).indent(2);
+}
+
+/// One table per cell, separated by an empty line.
+fn tables(
+    style: &Style,
+    inv: &Inventory,
+    groups: &BTreeMap<String, Vec<&CellInterconnect>>,
+    qualify: bool,
+    wide: bool,
+) -> String {
+    let mut out = vec![];
+    for (cell, list) in groups {
+        let mut table = Table::new(&header(wide)).indent(2);
         for cic in list {
-            let (ready, reason, _) = ready_of(cic);
-            let ready_cell = if ready == "True" {
-                coloured(format!("True {reason}"), Color::Green)
-            } else {
-                coloured(format!("{ready} {reason}"), Color::Red)
-            };
             let (lc, rc) = inv.cells_of(cic);
-            let status = cic.status.as_ref();
-            let name = if all_ns || wide {
-                format!("{}/{}", cic.namespace().unwrap_or_default(), cic.name_any())
-            } else {
-                cic.name_any()
-            };
-            let sides = [
-                (
-                    "local",
-                    lc,
-                    &cic.spec.local_endpoint.name,
-                    status.and_then(|s| s.local.as_ref()),
-                ),
-                (
-                    "remote",
-                    rc,
-                    &cic.spec.remote_endpoint.name,
-                    status.and_then(|s| s.remote.as_ref()),
-                ),
-            ];
-            for (i, (which, side_cell, endpoint, side)) in sides.into_iter().enumerate() {
-                let default = SideStatus::default();
-                let s = side.unwrap_or(&default);
-                let external = s.sdn == Some(crate::api::SdnKind::External);
-                let session = if external {
-                    plain("External")
-                } else {
-                    coloured(format!("{:?}", s.session_state), session_colour(s.session_state))
-                };
-                let error = side_error(s).unwrap_or_else(|| "-".into());
-                let mut row = vec![
-                    plain(if i == 0 { name.clone() } else { String::new() }),
-                    if i == 0 { ready_cell.clone() } else { plain("") },
-                    plain(which),
-                    plain(side_cell.unwrap_or_else(|| "?".into())),
-                    plain(endpoint.clone()),
-                    session,
-                    plain(if external { "-".into() } else { since(s) }),
-                    plain(if external { "-".into() } else { s.flaps.to_string() }),
-                ];
-                if wide {
-                    let admin = match (cic.spec.suspend, cic.spec.admin_state) {
-                        (true, _) => "Suspended",
-                        (false, AdminState::Disabled) => "Disabled",
-                        (false, AdminState::Enabled) => "Enabled",
-                    };
-                    row.extend([
-                        plain(s.peer_address.clone().unwrap_or_else(|| "-".into())),
-                        plain(if external {
-                            "-".into()
-                        } else {
-                            s.configured.to_string()
-                        }),
-                        plain(
-                            s.sdn
-                                .and_then(|k| serde_json::to_value(k).ok())
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_else(|| "-".into()),
-                        ),
-                        plain(if i == 0 { admin } else { "" }),
-                    ]);
-                    row.push(plain(shorten(&error, 400)));
-                } else {
-                    row.push(plain(shorten(&error, 70)));
-                }
+            for row in interconnect_rows(cic, [lc, rc], qualify, wide) {
                 table.row(row);
             }
         }
-        print!("{}", table.render(style));
+        out.push(format!(
+            "{}\n{}",
+            style.bold(&format!("CELL {cell}")),
+            table.render(style)
+        ));
     }
-    Ok(EXIT_OK)
+    out.join("\n")
 }
+
+fn header(wide: bool) -> Vec<&'static str> {
+    let mut header = vec![
+        "INTERCONNECT",
+        "READY",
+        "SIDE",
+        "CELL",
+        "ENDPOINT",
+        "SESSION",
+        "SINCE",
+        "FLAPS",
+    ];
+    if wide {
+        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN"]);
+    }
+    header.push("LAST ERROR");
+    header
+}
+
+type Cell = (String, Option<Color>);
+
+/// Two rows: the local side, then the remote side (name, Ready and admin state on the first).
+fn interconnect_rows(
+    cic: &CellInterconnect,
+    cells: [Option<String>; 2],
+    qualify: bool,
+    wide: bool,
+) -> Vec<Vec<Cell>> {
+    let ready = ready_of(cic);
+    let ready_cell = if ready.is_true() {
+        coloured(format!("True {}", ready.reason), Color::Green)
+    } else {
+        coloured(format!("{} {}", ready.status, ready.reason), Color::Red)
+    };
+    let name = if qualify {
+        format!("{}/{}", cic.namespace().unwrap_or_default(), cic.name_any())
+    } else {
+        cic.name_any()
+    };
+    let status = cic.status.as_ref();
+    let sides = [
+        (
+            "local",
+            &cic.spec.local_endpoint.name,
+            status.and_then(|s| s.local.as_ref()),
+        ),
+        (
+            "remote",
+            &cic.spec.remote_endpoint.name,
+            status.and_then(|s| s.remote.as_ref()),
+        ),
+    ];
+    let mut rows = vec![];
+    for ((which, endpoint, side), cell) in sides.into_iter().zip(cells) {
+        let first = rows.is_empty();
+        let mut row = vec![
+            plain(if first { name.clone() } else { String::new() }),
+            if first { ready_cell.clone() } else { plain("") },
+            plain(which),
+            plain(cell.unwrap_or_else(|| "?".into())),
+            plain(endpoint.clone()),
+        ];
+        let default = SideStatus::default();
+        row.extend(side_cells(cic, side.unwrap_or(&default), first, wide));
+        rows.push(row);
+    }
+    rows
+}
+
+/// The columns of one side from SESSION on.
+fn side_cells(cic: &CellInterconnect, s: &SideStatus, first: bool, wide: bool) -> Vec<Cell> {
+    let external = s.sdn == Some(SdnKind::External);
+    let unless_external = |text: String| plain(if external { "-".into() } else { text });
+    let session = if external {
+        plain(Reason::External.as_str())
+    } else {
+        coloured(format!("{:?}", s.session_state), session_colour(s.session_state))
+    };
+    let error = side_error(s).unwrap_or_else(|| "-".into());
+    let mut cells = vec![
+        session,
+        unless_external(since(s)),
+        unless_external(s.flaps.to_string()),
+    ];
+    if wide {
+        cells.extend([
+            plain(s.peer_address.clone().unwrap_or_else(|| "-".into())),
+            unless_external(s.configured.to_string()),
+            plain(
+                s.sdn
+                    .and_then(|k| serde_json::to_value(k).ok())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            plain(if first { admin_state(cic) } else { "" }),
+            plain(shorten(&error, 400)),
+        ]);
+    } else {
+        cells.push(plain(shorten(&error, 70)));
+    }
+    cells
+}
+
+/// The ADMIN column: suspended, else the admin state.
+fn admin_state(cic: &CellInterconnect) -> &'static str {
+    match (cic.spec.suspend, cic.spec.admin_state) {
+        (true, _) => Reason::Suspended.as_str(),
+        (false, AdminState::Disabled) => "Disabled",
+        (false, AdminState::Enabled) => "Enabled",
+    }
+}
+
+#[cfg(test)]
+mod tests;

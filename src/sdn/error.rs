@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use crate::api::Reason;
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum SdnError {
     /// Connection refused, reset, DNS failure...
     #[error("cannot reach the SDN API at {endpoint}: {message}")]

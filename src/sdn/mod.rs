@@ -8,8 +8,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::stream::BoxStream;
 
 pub mod error;
+pub mod fake;
 pub mod gobgp;
 pub mod opendaylight;
+pub mod routes;
 pub use error::SdnError;
 
 /// Prefix of the ownership marker that cellnet writes into every peer it creates.
@@ -85,9 +87,8 @@ pub struct PeerConfig {
     pub admin_down: bool,
     /// Shutdown communication sent with `admin_down` (RFC 8203).
     pub admin_message: Option<String>,
-    /// cellnet's own record (an annotation on the object) says it created this peer on this
-    /// speaker. Only backends whose peers cannot carry `owner` use it (see
-    /// [`SdnBackend::needs_ownership_record`]).
+    /// cellnet's own ledger says it created this peer on this speaker. Only
+    /// [`Ownership::Ledger`] backends use it.
     pub owned_record: bool,
 }
 
@@ -136,6 +137,38 @@ pub struct ObservedPeer {
     pub last_error: Option<String>,
 }
 
+/// What [`SdnBackend::ensure_peer`] did, and the peer as it saw it when that already tells its
+/// session (`observed: None`: just created, or its state just moved; ask
+/// [`SdnBackend::observe_peer`] if needed). GoBGP reads the peer to compare it anyway; a second read
+/// right after was half of the SDN calls of every reconcile of an existing peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ensured {
+    pub outcome: PeerOutcome,
+    pub observed: Option<ObservedPeer>,
+}
+
+impl From<PeerOutcome> for Ensured {
+    fn from(outcome: PeerOutcome) -> Self {
+        Self {
+            outcome,
+            observed: None,
+        }
+    }
+}
+
+/// How a backend kind tells cellnet's peers from everyone else's (the controller's ledger module
+/// maps each [`BackendKind`] to one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Each peer carries cellnet's owner marker (`PeerConfig::owner`); the backend checks it
+    /// before any change or removal.
+    Marker,
+    /// Peers cannot carry a marker: cellnet keeps its own ledger of the peers it created (written
+    /// before the create), tells the backend through `PeerConfig::owned_record`, and asks it to
+    /// remove only recorded peers.
+    Ledger,
+}
+
 /// What [`SdnBackend::ensure_peer`] found or did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerOutcome {
@@ -177,39 +210,16 @@ pub trait SdnBackend: Send + Sync {
     async fn ensure_speaker(&self, config: &SpeakerConfig) -> Result<SpeakerOutcome, SdnError>;
     /// Every peer on the speaker, ours and others'.
     async fn list_peers(&self) -> Result<Vec<ObservedPeer>, SdnError>;
-    /// Creates the peer, or updates only what differs; never touches a peer without `desired.owner`.
-    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError>;
-    /// [`Self::ensure_peer`], and the peer as it found it when that read already tells all
-    /// (`None`: ask [`Self::observe_peer`]). GoBGP reads the peer to compare it anyway; a second
-    /// read right after was half of the SDN calls of every reconcile of an existing peer.
-    async fn ensure_peer_observed(
-        &self,
-        desired: &PeerConfig,
-    ) -> Result<(PeerOutcome, Option<ObservedPeer>), SdnError> {
-        Ok((self.ensure_peer(desired).await?, None))
-    }
-    /// Removes the peer at `neighbor` if it carries `owner`.
+    /// Creates the peer, or updates only what differs; never touches a peer that is not
+    /// cellnet's (see [`Ownership`]).
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<Ensured, SdnError>;
+    /// Removes the peer at `neighbor` if it is cellnet's (`owner` on [`Ownership::Marker`] backends).
     async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError>;
-    /// Session state of one peer (`Unknown` when absent).
-    async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError>;
-    /// One peer as observed (`None` when absent). Backends that can ask for one peer override
-    /// this: reading every peer of the speaker per object made reconciles O(peers).
-    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
-        Ok(self
-            .list_peers()
-            .await?
-            .into_iter()
-            .find(|p| p.neighbor == neighbor))
-    }
+    /// One peer as observed (`None` when absent), read alone: reading every peer of the speaker
+    /// per object made reconciles O(peers).
+    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError>;
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
-
-    /// Whether peers on this backend cannot carry the owner marker, so that ownership rests on
-    /// cellnet's own record: the controller records a peer before creating it, sets
-    /// `PeerConfig::owned_record`, and calls `remove_peer` only for peers it recorded.
-    fn needs_ownership_record(&self) -> bool {
-        false
-    }
 }
 
 /// Which backend speaks to a speaker.

@@ -1,46 +1,163 @@
-//! YAML of cellnet objects as users write them, for `kubectl apply` in end-to-end tests.
-use std::net::Ipv4Addr;
+//! Manifests as users write them, for `kubectl apply` in end-to-end tests: builders for
+//! InfraEndpoints and CellInterconnects, and Secrets. A builder writes only the fields a test
+//! sets (the API server fills in the defaults, as it does for a user's YAML); `yaml()` first
+//! checks that the object reads as the typed API, so a builder typo fails at once. `typed()`
+//! hands the object to tests that create it through the API instead.
+use std::fmt::Display;
+
+use cellnet::api::{CellInterconnect, InfraEndpoint};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 /// The BGP port every test speaker uses (one port, many 127.x addresses).
 pub const BGP_PORT: u16 = 1790;
 
-fn endpoint(name: &str, cell: &str, address: Ipv4Addr, asn: u32, sdn: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: InfraEndpoint\nmetadata:\n  name: {name}\nspec:\n  cell: {cell}\n  \
-         address: {address}\n  asn: {asn}\n  port: {BGP_PORT}\n{sdn}"
-    )
+fn object(kind: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": "cellnet.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {},
+    })
 }
 
-/// An InfraEndpoint managed through GoBGP's API at `api_url`.
-pub fn gobgp_endpoint(name: &str, cell: &str, address: Ipv4Addr, asn: u32, api_url: &str) -> String {
-    endpoint(
-        name,
-        cell,
-        address,
-        asn,
-        &format!("  sdn:\n    type: GoBGP\n    url: {api_url}\n"),
-    )
+/// `object` as the typed `K`; panics if the API types cannot read it.
+fn typed<K: DeserializeOwned>(object: &Value) -> K {
+    serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("the builder made an object the API types cannot read: {e}\n{object}"))
 }
 
-/// An InfraEndpoint managed through OpenDaylight's RESTCONF root `url`, credentials in `secret`.
-pub fn odl_endpoint(name: &str, cell: &str, address: Ipv4Addr, asn: u32, url: &str, secret: &str) -> String {
-    let sdn = format!(
-        "  sdn:\n    type: OpenDaylight\n    url: {url}\n    credentialsSecretRef:\n      name: {secret}\n"
-    );
-    endpoint(name, cell, address, asn, &sdn)
+/// `object` as YAML, after checking that it reads as `K`.
+fn yaml_of<K: DeserializeOwned>(object: &Value) -> String {
+    typed::<K>(object);
+    serde_yaml::to_string(object).expect("a JSON value is YAML")
 }
 
-/// An external InfraEndpoint (no `sdn`): cellnet never configures it.
-pub fn external_endpoint(name: &str, cell: &str, address: Ipv4Addr, asn: u32) -> String {
-    endpoint(name, cell, address, asn, "")
+/// An InfraEndpoint named `name`; external (no `spec.sdn`) until [`Endpoint::gobgp`] or
+/// [`Endpoint::opendaylight`]. `cell`, `address` and `asn` are required.
+pub fn endpoint(name: &str) -> Endpoint {
+    Endpoint(object("InfraEndpoint", name))
 }
 
-/// A CellInterconnect with test timers (hold 9 s, keepalive 3 s); `extra_bgp` is appended to
-/// `spec.bgp` (indented four spaces), e.g. a `passwordSecretRef`.
-pub fn interconnect(name: &str, local: &str, remote: &str, extra_bgp: &str) -> String {
-    format!(
-        "apiVersion: cellnet.io/v1alpha1\nkind: CellInterconnect\nmetadata:\n  name: {name}\nspec:\n  \
-         localEndpoint:\n    name: {local}\n  remoteEndpoint:\n    name: {remote}\n  bgp:\n    holdTime: 9\n    \
-         keepaliveInterval: 3\n{extra_bgp}"
-    )
+/// See [`endpoint`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Endpoint(Value);
+
+impl Endpoint {
+    fn spec(mut self, field: &str, value: Value) -> Self {
+        self.0["spec"][field] = value;
+        self
+    }
+
+    pub fn cell(self, cell: &str) -> Self {
+        self.spec("cell", json!(cell))
+    }
+
+    pub fn address(self, address: impl Display) -> Self {
+        self.spec("address", json!(address.to_string()))
+    }
+
+    pub fn asn(self, asn: u32) -> Self {
+        self.spec("asn", json!(asn))
+    }
+
+    pub fn port(self, port: u16) -> Self {
+        self.spec("port", json!(port))
+    }
+
+    /// Managed through GoBGP's gRPC API at `api_url`.
+    pub fn gobgp(self, api_url: &str) -> Self {
+        self.spec("sdn", json!({"type": "GoBGP", "url": api_url}))
+    }
+
+    /// Managed through OpenDaylight's RESTCONF root `url`, credentials in Secret `secret`.
+    pub fn opendaylight(self, url: &str, secret: &str) -> Self {
+        self.spec(
+            "sdn",
+            json!({"type": "OpenDaylight", "url": url, "credentialsSecretRef": {"name": secret}}),
+        )
+    }
+
+    /// `spec.sdn.tls`: the CA bundle from Secret `ca_secret` and/or `insecureSkipVerify: true`.
+    pub fn tls(mut self, ca_secret: Option<&str>, insecure_skip_verify: bool) -> Self {
+        assert!(
+            self.0["spec"]["sdn"].is_object(),
+            "tls() needs gobgp() or opendaylight() first"
+        );
+        let mut tls = json!({});
+        if let Some(name) = ca_secret {
+            tls["caSecretRef"] = json!({"name": name});
+        }
+        if insecure_skip_verify {
+            tls["insecureSkipVerify"] = json!(true);
+        }
+        self.0["spec"]["sdn"]["tls"] = tls;
+        self
+    }
+
+    /// `spec.neutron` as written in a manifest (camelCase JSON).
+    pub fn neutron(self, neutron: Value) -> Self {
+        self.spec("neutron", neutron)
+    }
+
+    /// The manifest, for `kubectl apply`.
+    pub fn yaml(&self) -> String {
+        yaml_of::<InfraEndpoint>(&self.0)
+    }
+
+    /// The typed object, for `Api::create`.
+    pub fn typed(&self) -> InfraEndpoint {
+        typed(&self.0)
+    }
+}
+
+/// A CellInterconnect `name` from endpoint `local` to endpoint `remote`, with test timers
+/// (hold 9 s, keepalive 3 s).
+pub fn interconnect(name: &str, local: &str, remote: &str) -> Interconnect {
+    let mut object = object("CellInterconnect", name);
+    object["spec"] = json!({
+        "localEndpoint": {"name": local},
+        "remoteEndpoint": {"name": remote},
+        "bgp": {"holdTime": 9, "keepaliveInterval": 3},
+    });
+    Interconnect(object)
+}
+
+/// See [`interconnect`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Interconnect(Value);
+
+impl Interconnect {
+    /// The session's TCP MD5 password: key `key` of Secret `secret`.
+    pub fn password(mut self, secret: &str, key: &str) -> Self {
+        self.0["spec"]["bgp"]["passwordSecretRef"] = json!({"name": secret, "key": key});
+        self
+    }
+
+    /// The manifest, for `kubectl apply`.
+    pub fn yaml(&self) -> String {
+        yaml_of::<CellInterconnect>(&self.0)
+    }
+
+    /// The typed object, for `Api::create`.
+    pub fn typed(&self) -> CellInterconnect {
+        typed(&self.0)
+    }
+}
+
+/// A Secret `name` with `stringData` (the API server stores it base64 in `data`).
+pub fn secret(name: &str, string_data: &[(&str, &str)]) -> String {
+    let data: serde_json::Map<String, Value> = string_data
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let object = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": data,
+    });
+    serde_yaml::to_string(&object).expect("a JSON value is YAML")
 }

@@ -14,4 +14,7 @@ pub mod odl_server;
 
 pub use control_plane::{ControlPlane, control_plane, free_port, report};
 pub use controller::ControllerProcess;
-pub use kube_helpers::{condition, create_namespace, wait_condition, wait_for};
+pub use kube_helpers::{
+    EndpointStatusExt, InterconnectStatusExt, Kind, condition, describe, namespace, wait_condition,
+    wait_condition_json, wait_for, wait_ready,
+};

@@ -1,22 +1,26 @@
 //! Deletion: remove cellnet's peers from every managed speaker before the finalizer goes.
 use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use tracing::{info, warn};
 
-use super::super::Context;
-use super::super::error::{Error, Result};
-use super::super::speakers;
-use super::super::target;
-use super::resolve::endpoint_for_cleanup;
-use super::side::{Notes, recorded_peer};
+use super::super::problem::Problem;
+use super::super::speaker_setup::{self, Speaker};
+use super::super::target::{self, Checked};
+use super::super::{Context, error::Error, error::Result};
+use super::dereference::endpoint_for_cleanup;
+use super::ledger::Ledger;
+use super::plan::{owner_marker, recorded_peer};
+use super::publish::{send_events, write_status};
+use super::report::Notes;
 use super::status::Outcome;
-use super::{DELETION_POLICY_ANNOTATION, key, owner_marker, ownership, write_status};
-use crate::api::CellInterconnect;
-use crate::sdn::RemoveOutcome;
+use super::{DELETION_POLICY_ANNOTATION, key};
+use crate::api::{CellInterconnect, InfraEndpoint, Reason};
+use crate::sdn::{RemoveOutcome, SdnTarget};
 
 /// Removes cellnet's peers from every managed speaker; keeps the finalizer while one is unreachable.
 pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
@@ -28,80 +32,116 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
         == Some("Orphan")
     {
         let note = "deletion policy Orphan: peers left on the speakers".to_string();
-        ctx.publish(cic, EventType::Normal, "Orphaned", "DeletePeer", note)
+        ctx.publish(cic, EventType::Normal, Reason::Orphaned, "DeletePeer", note)
             .await;
         return Ok(Action::await_change());
     }
-    let owner = owner_marker(&ns, &cic.name_any());
     let local = endpoint_for_cleanup(ctx, &ns, &cic.spec.local_endpoint.name).await?;
     let remote = endpoint_for_cleanup(ctx, &ns, &cic.spec.remote_endpoint.name).await?;
-    let pairs = [(local.clone(), remote.clone()), (remote, local)];
     // One Event per reason for both sides (kube's recorder keeps only the first note of a
     // repeated reason on an object).
     let mut notes = Notes::default();
-    for (this, other) in pairs {
-        let Some(this) = this else { continue };
-        if !this.spec.is_managed() {
+    for (this, other) in [(&local, &remote), (&remote, &local)] {
+        let Some(this) = this.as_ref().filter(|e| e.spec.is_managed()) else {
             continue;
-        }
-        let cell = this.spec.cell.clone();
-        // The current neighbour and the one status recorded (if the remote address changed).
-        let mut addresses = BTreeSet::new();
-        if let Some(other) = other {
-            addresses.insert(other.spec.address.clone());
-        }
-        addresses.extend(recorded_peer(cic, &this));
-        let target = match target::resolve_target(ctx, &this).await? {
-            Ok(t) => t,
-            Err(p) => {
-                warn!(interconnect = %key(cic), cell, problem = ?p, "cannot reach the speaker to remove peers");
-                return Err(Error::Sdn {
-                    cell,
-                    source: crate::sdn::SdnError::InvalidConfig(format!("{p:?}")),
-                });
-            }
         };
-        let backend = ctx.speakers.backend(&target).map_err(|source| Error::Sdn {
-            cell: cell.clone(),
-            source,
-        })?;
-        let speaker = speakers::speaker_key(target.kind, &target.url);
-        for addr in addresses {
-            let Ok(ip) = addr.parse() else { continue };
-            if backend.needs_ownership_record() && !ownership::is_recorded(cic, &speaker, &addr) {
-                continue; // never created by cellnet: not ours to remove
+        if let Some(blocked) = cleanup_side(cic, ctx, this, other.as_deref(), &mut notes).await? {
+            return blocked_by(cic, ctx, blocked, notes).await;
+        }
+    }
+    send_events(ctx, cic, notes).await;
+    ctx.backoffs.reset(&key(cic));
+    Ok(Action::await_change())
+}
+
+/// A speaker that cannot be reached keeps the finalizer: status and a Warning say so, and the
+/// error makes kube's finalizer helper keep it (retried with the object's backoff).
+async fn blocked_by(
+    cic: &CellInterconnect,
+    ctx: &Context,
+    problem: Problem,
+    mut notes: Notes,
+) -> Result<Action> {
+    let note = format!(
+        "{}; the finalizer stays and cellnet retries (annotate {DELETION_POLICY_ANNOTATION}=Orphan to release it \
+         without cleanup)",
+        problem.message
+    );
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let blocked = Problem {
+        message: note.clone(),
+        stalled: false,
+        ..problem
+    };
+    write_status(cic, ctx, &Outcome::CleanupBlocked(blocked.clone()), &now).await?;
+    notes.add(EventType::Warning, Reason::CleanupBlocked, "DeletePeer", note);
+    send_events(ctx, cic, notes).await;
+    Err(Error::CleanupBlocked(blocked))
+}
+
+/// The current neighbour and the one status recorded (if the remote address changed).
+fn addresses(
+    cic: &CellInterconnect,
+    this: &InfraEndpoint,
+    other: Option<&InfraEndpoint>,
+) -> BTreeSet<String> {
+    let mut addresses: BTreeSet<String> = other.map(|o| o.spec.address.clone()).into_iter().collect();
+    addresses.extend(recorded_peer(cic, this));
+    addresses
+}
+
+/// The speaker of `this` side, or the problem that keeps the finalizer.
+async fn connect(ctx: &Context, this: &InfraEndpoint) -> Result<Checked<(SdnTarget, Speaker)>> {
+    let cannot = |p: Problem| {
+        let cell = &this.spec.cell;
+        p.within(format!("cell {cell}: cannot reach the speaker to remove peers"))
+    };
+    let target = match target::resolve_target(ctx, this).await? {
+        Ok(t) => t,
+        Err(p) => return Ok(Err(cannot(p))),
+    };
+    Ok(match speaker_setup::connect(ctx, &target) {
+        Ok(speaker) => Ok((target, speaker)),
+        Err(e) => Err(cannot(e.into())),
+    })
+}
+
+/// Removes cellnet's peers on `this` side; `Some(problem)` when a speaker blocks the deletion.
+async fn cleanup_side(
+    cic: &CellInterconnect,
+    ctx: &Context,
+    this: &Arc<InfraEndpoint>,
+    other: Option<&InfraEndpoint>,
+    notes: &mut Notes,
+) -> Result<Option<Problem>> {
+    let cell = this.spec.cell.clone();
+    let (target, speaker) = match connect(ctx, this).await? {
+        Ok(connected) => connected,
+        Err(problem) => return Ok(Some(problem)),
+    };
+    let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
+    let ledger = Ledger::of(cic);
+    for addr in addresses(cic, this, other) {
+        let Ok(ip) = addr.parse::<IpAddr>() else { continue };
+        if !ledger.may_touch(target.kind, &speaker.key, ip) {
+            continue; // never created by cellnet: not ours to remove
+        }
+        match speaker.backend.remove_peer(ip, &owner).await {
+            Ok(RemoveOutcome::Removed) => {
+                ctx.metrics.sdn_write("delete_peer");
+                let note = format!("cell {cell}: removed BGP peer {addr} from speaker {}", target.url);
+                notes.add(EventType::Normal, Reason::PeerRemoved, "DeletePeer", note);
             }
-            match backend.remove_peer(ip, &owner).await {
-                Ok(RemoveOutcome::Removed) => {
-                    ctx.metrics.sdn_write("delete_peer");
-                    let note = format!("cell {cell}: removed BGP peer {addr} from speaker {}", target.url);
-                    info!(interconnect = %key(cic), %note);
-                    notes.add(EventType::Normal, "PeerRemoved", "DeletePeer", note);
-                }
-                Ok(RemoveOutcome::Absent) => {}
-                Ok(RemoveOutcome::NotOwned) => {
-                    let note = format!("cell {cell}: peer {addr} is not cellnet's; left untouched");
-                    notes.add(EventType::Warning, "PeerNotOwned", "DeletePeer", note);
-                }
-                Err(source) => {
-                    let note = format!(
-                        "cell {cell}: cannot remove peer {addr} ({source}); the finalizer stays and cellnet retries \
-                         (annotate {DELETION_POLICY_ANNOTATION}=Orphan to release it without cleanup)"
-                    );
-                    let now = Time(k8s_openapi::jiff::Timestamp::now());
-                    let outcome = Outcome::CleanupBlocked {
-                        reason: source.category().as_str(),
-                        message: note.clone(),
-                    };
-                    write_status(cic, ctx, &outcome, &now).await?;
-                    notes.add(EventType::Warning, "CleanupBlocked", "DeletePeer", note);
-                    notes.publish(ctx, cic).await;
-                    return Err(Error::Sdn { cell, source });
-                }
+            Ok(RemoveOutcome::Absent) => {}
+            Ok(RemoveOutcome::NotOwned) => {
+                let note = format!("cell {cell}: peer {addr} is not cellnet's; left untouched");
+                notes.add(EventType::Warning, Reason::PeerNotOwned, "DeletePeer", note);
+            }
+            Err(source) => {
+                let message = format!("cell {cell}: cannot remove peer {addr} ({source})");
+                return Ok(Some(Problem::new(source.category(), message)));
             }
         }
     }
-    notes.publish(ctx, cic).await;
-    ctx.backoffs.reset(&key(cic));
-    Ok(Action::await_change())
+    Ok(None)
 }

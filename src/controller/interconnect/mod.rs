@@ -1,10 +1,22 @@
-//! Reconciler of CellInterconnects: resolve the endpoints and Secret, configure the peer on each
-//! managed speaker, read the sessions, write status. Deletion removes cellnet's peers first.
+//! Reconciler of CellInterconnects, as a pipeline of named steps:
+//!
+//! 1. [`dereference`] (Kubernetes reads): both endpoints, the password, each managed side's SDN target;
+//! 2. [`plan`] (pure): each managed side's speaker config, peer and stale peer;
+//! 3. [`apply`] (SDN I/O) in two halves around the [`ledger`] claim (Kubernetes write):
+//!    prepare (speaker started, foreign neighbour looked for), execute (peer ensured, session read);
+//! 4. [`report`] (pure): side results, Events, metrics, the ledger after; [`status`] (pure):
+//!    the new status and when to look again;
+//! 5. [`publish`] (Kubernetes writes): status, Events, metrics.
+//!
+//! Deletion ([`cleanup`]) removes cellnet's peers first. Failures of SDN calls and missing
+//! references end up in conditions; only Kubernetes API errors abort a reconcile.
+mod apply;
 mod cleanup;
-mod desired;
-mod ownership;
-mod resolve;
-mod side;
+mod dereference;
+mod ledger;
+mod plan;
+mod publish;
+mod report;
 mod status;
 
 use std::sync::Arc;
@@ -18,12 +30,17 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-pub use desired::owner_marker;
-use status::{Outcome, Side, SideResult};
+pub use ledger::OWNED_PEERS_ANNOTATION;
+pub use plan::owner_marker;
 
 use super::Context;
 use super::error::{Error, Result};
-use crate::api::{CellInterconnect, SdnKind};
+use crate::api::CellInterconnect;
+use dereference::Dereferenced;
+use ledger::Ledger;
+use plan::{Side, SidePlan};
+use report::Found;
+use status::{Next, Outcome};
 
 /// Finalizer that keeps the object until its peers are removed from every managed speaker.
 pub const FINALIZER: &str = "cellnet.io/cleanup";
@@ -55,27 +72,7 @@ pub async fn reconcile(cic: Arc<CellInterconnect>, ctx: Arc<Context>) -> Result<
     let ns = cic.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), &ns);
     let _timer = ctx.metrics.reconcile_timer("CellInterconnect");
-    // The finalizer goes on before any peer is created, as kube's helper does; but in the same
-    // reconcile, instead of ending it and waiting for the watch to bring the object back (which,
-    // during a bulk apply, queued every object twice).
-    let cic = if cic.meta().deletion_timestamp.is_none() && !cic.finalizers().iter().any(|f| f == FINALIZER) {
-        let mut finalizers = cic.finalizers().to_vec();
-        finalizers.push(FINALIZER.into());
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": cic.resource_version(),
-        }});
-        let patched = api
-            .patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        // Acted on below: its watch event needs no reconcile of its own.
-        if let (Some(uid), Some(rv)) = (patched.uid(), patched.resource_version()) {
-            ctx.own_writes.record(&uid, &rv);
-        }
-        Arc::new(patched)
-    } else {
-        cic
-    };
+    let cic = with_finalizer(&api, cic, &ctx).await?;
     finalizer(&api, FINALIZER, cic, |event| async {
         match event {
             FinalizerEvent::Apply(cic) => apply(&cic, &ctx).await,
@@ -86,6 +83,33 @@ pub async fn reconcile(cic: Arc<CellInterconnect>, ctx: Arc<Context>) -> Result<
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// The finalizer goes on before any peer is created, as kube's helper does; but in the same
+/// reconcile, instead of ending it and waiting for the watch to bring the object back (which,
+/// during a bulk apply, queued every object twice).
+async fn with_finalizer(
+    api: &Api<CellInterconnect>,
+    cic: Arc<CellInterconnect>,
+    ctx: &Context,
+) -> Result<Arc<CellInterconnect>> {
+    if cic.meta().deletion_timestamp.is_some() || cic.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(cic);
+    }
+    let mut finalizers = cic.finalizers().to_vec();
+    finalizers.push(FINALIZER.into());
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": cic.resource_version(),
+    }});
+    let patched = api
+        .patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    // Acted on below: its watch event needs no reconcile of its own.
+    if let (Some(uid), Some(rv)) = (patched.uid(), patched.resource_version()) {
+        ctx.own_writes.record(&uid, &rv);
+    }
+    Ok(Arc::new(patched))
+}
+
 pub fn error_policy(cic: Arc<CellInterconnect>, err: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoffs.next_delay(&key(&cic));
     warn!(interconnect = %key(&cic), error = %err, retry_in = ?delay, "reconcile failed");
@@ -93,92 +117,90 @@ pub fn error_policy(cic: Arc<CellInterconnect>, err: &Error, ctx: Arc<Context>) 
     Action::requeue(delay)
 }
 
+/// The pipeline for an object that is not being deleted.
 async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
-    let ns = cic.namespace().unwrap_or_default();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     if cic.spec.suspend {
-        write_status(cic, ctx, &Outcome::Suspended, &now).await?;
+        publish::write_status(cic, ctx, &Outcome::Suspended, &now).await?;
         return Ok(Action::await_change());
     }
-    let (local, remote, password) = match resolve::resolve(cic, ctx).await? {
-        Ok(resolved) => resolved,
-        Err(outcome) => {
-            write_status(cic, ctx, &outcome, &now).await?;
+    let inputs = match dereference::dereference(cic, ctx).await? {
+        Dereferenced::Ready(inputs) => *inputs,
+        Dereferenced::Unresolved(unresolved) => {
+            publish::write_status(cic, ctx, &Outcome::Unresolved(unresolved), &now).await?;
             // Watches on endpoints and Secrets bring it back when the reference appears; the
             // short re-check covers a reconcile that ran before the endpoint cache was filled
             // (seen after a leader change) and costs only cache reads.
             return Ok(Action::requeue(UNRESOLVED_RECHECK));
         }
     };
-    let owner = owner_marker(&ns, &cic.name_any());
-    let pw = password.as_ref().map(|(p, _)| p);
-    let mut notes = side::Notes::default();
-    let local_side = side::configure_side(cic, ctx, &owner, &local, &remote, pw, &mut notes).await?;
-    let remote_side = if remote.spec.is_managed() {
-        side::configure_side(cic, ctx, &owner, &remote, &local, pw, &mut notes).await?
-    } else {
-        Side {
-            cell: remote.spec.cell.clone(),
-            sdn: SdnKind::External,
-            peer_address: local.spec.address.clone(),
-            result: SideResult::External,
-        }
-    };
-    let transient = [&local_side, &remote_side]
-        .iter()
-        .any(|s| matches!(&s.result, SideResult::Failed { stalled: false, .. }));
-    let established = [&local_side, &remote_side].iter().all(|s| {
-        matches!(
-            &s.result,
-            SideResult::External
-                | SideResult::Configured {
-                    session: crate::sdn::SessionState::Established,
-                    ..
-                }
-                | SideResult::Configured { admin_down: true, .. }
-        )
-    });
+    let password_version = inputs.password.as_ref().map(|s| s.version.clone());
+    let sides = plan::plan(cic, inputs);
+    let found = carry_out(ctx, cic, sides).await?;
     let old = cic.status.as_ref();
-    for (side, before, other) in [
-        (&local_side, old.and_then(|s| s.local.as_ref()), &remote_side),
-        (&remote_side, old.and_then(|s| s.remote.as_ref()), &local_side),
-    ] {
-        side::session_events(side, before, other, &mut notes);
-        if let SideResult::Configured { session, .. } = &side.result {
-            ctx.metrics
-                .set_session(&side.cell, &side.peer_address, session.as_str());
-        }
-    }
-    notes.publish(ctx, cic).await;
+    let report = report::report(
+        &found,
+        [
+            old.and_then(|s| s.local.as_ref()),
+            old.and_then(|s| s.remote.as_ref()),
+        ],
+    );
+    publish::publish(ctx, cic, &report).await;
+    let [local, remote]: [status::Side; 2] = report.sides.try_into().expect("two sides");
+    let next = status::verdict(&local, &remote).next;
     let outcome = Outcome::Sides {
-        local: local_side,
-        remote: remote_side,
-        password_version: password.map(|(_, v)| v),
+        local,
+        remote,
+        password_version,
     };
-    write_status(cic, ctx, &outcome, &now).await?;
-    Ok(if transient {
-        Action::requeue(ctx.backoffs.next_delay(&key(cic)))
-    } else {
-        ctx.backoffs.reset(&key(cic));
-        if established {
-            Action::requeue(HEALTHY_RESYNC)
-        } else {
-            Action::requeue(SESSION_RECHECK)
-        }
-    })
+    publish::write_status(cic, ctx, &outcome, &now).await?;
+    Ok(requeue(ctx, cic, next))
 }
 
-async fn write_status(cic: &CellInterconnect, ctx: &Context, outcome: &Outcome, now: &Time) -> Result<()> {
-    let mut new = status::compute(cic.status.as_ref(), cic.meta().generation, outcome, now);
-    if let Some(requested) = cic.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
-        new.last_handled_reconcile_at = Some(requested.clone());
+/// Prepares both sides, claims in the ledger what they are about to create (one write for
+/// both), executes them, and releases what turned out not to be cellnet's.
+async fn carry_out(ctx: &Context, cic: &CellInterconnect, sides: [Side<SidePlan>; 2]) -> Result<[Found; 2]> {
+    let stored = Ledger::of(cic);
+    let mut staged = Vec::with_capacity(2);
+    for side in sides {
+        staged.push(match side {
+            Side::External(id) => Err(Found::External(id)),
+            Side::Managed(id, Err(problem)) => Err(Found::Unplanned(id, problem)),
+            Side::Managed(id, Ok(plan)) => match apply::prepare(ctx, plan.clone(), &stored).await {
+                Ok(prepared) => Ok((id, prepared)),
+                Err(facts) => Err(Found::Applied(id, Box::new(plan), facts)),
+            },
+        });
     }
-    if cic.status.as_ref() == Some(&new) {
-        return Ok(());
+    let mut claimed = stored.clone();
+    for (_, p) in staged.iter().flatten().filter(|(_, p)| p.claim) {
+        claimed.claim(&p.plan.speaker, p.plan.peer.neighbor);
     }
-    let api: Api<CellInterconnect> =
-        Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
-    super::status_write::replace_status(&api, &cic.name_any(), &new).await?;
-    ctx.metrics.status_write("CellInterconnect");
-    Ok(())
+    claimed.store(ctx, cic, &stored).await?;
+    let mut found = Vec::with_capacity(2);
+    for side in staged {
+        found.push(match side {
+            Err(found) => found,
+            Ok((id, prepared)) => {
+                let plan = Box::new(prepared.plan.clone());
+                Found::Applied(id, plan, apply::execute(ctx, prepared, &claimed).await)
+            }
+        });
+    }
+    let found: [Found; 2] = found.try_into().map_err(|_| ()).expect("two sides");
+    report::ledger_after(&found, claimed.clone())
+        .store(ctx, cic, &claimed)
+        .await?;
+    Ok(found)
+}
+
+fn requeue(ctx: &Context, cic: &CellInterconnect, next: Next) -> Action {
+    if next == Next::Backoff {
+        return Action::requeue(ctx.backoffs.next_delay(&key(cic)));
+    }
+    ctx.backoffs.reset(&key(cic));
+    Action::requeue(match next {
+        Next::Resync => HEALTHY_RESYNC,
+        _ => SESSION_RECHECK,
+    })
 }

@@ -23,13 +23,14 @@ use tonic::transport::Channel;
 
 use self::proto::gobgp_api_client::GobgpApiClient;
 use crate::sdn::{
-    BackendKind, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SdnEvent,
-    SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+    BackendKind, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError,
+    SdnEvent, SdnTarget, SpeakerConfig, SpeakerOutcome,
 };
 
 pub mod convert;
 mod pool;
 pub mod proto;
+pub mod routes;
 
 pub use pool::{DEFAULT_TIMEOUT, GoBgpPool};
 
@@ -217,14 +218,7 @@ impl SdnBackend for GoBgp {
             .collect())
     }
 
-    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<PeerOutcome, SdnError> {
-        Ok(self.ensure_peer_observed(desired).await?.0)
-    }
-
-    async fn ensure_peer_observed(
-        &self,
-        desired: &PeerConfig,
-    ) -> Result<(PeerOutcome, Option<ObservedPeer>), SdnError> {
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<Ensured, SdnError> {
         convert::check_supported(desired)?;
         let Some(observed) = self.get_peer(desired.neighbor).await? else {
             let peer = convert::new_peer(desired);
@@ -235,18 +229,14 @@ impl SdnBackend for GoBgp {
             .await?;
             tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor, owner = %desired.owner,
                 "added GoBGP peer");
-            return Ok((PeerOutcome::Created, None));
+            return Ok(PeerOutcome::Created.into());
         };
         let description = convert::description_of(&observed);
         if description != desired.owner {
             tracing::debug!(endpoint = %self.endpoint, neighbor = %desired.neighbor, found = %description,
                 "GoBGP peer not ours; left alone");
-            return Ok((
-                PeerOutcome::Conflict {
-                    owner: convert::conflict_owner(description),
-                },
-                None,
-            ));
+            let owner = convert::conflict_owner(description);
+            return Ok(PeerOutcome::Conflict { owner }.into());
         }
 
         let mut fields = convert::peer_diff(desired, &observed);
@@ -281,13 +271,16 @@ impl SdnBackend for GoBgp {
                 admin_down = desired.admin_down, "changed GoBGP peer admin state");
             fields.push("admin_down");
             // The admin change moved the session: what was read before it is stale.
-            return Ok((PeerOutcome::Updated { fields }, None));
+            return Ok(PeerOutcome::Updated { fields }.into());
         }
-        let seen = convert::observed_peer(&observed);
-        Ok(if fields.is_empty() {
-            (PeerOutcome::Unchanged, seen)
+        let outcome = if fields.is_empty() {
+            PeerOutcome::Unchanged
         } else {
-            (PeerOutcome::Updated { fields }, seen)
+            PeerOutcome::Updated { fields }
+        };
+        Ok(Ensured {
+            outcome,
+            observed: convert::observed_peer(&observed),
         })
     }
 
@@ -327,14 +320,6 @@ impl SdnBackend for GoBgp {
             .await?
             .as_ref()
             .and_then(convert::observed_peer))
-    }
-
-    async fn session_state(&self, neighbor: IpAddr) -> Result<SessionState, SdnError> {
-        Ok(self
-            .get_peer(neighbor)
-            .await?
-            .map(|p| convert::session_of(&p))
-            .unwrap_or_default())
     }
 
     /// Peer events from `WatchEvent`. The stream ends when the connection breaks; events from

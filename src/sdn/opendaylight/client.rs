@@ -64,12 +64,6 @@ impl Paths {
         format!("{}/neighbors/neighbor={}", self.bgp, encode_key(address))
     }
 
-    /// One neighbour's operational state (bgp-user-guide-operational-state.rst, "BGP Neighbor
-    /// Operational State"; `content=nonconfig` is RFC 8040 section 4.8.1).
-    pub fn neighbor_state(&self, address: &str) -> String {
-        format!("{}/state?content=nonconfig", self.neighbor(address))
-    }
-
     /// The instance's global configuration (bgp-user-guide-protocol-configuration.rst,
     /// "Protocol Configuration": `global/config` with `router-id` and `as`; the peering guide's
     /// "Route reflector configuration" addresses it as `.../bgp/global/config`).
@@ -252,10 +246,6 @@ mod tests {
         );
         assert!(p.neighbor("192.0.2.1").ends_with("/neighbors/neighbor=192.0.2.1"));
         assert!(p.neighbor("2001:db8::1").ends_with("/neighbor=2001%3Adb8%3A%3A1"));
-        assert!(
-            p.neighbor_state("192.0.2.1")
-                .ends_with("/neighbor=192.0.2.1/state?content=nonconfig")
-        );
         assert!(
             p.global_config()
                 .ends_with("/bgp-openconfig-extensions:bgp/global/config")

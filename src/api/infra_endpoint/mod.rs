@@ -1,0 +1,163 @@
+//! `InfraEndpoint`: one BGP speaker of one cell's infrastructure network.
+//!
+//! - this file: the kind itself ([`InfraEndpointSpec`] with its printer columns and CEL rules);
+//! - [`sdn`]: how to reach the SDN controller that manages the speaker (`spec.sdn`);
+//! - [`neutron`]: what Neutron is told about the endpoint's network (`spec.neutron`);
+//! - [`status`]: what the controller writes back (`status`).
+//!
+//! Doc comments on the types and fields are the descriptions in the generated CRD (`crds/`).
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+mod neutron;
+mod sdn;
+mod status;
+
+#[cfg(test)]
+mod tests;
+
+pub use neutron::{
+    AllocationPool, CloudSecretRef, DEFAULT_CLOUDS_KEY, NeutronBgpSpec, NeutronNetworkSpec,
+    NeutronNetworkType, NeutronSpec, NeutronSubnetSpec,
+};
+pub use sdn::{
+    DEFAULT_ODL_NETWORK_INSTANCE, DEFAULT_ODL_RIB_ID, OpenDaylightSpec, SdnSpec, SdnType, SecretRef, TlsSpec,
+};
+pub use status::{InfraEndpointStatus, NeutronStatus, SdnKind};
+
+/// DNS-1123 label: what an OpenStack cell name must look like to be used as a label value too.
+pub const DNS1123_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// DNS-1123 subdomain: a Kubernetes object name.
+pub const DNS1123_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// Default BGP TCP port.
+pub const DEFAULT_BGP_PORT: u16 = 179;
+
+/// Desired state of an InfraEndpoint: one BGP speaker on the underlay of one OpenStack cell (or an
+/// external router that cellnet peers with but does not configure).
+// clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "cellnet.io",
+    version = "v1alpha1",
+    kind = "InfraEndpoint",
+    namespaced,
+    status = "InfraEndpointStatus",
+    shortname = "iep",
+    category = "cellnet",
+    derive = "PartialEq",
+    doc = "InfraEndpoint is one BGP speaker on the infrastructure network of one OpenStack cell, \
+           either managed through its SDN controller or external (configured by someone else).",
+    selectable = ".spec.cell",
+    printcolumn(
+        name = "Cell",
+        type_ = "string",
+        json_path = ".spec.cell",
+        description = "OpenStack cell"
+    ),
+    printcolumn(
+        name = "Address",
+        type_ = "string",
+        json_path = ".spec.address",
+        description = "BGP speaker address"
+    ),
+    printcolumn(
+        name = "ASN",
+        type_ = "integer",
+        json_path = ".spec.asn",
+        description = "Autonomous system number"
+    ),
+    printcolumn(
+        name = "SDN",
+        type_ = "string",
+        json_path = ".status.sdn",
+        description = "SDN controller type, or External"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the endpoint is ready"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+// Without a router ID the controller falls back to the address, which only works for IPv4.
+#[x_kube(validation = Rule::new(
+    "has(self.routerId) || !isIP(self.address) || ip(self.address).family() == 4"
+)
+.message("spec.routerId is required when spec.address is an IPv6 address")
+.field_path(".routerId")
+.reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new(
+    "!has(self.neutron) || (isIP(self.address) && isCIDR(self.neutron.subnet.cidr) && cidr(self.neutron.subnet.cidr).containsIP(self.address))"
+)
+.message("spec.neutron.subnet.cidr must contain spec.address")
+.field_path(".neutron.subnet.cidr")
+.reason(Reason::FieldValueInvalid))]
+pub struct InfraEndpointSpec {
+    /// OpenStack cell this endpoint belongs to, as a DNS-1123 label (for example `cell1`).
+    /// Immutable: create a new InfraEndpoint to move a speaker to another cell.
+    #[schemars(length(min = 1, max = 63), pattern(DNS1123_LABEL))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.cell is immutable"))]
+    pub cell: String,
+
+    /// IPv4 or IPv6 address of the BGP speaker on the underlay network, without a prefix length
+    /// or zone (for example `192.0.2.10` or `2001:db8::10`).
+    #[schemars(length(min = 1, max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("spec.address must be an IPv4 or IPv6 address without a zone"))]
+    pub address: String,
+
+    /// Autonomous system number of the speaker: 1 to 4294967295 (4-byte ASNs allowed).
+    #[schemars(range(min = 1, max = 4294967295u32))]
+    pub asn: u32,
+
+    /// TCP port the BGP speaker listens on, 1 to 65535.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+
+    /// BGP router ID (an IPv4 address). Defaults to `address` when that is IPv4; required when
+    /// `address` is IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 7, max = 15))]
+    #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4").message("spec.routerId must be an IPv4 address"))]
+    pub router_id: Option<String>,
+
+    /// SDN controller that manages this speaker. Absent: an external endpoint (a router in a
+    /// data centre, say) that cellnet peers with but never configures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdn: Option<SdnSpec>,
+
+    /// Free-form site metadata (rack, site, owner...). Kept and shown, never interpreted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+
+    /// Neutron: make this endpoint's network usable by the region's Neutron (a provider network
+    /// and subnet, and optionally a BGP speaker for the cell peering with this endpoint),
+    /// configured through Neutron's API. Absent: cellnet does not touch Neutron.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neutron: Option<NeutronSpec>,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_BGP_PORT
+}
+
+impl InfraEndpointSpec {
+    /// The router ID to configure: `routerId`, else `address` when that is IPv4.
+    pub fn effective_router_id(&self) -> Option<std::net::Ipv4Addr> {
+        match &self.router_id {
+            Some(id) => id.parse().ok(),
+            None => self.address.parse().ok(),
+        }
+    }
+
+    /// Whether cellnet configures this endpoint (it has an SDN controller).
+    pub fn is_managed(&self) -> bool {
+        self.sdn.is_some()
+    }
+}

@@ -1,0 +1,29 @@
+//! Step 1 (Kubernetes reads): how many CellInterconnects refer to the endpoint.
+use kube::ResourceExt;
+use kube::api::Api;
+
+use super::super::Context;
+use super::super::error::Result;
+use super::refers_to;
+use crate::api::{CellInterconnect, InfraEndpoint};
+
+/// The CellInterconnects that refer to the endpoint: from the cache, or, when it has none, from
+/// the API server. The interconnect cache is another watch than the one that woke this
+/// reconcile (a new interconnect can be seen here first), and it can still be filling right
+/// after a start; a missing in-use finalizer lets an endpoint go while its peers are on the
+/// speakers.
+pub async fn users(ctx: &Context, ep: &InfraEndpoint, ns: &str) -> Result<usize> {
+    let name = ep.name_any();
+    let cached = ctx
+        .interconnects
+        .state()
+        .iter()
+        .filter(|c| refers_to(c, ns, &name))
+        .count();
+    if cached > 0 {
+        return Ok(cached);
+    }
+    let cics: Api<CellInterconnect> = Api::namespaced(ctx.client.clone(), ns);
+    let listed = cics.list(&Default::default()).await?;
+    Ok(listed.items.iter().filter(|c| refers_to(c, ns, &name)).count())
+}

@@ -1,0 +1,87 @@
+//! Step 6 (Kubernetes writes): the Events of what the steps did, then the status when it
+//! changed, a count-only change at most every [`COUNT_ONLY_INTERVAL`] per endpoint.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::events::EventType;
+use tokio::time::Instant;
+
+use super::super::{Context, error::Result, status_write};
+use super::report::{self, Facts, Write};
+use crate::api::{InfraEndpoint, Reason};
+
+/// A status whose only change is the number of interconnects is written at most this often per
+/// endpoint ([`Write::CountOnly`]).
+pub const COUNT_ONLY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// When each endpoint's status was last written (by uid), to space out count-only writes.
+#[derive(Default)]
+pub struct StatusWrites(Mutex<HashMap<String, Instant>>);
+
+impl StatusWrites {
+    /// How long a count-only write of `uid` must still wait (`None`: it may go now).
+    fn wait(&self, uid: &str) -> Option<Duration> {
+        let last = *self.0.lock().unwrap().get(uid)?;
+        COUNT_ONLY_INTERVAL
+            .checked_sub(last.elapsed())
+            .filter(|d| !d.is_zero())
+    }
+
+    fn wrote(&self, uid: &str) {
+        self.0.lock().unwrap().insert(uid.into(), Instant::now());
+    }
+
+    pub(super) fn forget(&self, uid: &str) {
+        self.0.lock().unwrap().remove(uid);
+    }
+}
+
+/// Sends the Events of `facts` and writes the status they give. `Some(wait)`: a count-only
+/// change was held back; it may be written after `wait`.
+pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result<Option<Duration>> {
+    if let Some(note) = &facts.speaker_started {
+        let reason = Reason::SpeakerStarted;
+        ctx.publish(ep, EventType::Normal, reason, "StartSpeaker", note.clone())
+            .await;
+    }
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);
+    let uid = ep.uid().unwrap_or_default();
+    match report::write_kind(ep.status.as_ref(), &new) {
+        Write::Unchanged => return Ok(None),
+        Write::CountOnly => {
+            if let Some(wait) = ctx.endpoint_writes.wait(&uid) {
+                return Ok(Some(wait));
+            }
+        }
+        Write::Now => {}
+    }
+    let api: Api<InfraEndpoint> = Api::namespaced(ctx.client.clone(), &ep.namespace().unwrap_or_default());
+    status_write::replace_status(&api, &ep.name_any(), &new).await?;
+    ctx.endpoint_writes.wrote(&uid);
+    ctx.metrics.status_write("InfraEndpoint");
+    if ep.status.as_ref().and_then(|s| s.neutron.as_ref()) != new.neutron.as_ref() {
+        ctx.neutron.remember_write(ep, new.neutron.clone());
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_only_write_waits_only_after_a_recent_write() {
+        let writes = StatusWrites::default();
+        assert_eq!(writes.wait("uid"), None, "never written: may go now");
+        writes.wrote("uid");
+        let wait = writes.wait("uid").expect("just written: must wait");
+        assert!(wait <= COUNT_ONLY_INTERVAL);
+        writes.forget("uid");
+        assert_eq!(writes.wait("uid"), None);
+    }
+}

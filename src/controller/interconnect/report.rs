@@ -1,0 +1,299 @@
+//! Step 4 (pure): what the facts of both sides mean: the side results that status is computed
+//! from, the Events that tell the story of the link, the metrics to count, and the ledger after.
+use kube::runtime::events::EventType;
+
+use super::super::problem::Problem;
+use super::apply::{Applied, Failure, SideFacts};
+use super::ledger::{self, Ledger};
+use super::plan::{SideId, SidePlan};
+use super::status::{self, SideResult};
+use crate::api::{Reason, SideStatus};
+use crate::sdn::{Ownership, PeerOutcome, SessionState};
+
+/// One Event: type, reason, action and the note for people.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: Reason,
+    pub action: &'static str,
+    pub text: String,
+}
+
+/// The Events of one reconcile, one per reason: both sides' notes go into one Event, which
+/// halves the Events a bulk apply sends (a PeerCreated and a SessionEstablished per link, not per
+/// side).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Notes(pub Vec<Note>);
+
+impl Notes {
+    pub fn add(&mut self, type_: EventType, reason: Reason, action: &'static str, text: String) {
+        match self.0.iter_mut().find(|n| n.reason == reason) {
+            Some(note) => {
+                note.text.push_str("; ");
+                note.text.push_str(&text);
+            }
+            None => self.0.push(Note {
+                type_,
+                reason,
+                action,
+                text,
+            }),
+        }
+    }
+}
+
+/// A metric to count or set once the reconcile's writes are done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tally {
+    /// An SDN write of this kind (`create_peer`, `update_peer`, `repair_peer`).
+    SdnWrite(&'static str),
+    DriftRepair {
+        cell: String,
+    },
+    Session {
+        cell: String,
+        peer: String,
+        state: &'static str,
+    },
+}
+
+/// What the reconcile found, in the terms of status, Events and metrics.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub sides: Vec<status::Side>,
+    pub notes: Notes,
+    pub tallies: Vec<Tally>,
+}
+
+/// One side as it ends up: planned and, for managed sides that could be planned, its facts.
+pub enum Found {
+    External(SideId),
+    Unplanned(SideId, Problem),
+    Applied(SideId, Box<SidePlan>, SideFacts),
+}
+
+/// Words the facts of both sides (local first) against the status they had before.
+pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
+    let mut report = Report::default();
+    for f in found {
+        let (id, result) = side_result(f, &mut report.notes, &mut report.tallies);
+        report.sides.push(status::Side {
+            cell: id.cell.clone(),
+            sdn: id.sdn,
+            peer_address: id.peer_address.clone(),
+            result,
+        });
+    }
+    for (i, before) in before.into_iter().enumerate() {
+        let (side, other) = (&report.sides[i], &report.sides[1 - i]);
+        session_events(side, before, other, &mut report.notes);
+        if let SideResult::Configured { session, .. } = &side.result {
+            report.tallies.push(Tally::Session {
+                cell: side.cell.clone(),
+                peer: side.peer_address.clone(),
+                state: session.as_str(),
+            });
+        }
+    }
+    report
+}
+
+fn side_result<'a>(
+    found: &'a Found,
+    notes: &mut Notes,
+    tallies: &mut Vec<Tally>,
+) -> (&'a SideId, SideResult) {
+    match found {
+        Found::External(id) => (id, SideResult::External),
+        Found::Unplanned(id, problem) => (id, SideResult::Failed(problem.clone())),
+        Found::Applied(id, plan, facts) => {
+            if facts.started {
+                notes.add(
+                    EventType::Normal,
+                    Reason::SpeakerStarted,
+                    "StartSpeaker",
+                    started_note(id, plan),
+                );
+            }
+            let result = match &facts.result {
+                Ok(applied) => {
+                    applied_notes(id, plan, applied, notes, tallies);
+                    configured(plan, applied)
+                }
+                Err(failure) => SideResult::Failed(problem(plan, failure)),
+            };
+            (id, result)
+        }
+    }
+}
+
+fn started_note(id: &SideId, plan: &SidePlan) -> String {
+    let c = &plan.speaker_config;
+    format!(
+        "cell {}: started BGP on speaker {} (AS {}, router id {})",
+        id.cell, plan.target.url, c.asn, c.router_id
+    )
+}
+
+fn configured(plan: &SidePlan, applied: &Applied) -> SideResult {
+    match &applied.observed {
+        Some(p) => SideResult::Configured {
+            session: p.session,
+            admin_down: p.admin_down,
+            last_error: p.last_error.clone(),
+        },
+        None => SideResult::Configured {
+            session: SessionState::Idle,
+            admin_down: plan.peer.admin_down,
+            last_error: None,
+        },
+    }
+}
+
+/// The problem a failure means for status.
+pub fn problem(plan: &SidePlan, failure: &Failure) -> Problem {
+    let neighbor = plan.peer.neighbor;
+    match failure {
+        Failure::Sdn(e) => Problem::from(e.clone()),
+        Failure::SpeakerConflict(reason) => Problem::new(Reason::SpeakerConflict, reason.clone()),
+        Failure::Unrecorded => Problem::new(
+            Reason::PeerConflict,
+            format!("speaker already has a neighbour {neighbor} that cellnet did not create; left untouched"),
+        ),
+        Failure::NotOurs { owner } => {
+            let by = owner
+                .as_ref()
+                .map(|o| format!("owned by {o:?}"))
+                .unwrap_or_else(|| "not created by cellnet".into());
+            Problem::new(
+                Reason::PeerConflict,
+                format!("speaker already has a peer {neighbor} {by}; cellnet leaves it untouched"),
+            )
+        }
+        Failure::Vanished => Problem::new(
+            Reason::SdnRejected,
+            "the peer vanished right after it was configured",
+        ),
+    }
+}
+
+/// Whether a write repairs drift rather than applying a spec change or a rotation.
+fn repairs_drift(plan: &SidePlan, outcome: &PeerOutcome) -> bool {
+    // A new password alone is a Secret rotation, not drift.
+    let rotation = matches!(outcome, PeerOutcome::Updated { fields } if fields.as_slice() == ["password"]);
+    plan.write_repairs_drift
+        && !rotation
+        && matches!(outcome, PeerOutcome::Created | PeerOutcome::Updated { .. })
+}
+
+fn applied_notes(
+    id: &SideId,
+    plan: &SidePlan,
+    applied: &Applied,
+    notes: &mut Notes,
+    tallies: &mut Vec<Tally>,
+) {
+    let (cell, url, neighbor) = (&id.cell, &plan.target.url, plan.peer.neighbor);
+    if repairs_drift(plan, &applied.outcome) {
+        tallies.push(Tally::DriftRepair { cell: cell.clone() });
+        tallies.push(Tally::SdnWrite("repair_peer"));
+        let text = format!(
+            "cell {cell}: peer {neighbor} on speaker {url} was missing or changed behind cellnet's back; repaired"
+        );
+        notes.add(EventType::Warning, Reason::DriftRepaired, "ConfigurePeer", text);
+    } else if applied.outcome == PeerOutcome::Created {
+        tallies.push(Tally::SdnWrite("create_peer"));
+        let text = format!(
+            "cell {cell}: created BGP peer {neighbor} (AS {}) on speaker {url}",
+            plan.peer.peer_asn
+        );
+        notes.add(EventType::Normal, Reason::PeerCreated, "ConfigurePeer", text);
+    } else if let PeerOutcome::Updated { fields } = &applied.outcome {
+        tallies.push(Tally::SdnWrite("update_peer"));
+        let text = format!(
+            "cell {cell}: updated BGP peer {neighbor} on speaker {url} ({})",
+            fields.join(", ")
+        );
+        notes.add(EventType::Normal, Reason::PeerUpdated, "ConfigurePeer", text);
+    }
+    if let Some(old) = applied.stale_removed {
+        let text = format!("cell {cell}: removed stale BGP peer {old} on speaker {url}");
+        notes.add(EventType::Normal, Reason::PeerRemoved, "ConfigurePeer", text);
+    }
+}
+
+/// Events for what changed on one side since the last status: a session that came up or went
+/// down, a speaker that became unreachable. So `kubectl describe` tells the story of a link.
+pub fn session_events(
+    side: &status::Side,
+    before: Option<&SideStatus>,
+    other: &status::Side,
+    notes: &mut Notes,
+) {
+    use crate::api::SessionState as Api;
+    let was = before.map(|b| b.session_state).unwrap_or_default();
+    let link = format!(
+        "cell {} -> cell {} ({})",
+        side.cell, other.cell, side.peer_address
+    );
+    match &side.result {
+        SideResult::Configured {
+            session, admin_down, ..
+        } => {
+            let now = status::session_state(*session);
+            if now == Api::Established && was != Api::Established {
+                let text = format!("{link}: BGP session Established");
+                notes.add(
+                    EventType::Normal,
+                    Reason::SessionEstablished,
+                    "ObserveSession",
+                    text,
+                );
+            } else if was == Api::Established && now != Api::Established && !admin_down {
+                let text = format!("{link}: BGP session went down (now {now:?})");
+                notes.add(EventType::Warning, Reason::SessionDown, "ObserveSession", text);
+            }
+        }
+        // Once per outage: only when the side had no failure before (status keeps the message).
+        SideResult::Failed(p)
+            if matches!(p.reason, Reason::SdnUnreachable | Reason::SdnTlsFailed)
+                && before.is_none_or(|b| b.message.is_none()) =>
+        {
+            notes.add(
+                EventType::Warning,
+                p.reason,
+                "ObserveSession",
+                format!("{link}: {}", p.message),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The ledger after this reconcile: claims stay (written before the creates), a neighbour that
+/// turned out not to be ours and a removed stale peer leave it.
+pub fn ledger_after(found: &[Found; 2], mut ledger: Ledger) -> Ledger {
+    for f in found {
+        let Found::Applied(_, plan, facts) = f else {
+            continue;
+        };
+        if ledger::ownership(plan.target.kind) != Ownership::Ledger {
+            continue;
+        }
+        match &facts.result {
+            // A create that lost a race: the record written before it must not claim the
+            // neighbour that won.
+            Err(Failure::NotOurs { .. }) => ledger.release(&plan.speaker, plan.peer.neighbor),
+            Ok(Applied {
+                stale_removed: Some(old),
+                ..
+            }) => ledger.release(&plan.speaker, *old),
+            _ => {}
+        }
+    }
+    ledger
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;

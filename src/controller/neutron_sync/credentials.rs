@@ -1,0 +1,68 @@
+//! The Secrets of `spec.neutron`: the clouds.yaml that gives the cloud's client, and the BGP
+//! peer's password. A missing or unusable Secret is a [`Problem`] (it stalls until the Secret
+//! changes); only a Kubernetes API error aborts.
+use std::sync::Arc;
+
+use kube::ResourceExt;
+
+use super::PeerPassword;
+use crate::api::infra_endpoint::{CloudSecretRef, NeutronBgpSpec};
+use crate::api::{InfraEndpoint, Reason};
+use crate::controller::Context;
+use crate::controller::error::Result;
+use crate::controller::problem::Problem;
+use crate::controller::target::{self, Checked, SecretValue};
+use crate::neutron::{NeutronClient, clouds};
+
+/// One key of a Secret in the endpoint's namespace.
+async fn read_secret(
+    ctx: &Context,
+    ep: &InfraEndpoint,
+    name: &str,
+    key: &str,
+) -> Result<Checked<SecretValue>> {
+    let ns = ep.namespace().unwrap_or_default();
+    target::read_secret_key(ctx, &ns, name, key).await
+}
+
+/// The client of the cloud `cloud` in the clouds.yaml under `secret_ref`.
+pub(super) async fn client(
+    ctx: &Context,
+    ep: &InfraEndpoint,
+    secret_ref: &CloudSecretRef,
+    cloud: &str,
+) -> Result<Checked<Arc<NeutronClient>>> {
+    let yaml = match read_secret(ctx, ep, &secret_ref.name, &secret_ref.key).await? {
+        Ok(secret) => secret.value,
+        Err(p) => return Ok(Err(p.within("Neutron credentials"))),
+    };
+    let ns = ep.namespace().unwrap_or_default();
+    let cloud = match clouds::parse(&yaml, cloud) {
+        Ok(c) => c,
+        Err(e) => {
+            let (name, key) = (&secret_ref.name, &secret_ref.key);
+            let message = format!("Secret {ns}/{name} key {key:?}: {e}");
+            return Ok(Err(Problem::new(Reason::InvalidCloud, message)));
+        }
+    };
+    let key = format!("{ns}/{}/{}/{}", secret_ref.name, secret_ref.key, cloud.name);
+    Ok(ctx.neutron.get(&key, cloud).map_err(Problem::from))
+}
+
+/// The peer's MD5 password when `bgp.passwordSecretRef` names one.
+pub(super) async fn peer_password(
+    ctx: &Context,
+    ep: &InfraEndpoint,
+    bgp: Option<&NeutronBgpSpec>,
+) -> Result<Checked<Option<PeerPassword>>> {
+    let Some(r) = bgp.and_then(|b| b.password_secret_ref.as_ref()) else {
+        return Ok(Ok(None));
+    };
+    Ok(match read_secret(ctx, ep, &r.name, &r.key).await? {
+        Ok(s) => Ok(Some(PeerPassword {
+            value: s.value,
+            secret_version: s.version,
+        })),
+        Err(p) => Err(p.within("BGP password")),
+    })
+}

@@ -1,0 +1,194 @@
+//! One entry per speaker (SDN API), shared by every object that uses it: the backend client
+//! (one pooled connection) and one watcher task that turns changes on the speaker into requeues.
+//!
+//! The watcher follows the backend's change stream where it has one and polls `list_peers` every
+//! resync interval; when what it sees changes (a peer vanished, a session moved, the API went away
+//! or came back), it sends the speaker's key, and the controllers requeue the objects that use it.
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::info;
+
+mod watcher;
+
+use crate::metrics::Metrics;
+use crate::sdn::{
+    BackendKind, Connector, ObservedPeer, SdnBackend, SdnError, SdnTarget, SessionState, SpeakerConfig,
+};
+
+/// Identifies one speaker: its SDN type and API URL.
+pub type SpeakerKey = String;
+
+/// What changed on a speaker: one peer (only the objects with that neighbour are requeued), or
+/// everything (`neighbor: None`: unreachable, back, restarted, too many changes to name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerChange {
+    pub key: SpeakerKey,
+    pub neighbor: Option<IpAddr>,
+}
+
+/// Above this many changed peers in one poll, requeue the whole speaker instead.
+const MAX_NAMED_CHANGES: usize = 64;
+
+/// What of a peer concerns its objects between two polls: its owner, admin state, whether the
+/// session is up, and its last error. The steps of a session coming up (Idle, Connect, Active,
+/// OpenSent, OpenConfirm) are left out, as in [`worth_a_reconcile`]: each poll during a bulk
+/// apply or an outage would requeue most objects for them. Status shows them at the object's
+/// next check.
+fn significant(p: &ObservedPeer) -> (&Option<String>, bool, bool, &Option<String>) {
+    (
+        &p.owner,
+        p.admin_down,
+        p.session == SessionState::Established,
+        &p.last_error,
+    )
+}
+
+/// The neighbours that changed in a way that concerns their objects between two snapshots:
+/// removed (drift), appeared already Established, or changed in [`significant`]. A peer that
+/// merely appeared is the one a reconcile just created.
+fn changed_neighbors(before: &[ObservedPeer], after: &[ObservedPeer]) -> Vec<IpAddr> {
+    let index = |peers: &[ObservedPeer]| -> HashMap<IpAddr, ObservedPeer> {
+        peers.iter().map(|p| (p.neighbor, p.clone())).collect()
+    };
+    let (b, a) = (index(before), index(after));
+    let mut out: Vec<IpAddr> = b
+        .keys()
+        .chain(a.keys())
+        .filter(|n| match (b.get(n), a.get(n)) {
+            (Some(old), Some(new)) => significant(old) != significant(new),
+            (Some(_), None) => true,
+            (None, Some(new)) => new.session == SessionState::Established,
+            (None, None) => false,
+        })
+        .copied()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn speaker_key(kind: BackendKind, url: &str) -> SpeakerKey {
+    format!("{kind:?}|{url}")
+}
+
+struct Entry {
+    target: SdnTarget,
+    backend: Arc<dyn SdnBackend>,
+    watcher: tokio::task::AbortHandle,
+}
+
+/// Speakers known to run with a global config, so reconciles need not ask again (one GetBgp per
+/// side per reconcile was a third of all SDN calls during a bulk apply). Forgotten whenever the
+/// speaker may have restarted: its change stream ended, it became unreachable, or a call failed.
+type Started = Arc<Mutex<HashMap<SpeakerKey, SpeakerConfig>>>;
+
+/// The registry of speakers in use.
+pub struct Speakers {
+    entries: Mutex<HashMap<SpeakerKey, Entry>>,
+    started: Started,
+    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    resync: Duration,
+    sdn_timeout: Duration,
+    metrics: Arc<Metrics>,
+    connector: Arc<dyn Connector>,
+}
+
+impl Speakers {
+    /// `requeue` receives a speaker key whenever something changed on that speaker.
+    pub fn new(
+        requeue: Vec<UnboundedSender<SpeakerChange>>,
+        resync: Duration,
+        sdn_timeout: Duration,
+        metrics: Arc<Metrics>,
+        connector: Arc<dyn Connector>,
+    ) -> Self {
+        Self {
+            connector,
+            entries: Mutex::default(),
+            started: Started::default(),
+            requeue,
+            resync,
+            sdn_timeout,
+            metrics,
+        }
+    }
+
+    /// The backend for `target`, connecting (lazily) and starting its watcher on first use.
+    /// A changed target (new CA, credentials...) replaces the old client.
+    pub fn backend(self: &Arc<Self>, target: &SdnTarget) -> Result<Arc<dyn SdnBackend>, SdnError> {
+        let key = speaker_key(target.kind, &target.url);
+        let mut entries = self.entries.lock().expect("speakers lock");
+        if let Some(entry) = entries.get(&key) {
+            if entry.target == *target {
+                return Ok(entry.backend.clone());
+            }
+            entry.watcher.abort();
+        }
+        let backend = self.connector.connect(target, self.sdn_timeout)?;
+        self.forget_started(&key);
+        let watcher = tokio::spawn(watcher::watch_speaker(
+            self.started.clone(),
+            key.clone(),
+            target.clone(),
+            backend.clone(),
+            self.requeue.clone(),
+            self.resync,
+            self.metrics.clone(),
+        ))
+        .abort_handle();
+        entries.insert(
+            key,
+            Entry {
+                target: target.clone(),
+                backend: backend.clone(),
+                watcher,
+            },
+        );
+        Ok(backend)
+    }
+
+    /// Whether the speaker is known to run with exactly `config`.
+    pub fn known_started(&self, key: &SpeakerKey, config: &SpeakerConfig) -> bool {
+        self.started.lock().expect("started lock").get(key) == Some(config)
+    }
+
+    /// Records that the speaker runs with `config` (after `ensure_speaker` said so).
+    pub fn mark_started(&self, key: &SpeakerKey, config: &SpeakerConfig) {
+        self.started
+            .lock()
+            .expect("started lock")
+            .insert(key.clone(), config.clone());
+    }
+
+    /// The next reconcile asks the speaker again.
+    pub fn forget_started(&self, key: &SpeakerKey) {
+        self.started.lock().expect("started lock").remove(key);
+    }
+
+    /// Stops the clients and watchers of speakers no longer referenced by any endpoint.
+    pub fn retain(&self, in_use: impl Fn(&SpeakerKey) -> bool) {
+        self.entries.lock().expect("speakers lock").retain(|key, entry| {
+            let keep = in_use(key);
+            if !keep {
+                info!(speaker = %key, "speaker no longer used; closing its client and watcher");
+                entry.watcher.abort();
+                self.started.lock().expect("started lock").remove(key);
+            }
+            keep
+        });
+    }
+
+    /// Stops every watcher (shutdown).
+    pub fn shutdown(&self) {
+        for entry in self.entries.lock().expect("speakers lock").values() {
+            entry.watcher.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

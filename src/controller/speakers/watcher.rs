@@ -1,0 +1,208 @@
+//! One task per speaker: follows its change stream where it has one, polls its peers every resync
+//! interval, and sends a [`SpeakerChange`] when something concerns the objects on it.
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+use super::{MAX_NAMED_CHANGES, SpeakerChange, SpeakerKey, Started, changed_neighbors};
+use crate::controller::backoff::Backoffs;
+use crate::metrics::Metrics;
+use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState};
+
+/// What the poll compares between rounds (session states and ownership, never config details).
+fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
+    peers.sort_by_key(|p| p.neighbor);
+    peers
+}
+
+/// One read per speaker per interval, whatever the number of objects on it; counted and timed.
+async fn timed_list(
+    metrics: &Metrics,
+    target: &SdnTarget,
+    backend: &dyn SdnBackend,
+) -> Result<Vec<ObservedPeer>, SdnError> {
+    let _timer = metrics.sdn_timer(target, "watch_list_peers");
+    backend.list_peers().await
+}
+
+/// Whether a peer event is worth a reconcile: a session that reached or left Established. The
+/// steps in between (Idle, Connect, Active, OpenSent, OpenConfirm) would each requeue the object
+/// while thousands of sessions come up, and status shows them anyway at the next check. Peers
+/// not seen Established yet are left to that check and to the poll.
+pub(super) fn worth_a_reconcile(
+    established: &mut HashMap<IpAddr, bool>,
+    neighbor: IpAddr,
+    session: SessionState,
+) -> bool {
+    let now = session == SessionState::Established;
+    let before = established.insert(neighbor, now);
+    before != Some(now) && (now || before == Some(true))
+}
+
+/// What one speaker's watcher knows between rounds.
+struct Watcher {
+    key: SpeakerKey,
+    started: Started,
+    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    /// Whether each peer was last seen Established (for [`worth_a_reconcile`]).
+    established: HashMap<IpAddr, bool>,
+    /// The last poll's peers (`None` after the speaker was unreachable).
+    last: Option<Vec<ObservedPeer>>,
+    reachable: bool,
+    backoffs: Backoffs,
+}
+
+impl Watcher {
+    fn notify_peer(&self, why: &str, neighbor: Option<IpAddr>) {
+        debug!(speaker = %self.key, why, ?neighbor, "speaker changed; requeueing its objects");
+        for tx in &self.requeue {
+            let _ = tx.send(SpeakerChange {
+                key: self.key.clone(),
+                neighbor,
+            });
+        }
+    }
+
+    fn notify(&self, why: &str) {
+        self.notify_peer(why, None);
+    }
+
+    /// The speaker may have restarted bare: reconciles ask it again.
+    fn forget_started(&self) {
+        self.started.lock().expect("started lock").remove(&self.key);
+    }
+
+    fn unreachable(&mut self, err: &SdnError) {
+        self.forget_started();
+        if self.reachable {
+            warn!(speaker = %self.key, error = %err, "speaker unreachable");
+            self.reachable = false;
+            self.last = None;
+            self.notify("unreachable");
+        }
+    }
+
+    /// A change-stream item; `false` when the stream ended and must be re-opened.
+    fn on_event(&mut self, event: Option<SdnEvent>) -> bool {
+        match event {
+            Some(SdnEvent::Peer { neighbor, session }) => {
+                if worth_a_reconcile(&mut self.established, neighbor, session) {
+                    self.notify_peer("event", Some(neighbor));
+                }
+                true
+            }
+            Some(SdnEvent::Resync) => {
+                self.notify("event");
+                true
+            }
+            None => {
+                // The stream ended (connection broken or speaker restarted): requeue, then
+                // re-open it, which also tells whether the speaker is still there.
+                self.forget_started();
+                self.established.clear();
+                self.notify("change stream ended");
+                false
+            }
+        }
+    }
+
+    /// A successful poll: what changed since the last one.
+    fn on_poll(&mut self, peers: Vec<ObservedPeer>, has_stream: bool) {
+        self.backoffs.reset(&self.key);
+        let peers = snapshot(peers);
+        self.established = peers
+            .iter()
+            .map(|p| (p.neighbor, p.session == SessionState::Established))
+            .collect();
+        if !self.reachable {
+            info!(speaker = %self.key, "speaker reachable again");
+            self.reachable = true;
+            self.notify("reachable again");
+        } else if let Some(before) = self.last.as_ref().filter(|l| **l != peers) {
+            let changed = changed_neighbors(before, &peers);
+            if changed.len() > MAX_NAMED_CHANGES {
+                self.notify("peers changed");
+            } else {
+                for neighbor in changed {
+                    self.notify_peer("peer changed", Some(neighbor));
+                }
+            }
+        } else if !has_stream {
+            // Without a change stream, a peer created and removed between two polls looks
+            // unchanged: let the objects check themselves.
+            self.notify("poll");
+        }
+        self.last = Some(peers);
+    }
+}
+
+/// The next item of the change stream, or never when the backend has none.
+async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option<SdnEvent> {
+    match events.as_mut() {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) async fn watch_speaker(
+    started: Started,
+    key: SpeakerKey,
+    target: SdnTarget,
+    backend: Arc<dyn SdnBackend>,
+    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    resync: Duration,
+    metrics: Arc<Metrics>,
+) {
+    let mut w = Watcher {
+        key,
+        started,
+        requeue,
+        established: HashMap::new(),
+        last: None,
+        reachable: true,
+        // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
+        // outage is noticed within seconds rather than a minute.
+        backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+    };
+    loop {
+        match backend.watch().await {
+            Ok(events) => follow(&mut w, events, &target, backend.as_ref(), resync, &metrics).await,
+            Err(err) => w.unreachable(&err),
+        }
+        tokio::time::sleep(w.backoffs.next_delay(&w.key)).await;
+    }
+}
+
+/// Follows one subscription: events as they come, a poll every `resync`, until the stream ends
+/// or a poll fails.
+async fn follow(
+    w: &mut Watcher,
+    mut events: Option<BoxStream<'static, SdnEvent>>,
+    target: &SdnTarget,
+    backend: &dyn SdnBackend,
+    resync: Duration,
+    metrics: &Metrics,
+) {
+    let mut poll = tokio::time::interval(resync);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = next_event(&mut events) => if !w.on_event(event) {
+                return;
+            },
+            _ = poll.tick() => match timed_list(metrics, target, backend).await {
+                Ok(peers) => w.on_poll(peers, events.is_some()),
+                Err(err) => {
+                    w.unreachable(&err);
+                    return;
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! An in-memory speaker for tests of the reconcile pipeline: [`FakeConnector`] hands the
+//! controller a [`FakeSpeaker`] per API URL instead of a client of a real SDN API. It keeps the
+//! contract of [`SdnBackend`] as the real backends do: a GoBGP-kind speaker checks the owner
+//! marker, an OpenDaylight-kind speaker trusts `PeerConfig::owned_record`; adding an existing
+//! peer is refused; a peer's session is what the test sets. The real-process tests stay the
+//! proof that the backends keep this contract; this only makes the pipeline fast to test.
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+
+use super::{
+    BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
+    SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+};
+
+/// One peer as the fake speaker holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakePeer {
+    pub config: PeerConfig,
+    /// The owner marker as stored (`None` for a peer someone else made without one).
+    pub owner: Option<String>,
+    pub session: SessionState,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    global: Option<SpeakerConfig>,
+    peers: BTreeMap<IpAddr, FakePeer>,
+    /// Session state given to new peers.
+    new_session: Option<SessionState>,
+    unreachable: bool,
+    writes: usize,
+}
+
+/// An in-memory speaker; clones share their state.
+#[derive(Clone, Debug)]
+pub struct FakeSpeaker {
+    kind: BackendKind,
+    url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeSpeaker {
+    fn new(kind: BackendKind, url: &str) -> Self {
+        Self {
+            kind,
+            url: url.to_string(),
+            state: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The peers it holds now.
+    pub fn peers(&self) -> BTreeMap<IpAddr, FakePeer> {
+        self.lock().peers.clone()
+    }
+
+    /// The global config it runs with, if started.
+    pub fn global(&self) -> Option<SpeakerConfig> {
+        self.lock().global.clone()
+    }
+
+    /// Writes (start, add, update, delete) it has received.
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
+    /// Sets one peer's session state (as the speaker would report it).
+    pub fn set_session(&self, neighbor: IpAddr, session: SessionState) {
+        if let Some(p) = self.lock().peers.get_mut(&neighbor) {
+            p.session = session;
+        }
+    }
+
+    /// The session state new peers get (default `Idle`).
+    pub fn set_new_session(&self, session: SessionState) {
+        self.lock().new_session = Some(session);
+    }
+
+    /// Every call fails as if the API could not be reached.
+    pub fn set_unreachable(&self, down: bool) {
+        self.lock().unreachable = down;
+    }
+
+    /// A peer made by someone else, behind cellnet's back.
+    pub fn insert_foreign(&self, config: PeerConfig, owner: Option<String>) {
+        let peer = FakePeer {
+            config: config.clone(),
+            owner,
+            session: SessionState::Established,
+        };
+        self.lock().peers.insert(config.neighbor, peer);
+    }
+
+    /// Removes a peer behind cellnet's back.
+    pub fn remove(&self, neighbor: IpAddr) -> bool {
+        self.lock().peers.remove(&neighbor).is_some()
+    }
+
+    fn reachable(&self) -> Result<std::sync::MutexGuard<'_, State>, SdnError> {
+        let state = self.lock();
+        if state.unreachable {
+            return Err(SdnError::Unreachable {
+                endpoint: self.url.clone(),
+                message: "fake speaker set unreachable".into(),
+            });
+        }
+        Ok(state)
+    }
+
+    fn observed(p: &FakePeer) -> ObservedPeer {
+        ObservedPeer {
+            neighbor: p.config.neighbor,
+            owner: p.owner.clone(),
+            session: p.session,
+            admin_down: p.config.admin_down,
+            last_error: None,
+        }
+    }
+
+    /// Whether cellnet may change this existing peer.
+    fn ours(&self, existing: &FakePeer, desired: &PeerConfig) -> bool {
+        match self.kind {
+            BackendKind::GoBgp => existing.owner.as_deref() == Some(desired.owner.as_str()),
+            BackendKind::OpenDaylight => desired.owned_record,
+        }
+    }
+}
+
+/// The fields of `desired` that differ from `have` (never a secret value, only its name).
+fn diff(desired: &PeerConfig, have: &PeerConfig) -> Vec<&'static str> {
+    let checks = [
+        ("peer_asn", desired.peer_asn != have.peer_asn),
+        ("remote_port", desired.remote_port != have.remote_port),
+        ("local_address", desired.local_address != have.local_address),
+        ("hold_time", desired.hold_time != have.hold_time),
+        (
+            "keepalive_interval",
+            desired.keepalive_interval != have.keepalive_interval,
+        ),
+        ("ebgp_multihop", desired.ebgp_multihop != have.ebgp_multihop),
+        ("families", desired.families != have.families),
+        ("password", desired.password != have.password),
+        ("admin_down", desired.admin_down != have.admin_down),
+    ];
+    checks.iter().filter(|(_, d)| *d).map(|(f, _)| *f).collect()
+}
+
+#[async_trait::async_trait]
+impl SdnBackend for FakeSpeaker {
+    async fn ensure_speaker(&self, config: &SpeakerConfig) -> Result<SpeakerOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        match &state.global {
+            None => {
+                state.global = Some(config.clone());
+                state.writes += 1;
+                Ok(SpeakerOutcome::Started)
+            }
+            Some(running) if running.asn != config.asn => Ok(SpeakerOutcome::Conflict {
+                reason: format!(
+                    "speaker runs AS {}, the endpoint says AS {}",
+                    running.asn, config.asn
+                ),
+            }),
+            Some(_) => Ok(SpeakerOutcome::Unchanged),
+        }
+    }
+
+    async fn list_peers(&self) -> Result<Vec<ObservedPeer>, SdnError> {
+        Ok(self.reachable()?.peers.values().map(Self::observed).collect())
+    }
+
+    async fn ensure_peer(&self, desired: &PeerConfig) -> Result<Ensured, SdnError> {
+        let mut state = self.reachable()?;
+        let new_session = state.new_session.unwrap_or(SessionState::Idle);
+        let Some(existing) = state.peers.get(&desired.neighbor).cloned() else {
+            let owner = (self.kind == BackendKind::GoBgp).then(|| desired.owner.clone());
+            let peer = FakePeer {
+                config: desired.clone(),
+                owner,
+                session: new_session,
+            };
+            state.peers.insert(desired.neighbor, peer);
+            state.writes += 1;
+            return Ok(PeerOutcome::Created.into());
+        };
+        if !self.ours(&existing, desired) {
+            return Ok(PeerOutcome::Conflict {
+                owner: existing.owner,
+            }
+            .into());
+        }
+        let fields = diff(desired, &existing.config);
+        if fields.is_empty() {
+            return Ok(Ensured {
+                outcome: PeerOutcome::Unchanged,
+                observed: Some(Self::observed(&existing)),
+            });
+        }
+        let peer = state.peers.get_mut(&desired.neighbor).expect("checked above");
+        peer.config = desired.clone();
+        state.writes += 1;
+        Ok(PeerOutcome::Updated { fields }.into())
+    }
+
+    async fn remove_peer(&self, neighbor: IpAddr, owner: &str) -> Result<RemoveOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let Some(existing) = state.peers.get(&neighbor) else {
+            return Ok(RemoveOutcome::Absent);
+        };
+        if self.kind == BackendKind::GoBgp && existing.owner.as_deref() != Some(owner) {
+            return Ok(RemoveOutcome::NotOwned);
+        }
+        state.peers.remove(&neighbor);
+        state.writes += 1;
+        Ok(RemoveOutcome::Removed)
+    }
+
+    async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
+        Ok(self.reachable()?.peers.get(&neighbor).map(Self::observed))
+    }
+
+    /// No change stream: the controller polls, as it does OpenDaylight.
+    async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
+        drop(self.reachable()?);
+        Ok(None)
+    }
+}
+
+/// Hands out one [`FakeSpeaker`] per API URL (the same one for every connect).
+#[derive(Debug, Default)]
+pub struct FakeConnector {
+    speakers: Mutex<HashMap<String, FakeSpeaker>>,
+}
+
+impl FakeConnector {
+    /// The speaker behind `url` (created on first use, as if it ran bare).
+    pub fn speaker(&self, kind: BackendKind, url: &str) -> FakeSpeaker {
+        let url = url.trim_end_matches('/');
+        self.speakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(url.to_string())
+            .or_insert_with(|| FakeSpeaker::new(kind, url))
+            .clone()
+    }
+}
+
+impl Connector for FakeConnector {
+    fn connect(&self, target: &SdnTarget, _timeout: Duration) -> Result<Arc<dyn SdnBackend>, SdnError> {
+        Ok(Arc::new(self.speaker(target.kind, &target.url)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdn::AddressFamily;
+
+    fn peer(neighbor: &str, owner: &str) -> PeerConfig {
+        PeerConfig {
+            neighbor: neighbor.parse().unwrap(),
+            peer_asn: 65002,
+            remote_port: 179,
+            local_address: "192.0.2.1".parse().unwrap(),
+            hold_time: 9,
+            keepalive_interval: 3,
+            ebgp_multihop: None,
+            families: vec![AddressFamily::Ipv4Unicast],
+            password: None,
+            owner: owner.into(),
+            admin_down: false,
+            admin_message: None,
+            owned_record: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_the_backend_contract_on_ownership() {
+        let connector = FakeConnector::default();
+        let gobgp = connector.speaker(BackendKind::GoBgp, "http://a/");
+        let mine = peer("192.0.2.2", "cellnet:ns/x");
+        assert_eq!(
+            gobgp.ensure_peer(&mine).await.unwrap().outcome,
+            PeerOutcome::Created
+        );
+        assert_eq!(
+            gobgp.ensure_peer(&mine).await.unwrap().outcome,
+            PeerOutcome::Unchanged
+        );
+        let theirs = peer("192.0.2.2", "cellnet:ns/other");
+        assert!(matches!(
+            gobgp.ensure_peer(&theirs).await.unwrap().outcome,
+            PeerOutcome::Conflict { .. }
+        ));
+        assert_eq!(
+            gobgp
+                .remove_peer(mine.neighbor, "cellnet:ns/other")
+                .await
+                .unwrap(),
+            RemoveOutcome::NotOwned
+        );
+        let odl = connector.speaker(BackendKind::OpenDaylight, "http://b");
+        odl.insert_foreign(peer("192.0.2.3", ""), None);
+        let unrecorded = peer("192.0.2.3", "cellnet:ns/x");
+        assert!(matches!(
+            odl.ensure_peer(&unrecorded).await.unwrap().outcome,
+            PeerOutcome::Conflict { .. }
+        ));
+        assert_eq!(
+            connector.speaker(BackendKind::GoBgp, "http://a").peers().len(),
+            1,
+            "one speaker per URL"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_speaker_fails_every_call() {
+        let speaker = FakeConnector::default().speaker(BackendKind::GoBgp, "http://a");
+        speaker.set_unreachable(true);
+        assert!(matches!(
+            speaker.list_peers().await,
+            Err(SdnError::Unreachable { .. })
+        ));
+    }
+}

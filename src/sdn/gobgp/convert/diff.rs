@@ -1,0 +1,72 @@
+//! Which of our settings a reported peer does not have: what decides whether to write.
+use std::net::IpAddr;
+
+use super::BGP_PORT;
+use super::from_proto::family_from_proto;
+use super::to_proto::{effective_families, effective_keepalive, effective_multihop};
+use crate::sdn::gobgp::proto;
+use crate::sdn::{AddressFamily, PeerConfig};
+
+/// The families a reported peer runs; `Err(())` if one of them is not ours to name.
+fn observed_families(peer: &proto::Peer) -> Result<Vec<AddressFamily>, ()> {
+    let mut families = Vec::new();
+    for afi_safi in &peer.afi_safis {
+        let Some(config) = &afi_safi.config else { continue };
+        if !config.enabled {
+            continue;
+        }
+        families.push(config.family.as_ref().and_then(family_from_proto).ok_or(())?);
+    }
+    families.sort();
+    families.dedup();
+    Ok(families)
+}
+
+/// The names of the settings in which the reported peer differs from `desired` (the
+/// configuration only: the admin state is handled apart, see [`admin_down`]). Empty means
+/// "nothing to write". Never contains a secret value, only the name `password`.
+///
+/// [`admin_down`]: super::admin_down
+pub fn peer_diff(desired: &PeerConfig, observed: &proto::Peer) -> Vec<&'static str> {
+    let conf = observed.conf.clone().unwrap_or_default();
+    let transport = observed.transport.clone().unwrap_or_default();
+    let timers = observed
+        .timers
+        .as_ref()
+        .and_then(|t| t.config)
+        .unwrap_or_default();
+    let multihop = observed.ebgp_multihop.unwrap_or_default();
+
+    let mut fields = Vec::new();
+    if conf.peer_asn != desired.peer_asn {
+        fields.push("peer_asn");
+    }
+    let remote_port = if transport.remote_port == 0 {
+        u32::from(BGP_PORT)
+    } else {
+        transport.remote_port
+    };
+    if remote_port != u32::from(desired.remote_port) {
+        fields.push("remote_port");
+    }
+    if transport.local_address.parse::<IpAddr>().ok() != Some(desired.local_address) {
+        fields.push("local_address");
+    }
+    if timers.hold_time != u64::from(desired.hold_time) {
+        fields.push("hold_time");
+    }
+    if timers.keepalive_interval != effective_keepalive(desired) {
+        fields.push("keepalive_interval");
+    }
+    let observed_multihop = multihop.enabled.then_some(multihop.multihop_ttl);
+    if observed_multihop != effective_multihop(desired).map(u32::from) {
+        fields.push("ebgp_multihop");
+    }
+    if observed_families(observed).as_deref() != Ok(effective_families(desired).as_slice()) {
+        fields.push("families");
+    }
+    if conf.auth_password != desired.password.as_ref().map(|p| p.expose()).unwrap_or("") {
+        fields.push("password");
+    }
+    fields
+}

@@ -1,0 +1,119 @@
+//! What GoBGP reports (`ListPeer`, `WatchEvent`) in our terms.
+use std::net::IpAddr;
+
+use crate::sdn::gobgp::proto::{self, family, peer_state, watch_event_response};
+use crate::sdn::{AddressFamily, OWNER_PREFIX, ObservedPeer, SdnEvent, SessionState};
+
+/// GoBGP's AFI/SAFI pair as our family; `None` for families cellnet does not manage.
+pub fn family_from_proto(family: &proto::Family) -> Option<AddressFamily> {
+    let afi = family::Afi::try_from(family.afi).ok()?;
+    let safi = family::Safi::try_from(family.safi).ok()?;
+    match (afi, safi) {
+        (family::Afi::Ip, family::Safi::Unicast) => Some(AddressFamily::Ipv4Unicast),
+        (family::Afi::Ip6, family::Safi::Unicast) => Some(AddressFamily::Ipv6Unicast),
+        (family::Afi::L2vpn, family::Safi::Evpn) => Some(AddressFamily::L2vpnEvpn),
+        _ => None,
+    }
+}
+
+/// GoBGP's `PeerState.SessionState` as ours.
+pub fn session_from_proto(state: i32) -> SessionState {
+    use peer_state::SessionState as S;
+    match S::try_from(state) {
+        Ok(S::Idle) => SessionState::Idle,
+        Ok(S::Connect) => SessionState::Connect,
+        Ok(S::Active) => SessionState::Active,
+        Ok(S::Opensent) => SessionState::OpenSent,
+        Ok(S::Openconfirm) => SessionState::OpenConfirm,
+        Ok(S::Established) => SessionState::Established,
+        Ok(S::Unknown) | Err(_) => SessionState::Unknown,
+    }
+}
+
+/// The neighbour address of a reported peer.
+pub fn neighbor_of(peer: &proto::Peer) -> Option<IpAddr> {
+    let conf_address = peer
+        .conf
+        .as_ref()
+        .map(|c| c.neighbor_address.as_str())
+        .unwrap_or("");
+    let state_address = peer
+        .state
+        .as_ref()
+        .map(|s| s.neighbor_address.as_str())
+        .unwrap_or("");
+    conf_address.parse().or_else(|_| state_address.parse()).ok()
+}
+
+/// A reported peer's description.
+pub fn description_of(peer: &proto::Peer) -> &str {
+    peer.conf.as_ref().map(|c| c.description.as_str()).unwrap_or("")
+}
+
+/// The ownership marker in a description, if it carries one.
+pub fn owner_of(description: &str) -> Option<String> {
+    description
+        .starts_with(OWNER_PREFIX)
+        .then(|| description.to_owned())
+}
+
+/// What a conflict reports as the current owner: the description, if there is one.
+pub fn conflict_owner(description: &str) -> Option<String> {
+    (!description.is_empty()).then(|| description.to_owned())
+}
+
+/// Whether the peer is administratively down (`DisablePeer`, or created down).
+pub fn admin_down(peer: &proto::Peer) -> bool {
+    peer.state
+        .as_ref()
+        .is_some_and(|s| s.admin_state == peer_state::AdminState::Down as i32)
+}
+
+/// The session state of a reported peer.
+pub fn session_of(peer: &proto::Peer) -> SessionState {
+    peer.state
+        .as_ref()
+        .map(|s| session_from_proto(s.session_state))
+        .unwrap_or_default()
+}
+
+/// A reported peer in our terms; `None` if it has no usable neighbour address (e.g. an
+/// unnumbered peer on an interface, which cellnet never creates). Drops the password.
+pub fn observed_peer(peer: &proto::Peer) -> Option<ObservedPeer> {
+    let state = peer.state.clone().unwrap_or_default();
+    // GoBGP 3 keeps no last error or notification text; the prefix-limit shutdown is the one
+    // error state it reports.
+    let last_error = (state.admin_state == peer_state::AdminState::PfxCt as i32)
+        .then(|| "shut down by GoBGP: maximum prefix limit exceeded".to_owned());
+    Some(ObservedPeer {
+        neighbor: neighbor_of(peer)?,
+        owner: owner_of(description_of(peer)),
+        session: session_from_proto(state.session_state),
+        admin_down: admin_down(peer),
+        last_error,
+    })
+}
+
+/// A `WatchEvent` message as an event, `None` for what we do not follow (table events, the end
+/// of the initial dump).
+pub fn event_from_watch(response: proto::WatchEventResponse) -> Option<SdnEvent> {
+    use watch_event_response::peer_event::Type;
+    match response.event? {
+        watch_event_response::Event::Peer(event) => {
+            if event.r#type == Type::EndOfInit as i32 {
+                return None;
+            }
+            let Some(peer) = event.peer else {
+                return Some(SdnEvent::Resync);
+            };
+            Some(match neighbor_of(&peer) {
+                Some(neighbor) => SdnEvent::Peer {
+                    neighbor,
+                    session: session_of(&peer),
+                },
+                None => SdnEvent::Resync,
+            })
+        }
+        watch_event_response::Event::Table(_) => None,
+    }
+}

@@ -1,0 +1,117 @@
+//! Unit tests of the bodies against the OpenDaylight BGP user guide's examples.
+use super::*;
+use crate::sdn::Password;
+
+fn desired() -> PeerConfig {
+    PeerConfig {
+        neighbor: "192.0.2.1".parse().unwrap(),
+        peer_asn: 64999,
+        remote_port: 1790,
+        local_address: "192.0.2.5".parse().unwrap(),
+        hold_time: 9,
+        keepalive_interval: 3,
+        ebgp_multihop: None,
+        families: vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast],
+        password: Some(Password::new("topsecret")),
+        owner: "cellnet:ns/x".into(),
+        admin_down: false,
+        admin_message: None,
+        owned_record: true,
+    }
+}
+
+#[test]
+fn documented_neighbour_body() {
+    let body = create_body(neighbor(&desired(), 65000));
+    assert_eq!(
+        body,
+        json!({"neighbor": [{
+            "neighbor-address": "192.0.2.1",
+            "config": {"peer-type": "EXTERNAL", "peer-as": 64999, "auth-password": "topsecret"},
+            "timers": {"config": {"hold-time": 9}},
+            "transport": {"config": {"remote-port": 1790, "passive-mode": false, "local-address": "192.0.2.5"}},
+            "afi-safis": {"afi-safi": [
+                {"afi-safi-name": "openconfig-bgp-types:IPV4-UNICAST"},
+                {"afi-safi-name": "openconfig-bgp-types:IPV6-UNICAST"}
+            ]}
+        }]})
+    );
+    assert_eq!(peer_type(65000, 65000), "INTERNAL");
+}
+
+#[test]
+fn what_the_server_returns_compares_equal() {
+    let d = desired();
+    // As a server would return it: prefixed, defaults filled in, decimal64 as a string.
+    let observed = json!({
+        "neighbor-address": "192.0.2.1",
+        "config": {"peer-type": "EXTERNAL", "peer-as": 64999, "auth-password": "topsecret", "send-community": "NONE"},
+        "timers": {"config": {"hold-time": "9.00", "connect-retry": 30}},
+        "transport": {"config": {"remote-port": 1790, "passive-mode": "false", "local-address": "192.0.2.5"}},
+        "afi-safis": {"afi-safi": [
+            {"afi-safi-name": "openconfig-bgp-types:IPV6-UNICAST"},
+            {"afi-safi-name": "IPV4-UNICAST"}
+        ]},
+        "state": {"session-state": "ESTABLISHED"}
+    });
+    assert_eq!(diff(&d, 65000, &observed), Vec::<&str>::new());
+    let peer = observed_of(&observed);
+    assert_eq!(peer.session, SessionState::Established);
+    assert_eq!(peer.owner, None);
+}
+
+fn observed_of(v: &Value) -> ObservedPeer {
+    observed(v).unwrap()
+}
+
+#[test]
+fn changes_are_named_without_secrets() {
+    let d = desired();
+    let mut observed = neighbor(&d, 65000);
+    observed["config"]["peer-as"] = json!(65001);
+    observed["timers"]["config"]["hold-time"] = json!(90);
+    observed["config"]["auth-password"] = json!("old");
+    observed["afi-safis"] = json!({"afi-safi": [{"afi-safi-name": "openconfig-bgp-types:IPV4-UNICAST"}]});
+    let fields = diff(&d, 65000, &observed);
+    assert_eq!(fields, ["peer_asn", "hold_time", "families", "password"]);
+    // A server that hides the password: no difference can be seen.
+    observed["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("auth-password");
+    assert!(!diff(&d, 65000, &observed).contains(&"password"));
+}
+
+#[test]
+fn reads_lists_and_states() {
+    let all = json!({"bgp-openconfig-extensions:neighbors": {"neighbor": [
+        {"neighbor-address": "192.0.2.1"},
+        {"neighbor-address": "2001:db8::1", "state": {"session-state": "ACTIVE"}}
+    ]}});
+    let entries = neighbor_entries(&all);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(observed_of(&entries[1]).session, SessionState::Active);
+    assert_eq!(observed_of(&entries[0]).session, SessionState::Unknown);
+    let one = json!({"bgp-openconfig-extensions:neighbor": [{"neighbor-address": "192.0.2.1"}]});
+    assert_eq!(neighbor_entries(&one).len(), 1);
+    // The guide's own example writes the module name as "bgp:openconfig-extensions".
+    let state = json!({"bgp:openconfig-extensions:state": {"session-state": "OPENCONFIRM"}});
+    assert_eq!(session_in_state(&state), SessionState::OpenConfirm);
+    assert_eq!(
+        global_config(&json!({"bgp-openconfig-extensions:config": {"router-id": "192.0.2.2", "as": 65000}})),
+        Some((65000, Some("192.0.2.2".into())))
+    );
+    // Not AS numbers: out of range, negative, fractions.
+    for bad in [
+        json!(7777772165000_u64),
+        json!(-1),
+        json!(65000.5),
+        json!("65000.5"),
+    ] {
+        assert_eq!(global_config(&json!({"config": {"as": bad}})), None, "{bad}");
+    }
+    assert_eq!(
+        global_config(&json!({"config": {"as": "4200000000"}})),
+        Some((4200000000, None))
+    );
+}
