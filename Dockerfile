@@ -6,7 +6,7 @@
 # No image is built or published by this repository's CI (its machines have no container runtime);
 # this file is for users who build their own. The build needs no protoc (build.rs uses protox).
 
-ARG RUST_VERSION=1.88
+ARG RUST_VERSION=1.89
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 ARG TARGETARCH
 RUN apt-get update \
