@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use cellnet::api::CellInterconnect;
 use cellnet::sdn::gobgp::{GoBgp, target};
-use cellnet::sdn::{AddressFamily, PeerConfig, SdnBackend, SessionState, SpeakerConfig};
+use cellnet::sdn::{PeerConfig, SdnBackend, SessionState, SpeakerConfig};
 use clap::Parser;
 use futures::StreamExt as _;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -108,19 +108,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn peer(local: Ipv4Addr, remote: Ipv4Addr, remote_as: u32, owner: &str) -> PeerConfig {
     PeerConfig {
-        neighbor: IpAddr::V4(remote),
-        peer_asn: remote_as,
         remote_port: BGP_PORT,
-        local_address: IpAddr::V4(local),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
-        families: vec![AddressFamily::Ipv4Unicast],
-        password: None,
-        owner: owner.into(),
-        admin_down: false,
-        admin_message: None,
-        owned_record: false,
+        ..PeerConfig::new(IpAddr::V4(remote), remote_as, IpAddr::V4(local), owner)
     }
 }
 

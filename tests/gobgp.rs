@@ -41,20 +41,12 @@ fn speaker(address: Ipv4Addr) -> SpeakerConfig {
 
 /// The peer on `local`'s speaker towards `remote`'s speaker.
 fn peer(local: Ipv4Addr, remote: Ipv4Addr, owner: &str) -> PeerConfig {
+    let remote_asn = asn(remote.octets()[3]);
     PeerConfig {
-        neighbor: IpAddr::V4(remote),
-        peer_asn: asn(remote.octets()[3]),
         remote_port: BGP_PORT,
-        local_address: IpAddr::V4(local),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
-        families: vec![AddressFamily::Ipv4Unicast],
-        password: None,
-        owner: owner.to_owned(),
-        admin_down: false,
-        admin_message: None,
-        owned_record: false,
+        ..PeerConfig::new(IpAddr::V4(remote), remote_asn, IpAddr::V4(local), owner)
     }
 }
 

@@ -39,20 +39,14 @@ fn speaker() -> SpeakerConfig {
 }
 
 fn peer(neighbor: &str) -> PeerConfig {
+    let local = "192.0.2.20".parse().unwrap();
     PeerConfig {
-        neighbor: neighbor.parse().unwrap(),
-        peer_asn: 65011,
         remote_port: 1790,
-        local_address: "192.0.2.20".parse().unwrap(),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
-        families: vec![AddressFamily::Ipv4Unicast],
         password: Some(Password::new("md5-secret")),
-        owner: "cellnet:ns/a-b".into(),
-        admin_down: false,
-        admin_message: None,
         owned_record: true,
+        ..PeerConfig::new(neighbor.parse().unwrap(), 65011, local, "cellnet:ns/a-b")
     }
 }
 

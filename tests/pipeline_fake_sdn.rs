@@ -212,21 +212,7 @@ async fn a_foreign_peer_is_a_conflict_and_survives_deletion() {
     let d_ep = endpoint("d", "192.0.2.4", 65004).gobgp("http://fake-d:50051");
     create(&client, ns, &d_ep.typed()).await;
     // An operator's own peer at the address cellnet would use.
-    let theirs = cellnet::sdn::PeerConfig {
-        neighbor: ip("192.0.2.4"),
-        peer_asn: 64999,
-        remote_port: 179,
-        local_address: ip("192.0.2.3"),
-        hold_time: 90,
-        keepalive_interval: 30,
-        ebgp_multihop: None,
-        families: vec![cellnet::sdn::AddressFamily::Ipv4Unicast],
-        password: None,
-        owner: String::new(),
-        admin_down: false,
-        admin_message: None,
-        owned_record: false,
-    };
+    let theirs = cellnet::sdn::PeerConfig::new(ip("192.0.2.4"), 64999, ip("192.0.2.3"), "");
     a.insert_foreign(theirs, Some("operator".into()));
     create(&client, ns, &interconnect("c-d", "c", "d").typed()).await;
     let verdict = wait_until(

@@ -261,24 +261,10 @@ impl Connector for FakeConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sdn::AddressFamily;
 
     fn peer(neighbor: &str, owner: &str) -> PeerConfig {
-        PeerConfig {
-            neighbor: neighbor.parse().unwrap(),
-            peer_asn: 65002,
-            remote_port: 179,
-            local_address: "192.0.2.1".parse().unwrap(),
-            hold_time: 9,
-            keepalive_interval: 3,
-            ebgp_multihop: None,
-            families: vec![AddressFamily::Ipv4Unicast],
-            password: None,
-            owner: owner.into(),
-            admin_down: false,
-            admin_message: None,
-            owned_record: false,
-        }
+        let local = "192.0.2.1".parse().unwrap();
+        PeerConfig::new(neighbor.parse().unwrap(), 65002, local, owner)
     }
 
     #[tokio::test]

@@ -92,6 +92,28 @@ pub struct PeerConfig {
     pub owned_record: bool,
 }
 
+impl PeerConfig {
+    /// A peer towards `neighbor` with BGP's defaults: port 179, hold time 90 s, keepalive 30 s,
+    /// IPv4 unicast, no password, enabled. Callers set what differs with struct update syntax.
+    pub fn new(neighbor: IpAddr, peer_asn: u32, local_address: IpAddr, owner: impl Into<String>) -> Self {
+        Self {
+            neighbor,
+            peer_asn,
+            remote_port: 179,
+            local_address,
+            hold_time: 90,
+            keepalive_interval: 30,
+            ebgp_multihop: None,
+            families: vec![AddressFamily::Ipv4Unicast],
+            password: None,
+            owner: owner.into(),
+            admin_down: false,
+            admin_message: None,
+            owned_record: false,
+        }
+    }
+}
+
 /// BGP finite state machine states (RFC 4271 section 8.2.2), plus `Unknown`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SessionState {

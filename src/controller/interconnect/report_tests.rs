@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use super::*;
 use crate::api::SdnKind;
 use crate::controller::speakers::speaker_key;
-use crate::sdn::{AddressFamily, BackendKind, ObservedPeer, PeerConfig, SdnError, SdnTarget, SpeakerConfig};
+use crate::sdn::{BackendKind, ObservedPeer, PeerConfig, SdnError, SdnTarget, SpeakerConfig};
 
 fn id(cell: &str, peer: &str) -> SideId {
     SideId {
@@ -32,19 +32,13 @@ fn plan(kind: BackendKind, neighbor: &str, repairs: bool) -> SidePlan {
             listen_port: 179,
         },
         peer: PeerConfig {
-            neighbor: neighbor.parse().unwrap(),
-            peer_asn: 65002,
-            remote_port: 179,
-            local_address: "192.0.2.1".parse().unwrap(),
-            hold_time: 9,
-            keepalive_interval: 3,
-            ebgp_multihop: None,
-            families: vec![AddressFamily::Ipv4Unicast],
-            password: None,
-            owner: "cellnet:ns/a-b".into(),
-            admin_down: false,
-            admin_message: None,
             owned_record: kind == BackendKind::OpenDaylight,
+            ..PeerConfig::new(
+                neighbor.parse().unwrap(),
+                65002,
+                "192.0.2.1".parse().unwrap(),
+                "cellnet:ns/a-b",
+            )
         },
         stale_peer: None,
         write_repairs_drift: repairs,

@@ -218,24 +218,14 @@ impl OpenDaylight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sdn::AddressFamily;
 
     #[test]
     fn an_error_quoting_the_password_is_redacted() {
+        let (neighbor, local) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let desired = PeerConfig {
-            neighbor: "192.0.2.1".parse().unwrap(),
-            peer_asn: 1,
-            remote_port: 179,
-            local_address: "192.0.2.2".parse().unwrap(),
-            hold_time: 90,
-            keepalive_interval: 30,
-            ebgp_multihop: None,
-            families: vec![AddressFamily::Ipv4Unicast],
             password: Some(Password::new("s3cret")),
-            owner: "cellnet:ns/x".into(),
-            admin_down: false,
-            admin_message: None,
             owned_record: true,
+            ..PeerConfig::new(neighbor, 1, local, "cellnet:ns/x")
         };
         let err = SdnError::Rejected {
             endpoint: "http://odl".into(),

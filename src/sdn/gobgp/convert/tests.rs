@@ -8,20 +8,12 @@ use crate::sdn::gobgp::proto::{self, family, peer_state, watch_event_response};
 use crate::sdn::{AddressFamily, Password, PeerConfig, SdnError, SdnEvent, SessionState, SpeakerConfig};
 
 fn desired() -> PeerConfig {
+    let (neighbor, local) = ("192.0.2.2".parse().unwrap(), "192.0.2.1".parse().unwrap());
     PeerConfig {
-        neighbor: "192.0.2.2".parse().unwrap(),
-        peer_asn: 65002,
         remote_port: 1790,
-        local_address: "192.0.2.1".parse().unwrap(),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
-        families: vec![AddressFamily::Ipv4Unicast],
-        password: None,
-        owner: "cellnet:ns/a".into(),
-        admin_down: false,
-        admin_message: None,
-        owned_record: false,
+        ..PeerConfig::new(neighbor, 65002, local, "cellnet:ns/a")
     }
 }
 

@@ -3,20 +3,15 @@ use super::*;
 use crate::sdn::Password;
 
 fn desired() -> PeerConfig {
+    let (neighbor, local) = ("192.0.2.1".parse().unwrap(), "192.0.2.5".parse().unwrap());
     PeerConfig {
-        neighbor: "192.0.2.1".parse().unwrap(),
-        peer_asn: 64999,
         remote_port: 1790,
-        local_address: "192.0.2.5".parse().unwrap(),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
         families: vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast],
         password: Some(Password::new("topsecret")),
-        owner: "cellnet:ns/x".into(),
-        admin_down: false,
-        admin_message: None,
         owned_record: true,
+        ..PeerConfig::new(neighbor, 64999, local, "cellnet:ns/x")
     }
 }
 
