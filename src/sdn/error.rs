@@ -141,7 +141,7 @@ mod tests {
         for (cert, says) in cases {
             let err = wrapped(rustls::Error::InvalidCertificate(cert));
             let e = SdnError::tls_failure("https://h:1", err.as_ref()).expect("a TLS failure");
-            assert_eq!(e.category(), "SdnTlsFailed");
+            assert_eq!(e.category(), Reason::SdnTlsFailed);
             assert!(!e.is_transient());
             let text = e.to_string();
             assert!(text.contains("https://h:1") && text.contains(says), "{text}");

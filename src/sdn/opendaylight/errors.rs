@@ -177,7 +177,7 @@ mod tests {
     fn auth_statuses_are_auth_failures() {
         for status in [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN] {
             let err = from_status("http://odl", "read", status, b"");
-            assert_eq!(err.category(), "SdnAuthFailed");
+            assert_eq!(err.category(), crate::api::Reason::SdnAuthFailed);
             assert!(!err.is_transient());
         }
     }
