@@ -421,6 +421,86 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "network with host bits",
+            obj: iep_with("/networks", json!([{"cidr": "192.0.2.1/25"}])),
+            expect: &["spec.networks[0].cidr", "has host bits set", "write 192.0.2.0/25"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "network not a prefix",
+            obj: iep_with("/networks", json!([{"cidr": "192.0.2.0"}])),
+            expect: &["spec.networks[0].cidr", "must be an IPv4 or IPv6 prefix"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "IPv6 network not canonical",
+            obj: iep_with("/networks", json!([{"cidr": "2001:DB8::/32"}])),
+            expect: &[
+                "spec.networks[0].cidr",
+                "has host bits set",
+                "write 2001:db8::/32",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "network twice",
+            obj: iep_with(
+                "/networks",
+                json!([{"cidr": "192.0.2.0/25"}, {"cidr": "192.0.2.0/25"}]),
+            ),
+            expect: &["spec.networks[1]", "Duplicate value"],
+            by: By::Schema,
+            ssa_500: Some(&["duplicate entries for key", "192.0.2.0/25"]),
+        },
+        Bad {
+            what: "network name not a label",
+            obj: iep_with(
+                "/networks",
+                json!([{"cidr": "192.0.2.0/25", "name": "Storage_Net"}]),
+            ),
+            expect: &["spec.networks[0].name", "should match"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "65 networks",
+            obj: iep_with(
+                "/networks",
+                Value::Array(
+                    (0..65)
+                        .map(|i| json!({"cidr": format!("10.{i}.0.0/16")}))
+                        .collect(),
+                ),
+            ),
+            expect: &["spec.networks", "must have at most 64 items"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "maxPrefixes 0",
+            obj: cic_with("/routes", json!({"maxPrefixes": 0})),
+            expect: &["spec.routes.maxPrefixes", "greater than or equal to 1"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "maxPrefixes 100001",
+            obj: cic_with("/routes", json!({"maxPrefixes": 100001})),
+            expect: &["spec.routes.maxPrefixes", "less than or equal to 100000"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "import All",
+            obj: cic_with("/routes", json!({"import": "All"})),
+            expect: &["spec.routes.import", "Unsupported value"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "adminMessage too long",
             obj: cic_with("/adminMessage", json!("x".repeat(256))),
             expect: &["spec.adminMessage", "may not be more than 255"],
@@ -436,11 +516,12 @@ fn cel_messages() -> Vec<String> {
         match v {
             Value::Object(map) => {
                 if let Some(rules) = map.get("x-kubernetes-validations").and_then(Value::as_array) {
-                    out.extend(
-                        rules
-                            .iter()
-                            .filter_map(|r| r["message"].as_str().map(String::from)),
-                    );
+                    out.extend(rules.iter().filter_map(|r| {
+                        r["message"]
+                            .as_str()
+                            .or(r["messageExpression"].as_str())
+                            .map(String::from)
+                    }));
                 }
                 map.values().for_each(|c| walk(c, out));
             }
@@ -860,6 +941,7 @@ async fn status_round_trips_through_the_subresource() {
             sdn: Some(kind),
             sdn_reachable: (kind != SdnKind::External).then_some(true),
             interconnects: 1,
+            networks: Vec::new(),
             neutron: None,
         };
         let patch = json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint", "status": status});

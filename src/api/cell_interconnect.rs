@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::infra_endpoint::{DNS1123_SUBDOMAIN, SdnKind};
+use super::routes::{RouteStatus, RoutesSpec};
 
 /// Defaults of RFC 4271 section 10, as most BGP implementations use them.
 pub const DEFAULT_HOLD_TIME: u16 = 90;
@@ -96,6 +97,11 @@ pub struct CellInterconnectSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub admin_message: Option<String>,
+
+    /// Which networks the session carries: each side's own networks out, the other cell's
+    /// declared networks in (the default), or less.
+    #[serde(default)]
+    pub routes: RoutesSpec,
 }
 
 /// Reference to an InfraEndpoint in the same namespace.
@@ -250,6 +256,11 @@ pub struct SideStatus {
     #[serde(default)]
     pub configured: bool,
 
+    /// The routes exchanged on this side's session; absent until observed, and for an external
+    /// side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<RouteStatus>,
+
     /// Human-readable detail about this side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -264,7 +275,7 @@ pub struct CellInterconnectStatus {
     pub observed_generation: Option<i64>,
 
     /// Current state: `Ready`, `Reconciling`, `Stalled` (kstatus semantics), `LocalConfigured`,
-    /// `RemoteConfigured` and `SessionEstablished`.
+    /// `RemoteConfigured`, `SessionEstablished` and `RoutesExchanged`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

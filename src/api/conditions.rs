@@ -30,10 +30,15 @@ pub enum ConditionType {
     SpeakerConfigured,
     /// InfraEndpoint: Neutron has the network, subnet and BGP resources of `spec.neutron`.
     NeutronConfigured,
+    /// CellInterconnect: every prefix each managed side should accept is in its table.
+    RoutesExchanged,
+    /// InfraEndpoint: its networks are announced by its speaker (False: a conflict with
+    /// another cell's endpoint, or the speaker refused them).
+    NetworksAnnounced,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 8] = [
+    pub const ALL: [ConditionType; 10] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -42,6 +47,8 @@ impl ConditionType {
         Self::SessionEstablished,
         Self::SpeakerConfigured,
         Self::NeutronConfigured,
+        Self::RoutesExchanged,
+        Self::NetworksAnnounced,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +61,8 @@ impl ConditionType {
             Self::SessionEstablished => "SessionEstablished",
             Self::SpeakerConfigured => "SpeakerConfigured",
             Self::NeutronConfigured => "NeutronConfigured",
+            Self::RoutesExchanged => "RoutesExchanged",
+            Self::NetworksAnnounced => "NetworksAnnounced",
         }
     }
 }

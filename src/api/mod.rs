@@ -15,6 +15,7 @@ pub mod cell_interconnect;
 pub mod conditions;
 pub mod infra_endpoint;
 pub mod reason;
+pub mod routes;
 
 pub use cell_interconnect::{
     AddressFamily, AdminState, BgpSpec, CellInterconnect, CellInterconnectSpec, CellInterconnectStatus,
@@ -26,6 +27,7 @@ pub use infra_endpoint::{
     SecretRef, TlsSpec,
 };
 pub use reason::Reason;
+pub use routes::{ExportPolicy, ImportPolicy, Network, NetworkStatus, RouteStatus, RoutesSpec};
 
 /// API group of every cellnet kind.
 pub const GROUP: &str = "cellnet.io";

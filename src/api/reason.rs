@@ -48,6 +48,13 @@ reasons! {
     NeutronConfigured => stalls: false,
     /// Endpoint or interconnect side: an external endpoint (no `spec.sdn`); cellnet configures nothing there.
     External => stalls: false,
+    /// Interconnect: every prefix each managed side should accept is in its table.
+    RoutesExchanged => stalls: false,
+    /// Endpoint: its speaker announces all of its networks.
+    NetworksAnnounced => stalls: false,
+    /// Interconnect or endpoint: no networks to exchange (none declared, or `spec.routes` carries
+    /// nothing in either direction).
+    NoNetworks => stalls: false,
 
     // ---- Waiting, not a fault
     /// Interconnect: a managed side's BGP session is not Established yet (the message names the state).
@@ -58,6 +65,10 @@ reasons! {
     Suspended => stalls: false,
     /// Endpoint: deletion waits for the CellInterconnects that still refer to it.
     InUse => stalls: false,
+    /// Interconnect: a managed side has not accepted every network the other cell declares (the
+    /// message names the cells and the prefixes): not sent yet, rejected by a policy, or the
+    /// session is down.
+    RoutesMissing => stalls: false,
 
     // ---- Problems in the objects (a change is needed)
     /// Interconnect: an InfraEndpoint it names does not exist in its namespace.
@@ -71,6 +82,12 @@ reasons! {
     InvalidEndpoint => stalls: true,
     /// Endpoint: the clouds.yaml Secret of `spec.neutron` cannot be used.
     InvalidCloud => stalls: true,
+    /// Endpoint: another cell's endpoint declares the same or an overlapping network (the
+    /// message names it); neither is announced on the interconnects that join them until fixed.
+    NetworkConflict => stalls: true,
+    /// Interconnect: the other side sent more prefixes than `spec.routes.maxPrefixes` and the
+    /// speaker shut the session down; raise the limit or fix the other side.
+    PrefixLimitExceeded => stalls: true,
 
     // ---- Conflicts with state cellnet does not own
     /// The speaker already has a peer at that address that cellnet did not create; left untouched.
@@ -117,6 +134,8 @@ reasons! {
     DriftRepaired => stalls: false,
     /// Event (Warning): an Established session went down.
     SessionDown => stalls: false,
+    /// Event: cellnet changed what a speaker announces or accepts (paths, filters).
+    RoutesUpdated => stalls: false,
     /// Event (Warning): a peer at the address of cellnet's peer is someone else's; not removed.
     PeerNotOwned => stalls: false,
     /// Event: deletion with `cellnet.io/deletion-policy: Orphan`; peers left on the speakers.

@@ -141,6 +141,17 @@ pub struct InfraEndpointSpec {
     /// configured through Neutron's API. Absent: cellnet does not touch Neutron.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neutron: Option<NeutronSpec>,
+
+    /// The cell's infrastructure networks reachable through this endpoint (at most 64, each
+    /// `cidr` once): announced by its speaker to the cells its interconnects join, and the only
+    /// prefixes those cells accept from it (`spec.routes` of a CellInterconnect says otherwise).
+    /// Several endpoints of one cell may declare the same networks (redundant gateways); two
+    /// cells may not (both endpoints report `NetworksAnnounced=False`, reason `NetworkConflict`,
+    /// naming the other, and neither network is announced until it is fixed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["cidr".into()]))]
+    pub networks: Vec<crate::api::routes::Network>,
 }
 
 fn default_port() -> u16 {

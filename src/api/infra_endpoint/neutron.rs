@@ -145,6 +145,11 @@ pub struct NeutronSubnetSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub allocation_pools: Vec<AllocationPool>,
+
+    /// Count this subnet's CIDR among the endpoint's networks (default true), so that the
+    /// network Neutron uses is reachable from the other cells.
+    #[serde(default = "default_true")]
+    pub announce_subnet: bool,
 }
 
 /// An allocation pool of a subnet: first and last address.

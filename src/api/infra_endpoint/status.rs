@@ -34,8 +34,8 @@ pub struct InfraEndpointStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// Current state: `Ready`, `Reconciling`, `Stalled` (kstatus semantics), `SpeakerConfigured`
-    /// and, with `spec.neutron`, `NeutronConfigured`.
+    /// Current state: `Ready`, `Reconciling`, `Stalled` (kstatus semantics), `SpeakerConfigured`,
+    /// with networks `NetworksAnnounced` and, with `spec.neutron`, `NeutronConfigured`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -51,6 +51,11 @@ pub struct InfraEndpointStatus {
     /// How many CellInterconnects reference this endpoint.
     #[serde(default)]
     pub interconnects: u32,
+
+    /// The endpoint's networks (`spec.networks` and the announced Neutron subnet) and whether its
+    /// speaker announces each; absent without networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<crate::api::routes::NetworkStatus>,
 
     /// What cellnet created in Neutron for this endpoint (ids), present with `spec.neutron`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
