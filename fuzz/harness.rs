@@ -55,6 +55,7 @@ fn desired(selector: u8) -> PeerConfig {
         admin_down: selector & 32 != 0,
         admin_message: None,
         owned_record: true,
+        max_prefixes: (selector & 64 != 0).then_some(100),
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! The reconcilers only speak in the types below; a backend translates them to its own API
 //! (GoBGP's gRPC, OpenDaylight's RESTCONF, ...). Every operation acts on one speaker.
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -13,6 +14,7 @@ pub mod gobgp;
 pub mod opendaylight;
 pub mod routes;
 pub use error::SdnError;
+pub use routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome};
 
 /// Prefix of the ownership marker that cellnet writes into every peer it creates.
 pub const OWNER_PREFIX: &str = "cellnet:";
@@ -90,6 +92,10 @@ pub struct PeerConfig {
     /// cellnet's own ledger says it created this peer on this speaker. Only
     /// [`Ownership::Ledger`] backends use it.
     pub owned_record: bool,
+    /// Most prefixes accepted from the neighbour per address family before the speaker shuts
+    /// the session down (`spec.routes.maxPrefixes`); `None`: no limit. Backends without a
+    /// prefix limit ignore it (the route status says so).
+    pub max_prefixes: Option<u32>,
 }
 
 impl PeerConfig {
@@ -110,6 +116,7 @@ impl PeerConfig {
             admin_down: false,
             admin_message: None,
             owned_record: false,
+            max_prefixes: None,
         }
     }
 }
@@ -221,6 +228,9 @@ pub enum RemoveOutcome {
 pub enum SdnEvent {
     /// A peer's session state or config changed.
     Peer { neighbor: IpAddr, session: SessionState },
+    /// The routes from `neighbor` (or, with `None`, the speaker's own paths) changed: a path
+    /// appeared or was withdrawn.
+    Routes { neighbor: Option<IpAddr> },
     /// The stream cannot say what changed (e.g. it lagged); re-check everything on this speaker.
     Resync,
 }
@@ -242,6 +252,39 @@ pub trait SdnBackend: Send + Sync {
     async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError>;
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
+
+    // ---- Routes: the networks between cells (see [`routes`]). A backend that cannot do one of
+    // these answers `SdnError::Unsupported`, which status reports as such.
+
+    /// Makes cellnet's originated paths for one endpoint exactly `origination.networks`.
+    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
+        let _ = origination;
+        Err(SdnError::Unsupported("originating networks".into()))
+    }
+    /// Withdraws every path cellnet originated with `mark`.
+    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
+        let _ = mark;
+        Err(SdnError::Unsupported("originating networks".into()))
+    }
+    /// Makes the filters of one interconnect on this speaker exactly `filter`.
+    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
+        let _ = filter;
+        Err(SdnError::Unsupported("route filters".into()))
+    }
+    /// Removes the filters of interconnect `key` (cellnet's only).
+    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError> {
+        let _ = key;
+        Err(SdnError::Unsupported("route filters".into()))
+    }
+    /// Route counts for every neighbour of `filters`.
+    async fn observe_routes(
+        &self,
+        origination: &Origination,
+        filters: &[RouteFilter],
+    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
+        let _ = (origination, filters);
+        Err(SdnError::Unsupported("route counts".into()))
+    }
 }
 
 /// Which backend speaks to a speaker.

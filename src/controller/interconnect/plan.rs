@@ -101,6 +101,7 @@ pub fn peer_config(
         admin_down: cic.spec.admin_state == AdminState::Disabled,
         admin_message: cic.spec.admin_message.clone(),
         owned_record: false,
+        max_prefixes: Some(cic.spec.routes.max_prefixes),
     })
 }
 

@@ -97,6 +97,11 @@ impl Watcher {
                 }
                 true
             }
+            Some(SdnEvent::Routes { neighbor }) => {
+                // Routes from one neighbour concern its objects; the speaker's own paths, all.
+                self.notify_peer("routes changed", neighbor);
+                true
+            }
             Some(SdnEvent::Resync) => {
                 self.notify("event");
                 true

@@ -12,6 +12,7 @@
 //!   config change.
 //!
 //! Peers cellnet creates carry the owner marker in their description; others are never touched.
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,8 +24,8 @@ use tonic::transport::Channel;
 
 use self::proto::gobgp_api_client::GobgpApiClient;
 use crate::sdn::{
-    BackendKind, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError,
-    SdnEvent, SdnTarget, SpeakerConfig, SpeakerOutcome,
+    BackendKind, Ensured, ObservedPeer, Origination, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts,
+    RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SdnTarget, SpeakerConfig, SpeakerOutcome,
 };
 
 pub mod convert;
@@ -352,5 +353,30 @@ impl SdnBackend for GoBgp {
             .take_while(|item| futures::future::ready(item.is_some()))
             .filter_map(|item| futures::future::ready(item.and_then(convert::event_from_watch)));
         Ok(Some(events.boxed()))
+    }
+
+    // Routes: the inherent methods of `routes/` (inherent methods win in method calls).
+    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
+        GoBgp::ensure_origination(self, origination).await
+    }
+
+    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
+        GoBgp::withdraw_origination(self, mark).await
+    }
+
+    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
+        GoBgp::ensure_route_filter(self, filter).await
+    }
+
+    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError> {
+        GoBgp::remove_route_filter(self, key).await
+    }
+
+    async fn observe_routes(
+        &self,
+        origination: &Origination,
+        filters: &[RouteFilter],
+    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
+        GoBgp::observe_routes(self, origination, filters).await
     }
 }
