@@ -14,7 +14,7 @@ use cellnet::sdn::gobgp::proto::{self, family};
 use cellnet::sdn::gobgp::routes::wire;
 use cellnet::sdn::gobgp::{self, GoBgp};
 use cellnet::sdn::routes::{IpNet, RoutesOutcome};
-use cellnet::sdn::{AddressFamily, PeerConfig, SdnBackend, SessionState, SpeakerConfig, SpeakerOutcome};
+use cellnet::sdn::{PeerConfig, SdnBackend, SessionState, SpeakerConfig, SpeakerOutcome};
 use prost::Message as _;
 use serde_json::Value;
 use tonic::transport::{Channel, Endpoint};
@@ -71,19 +71,15 @@ pub async fn cell(last: u8) -> Cell {
 
 pub fn peer(local: u8, remote: u8) -> PeerConfig {
     PeerConfig {
-        neighbor: IpAddr::V4(addr(remote)),
-        peer_asn: 65000 + u32::from(remote),
         remote_port: BGP_PORT,
-        local_address: IpAddr::V4(addr(local)),
         hold_time: 9,
         keepalive_interval: 3,
-        ebgp_multihop: None,
-        families: vec![AddressFamily::Ipv4Unicast],
-        password: None,
-        owner: "cellnet:test/routes".into(),
-        admin_down: false,
-        admin_message: None,
-        owned_record: false,
+        ..PeerConfig::new(
+            IpAddr::V4(addr(remote)),
+            65000 + u32::from(remote),
+            IpAddr::V4(addr(local)),
+            "cellnet:test/routes",
+        )
     }
 }
 
