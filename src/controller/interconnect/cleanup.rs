@@ -164,6 +164,7 @@ async fn remove_filter(
     match speaker.backend.remove_route_filter(&key).await {
         Ok(RoutesOutcome::Updated { .. }) => {
             ctx.metrics.sdn_write("remove_routes");
+            ctx.speakers.wrote_routes(&speaker.key);
             None
         }
         Ok(_) | Err(SdnError::Unsupported(_)) => None,

@@ -3,6 +3,7 @@
 //! repaired), then what the speaker sends to and accepts from the other side, read back.
 use super::super::Context;
 use super::super::problem::Problem;
+use super::super::speakers::speaker_key;
 use super::plan::RoutesPlan;
 use crate::sdn::routes::ImportRule;
 use crate::sdn::{RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnTarget};
@@ -29,6 +30,9 @@ pub async fn exchange(
         let _timer = ctx.metrics.sdn_timer(target, "ensure_route_filter");
         backend.ensure_route_filter(filter).await.map_err(Problem::from)
     };
+    if matches!(outcome, Ok(RoutesOutcome::Updated { .. })) {
+        ctx.speakers.wrote_routes(&speaker_key(target.kind, &target.url));
+    }
     if outcome.is_err() {
         return Some(RoutesFacts {
             filter: outcome,

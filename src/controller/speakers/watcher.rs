@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-use super::{MAX_NAMED_CHANGES, SpeakerChange, SpeakerKey, Started, changed_neighbors};
+use super::{MAX_NAMED_CHANGES, RoutesWritten, SpeakerChange, SpeakerKey, Started, changed_neighbors};
 use crate::controller::backoff::Backoffs;
 use crate::metrics::Metrics;
 use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState};
@@ -49,6 +49,7 @@ pub(super) fn worth_a_reconcile(
 struct Watcher {
     key: SpeakerKey,
     started: Started,
+    routes_written: RoutesWritten,
     requeue: Vec<UnboundedSender<SpeakerChange>>,
     /// Whether each peer was last seen Established (for [`worth_a_reconcile`]).
     established: HashMap<IpAddr, bool>,
@@ -161,7 +162,8 @@ async fn poll_routes(
         let _timer = metrics.sdn_timer(target, "watch_routes_digest");
         backend.routes_digest().await?
     };
-    if digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
+    let ours = w.routes_written.lock().expect("routes lock").remove(&w.key);
+    if !ours && digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
         w.notify("routes changed");
     }
     w.last_routes = digest;
@@ -178,6 +180,7 @@ async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option
 
 pub(super) async fn watch_speaker(
     started: Started,
+    routes_written: RoutesWritten,
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
@@ -188,6 +191,7 @@ pub(super) async fn watch_speaker(
     let mut w = Watcher {
         key,
         started,
+        routes_written,
         requeue,
         established: HashMap::new(),
         last: None,
