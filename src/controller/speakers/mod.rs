@@ -139,8 +139,7 @@ impl Speakers {
         let backend = self.connector.connect(target, self.sdn_timeout)?;
         self.forget_started(&key);
         let watcher = tokio::spawn(watcher::watch_speaker(
-            self.started.clone(),
-            self.routes_written.clone(),
+            (self.started.clone(), self.routes_written.clone()),
             key.clone(),
             target.clone(),
             backend.clone(),

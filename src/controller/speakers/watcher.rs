@@ -179,8 +179,7 @@ async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option
 }
 
 pub(super) async fn watch_speaker(
-    started: Started,
-    routes_written: RoutesWritten,
+    (started, routes_written): (Started, RoutesWritten),
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
