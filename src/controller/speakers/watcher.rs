@@ -54,6 +54,8 @@ struct Watcher {
     established: HashMap<IpAddr, bool>,
     /// The last poll's peers (`None` after the speaker was unreachable).
     last: Option<Vec<ObservedPeer>>,
+    /// The last poll's digest of cellnet's route objects.
+    last_routes: Option<u64>,
     reachable: bool,
     backoffs: Backoffs,
 }
@@ -147,6 +149,25 @@ impl Watcher {
     }
 }
 
+/// Compares the digest of cellnet's route objects with the last poll's: a change that no event
+/// reports (a policy statement or set member removed by hand) requeues the speaker's objects.
+async fn poll_routes(
+    w: &mut Watcher,
+    target: &SdnTarget,
+    backend: &dyn SdnBackend,
+    metrics: &Metrics,
+) -> Result<(), SdnError> {
+    let digest = {
+        let _timer = metrics.sdn_timer(target, "watch_routes_digest");
+        backend.routes_digest().await?
+    };
+    if digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
+        w.notify("routes changed");
+    }
+    w.last_routes = digest;
+    Ok(())
+}
+
 /// The next item of the change stream, or never when the backend has none.
 async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option<SdnEvent> {
     match events.as_mut() {
@@ -170,6 +191,7 @@ pub(super) async fn watch_speaker(
         requeue,
         established: HashMap::new(),
         last: None,
+        last_routes: None,
         reachable: true,
         // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
         // outage is noticed within seconds rather than a minute.
@@ -202,7 +224,13 @@ async fn follow(
                 return;
             },
             _ = poll.tick() => match timed_list(metrics, target, backend).await {
-                Ok(peers) => w.on_poll(peers, events.is_some()),
+                Ok(peers) => {
+                    w.on_poll(peers, events.is_some());
+                    if let Err(err) = poll_routes(w, target, backend, metrics).await {
+                        w.unreachable(&err);
+                        return;
+                    }
+                }
                 Err(err) => {
                     w.unreachable(&err);
                     return;
