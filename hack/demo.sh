@@ -101,7 +101,6 @@ routes_demo() {
   while read -r name addr port _log; do
     echo "\$ gobgp -p $port global rib    # $name ($addr)"
     gobgp -u 127.0.0.1 -p "$port" global rib
-    [ "$name" = dc1 ] || gobgp -u 127.0.0.1 -p "$port" global rib -a ipv6
     echo
   done <"$SANDBOX/speakers"
   echo "\$ kubectl cellnet routes"
