@@ -684,12 +684,16 @@ async fn routes_from_status(cp: &ControlPlane) {
         announced,
     )
     .await;
-    let conflict = "192.0.2.0/26 overlaps 192.0.2.0/25 of InfraEndpoint cell1-gobgp (cell cell1)";
+    // The controller's wording (controller/networks, endpoint/networks_step).
+    let overlap = "overlaps 192.0.2.0/25 of InfraEndpoint cell1-gobgp (cell cell1)";
+    let conflict = format!(
+        "cell cell3: 192.0.2.0/26 {overlap}; neither is announced or accepted until one of them changes"
+    );
     patch_status::<InfraEndpoint>(
         cp,
         "cell3-gobgp",
-        json!({"networks": [{"cidr": "192.0.2.0/26", "announced": false, "message": conflict}]}),
-        condition("NetworksAnnounced", "False", Reason::NetworkConflict, conflict),
+        json!({"networks": [{"cidr": "192.0.2.0/26", "announced": false, "message": overlap}]}),
+        condition("NetworksAnnounced", "False", Reason::NetworkConflict, &conflict),
     )
     .await;
     let missing = "cell cell2 has not accepted 192.0.2.0/25 from cell cell1";
@@ -787,6 +791,10 @@ async fn routes_from_status(cp: &ControlPlane) {
     );
     assert!(
         out.stdout.contains(&format!("NetworkConflict: {conflict}")),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!("192.0.2.0/26: {overlap}")),
         "{out:?}"
     );
 }
