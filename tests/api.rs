@@ -445,6 +445,17 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "CA and insecureSkipVerify together",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "https://odl:8181",
+                       "tls": {"caSecretRef": {"name": "ca"}, "insecureSkipVerify": true}}),
+            ),
+            expect: &["spec.sdn.tls.insecureSkipVerify", "exclude each other"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
             what: "network with host bits",
             obj: iep_with("/networks", json!([{"cidr": "192.0.2.1/25"}])),
             expect: &["spec.networks[0].cidr", "has host bits set", "write 192.0.2.0/25"],

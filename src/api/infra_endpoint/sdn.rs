@@ -69,8 +69,12 @@ pub struct SecretRef {
 }
 
 /// TLS settings for talking to an SDN API over https.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// A CA that is then not used to verify anything reads as protection that is not there.
+#[x_kube(validation = Rule::new("!(has(self.caSecretRef) && self.insecureSkipVerify)")
+    .message("spec.sdn.tls: caSecretRef and insecureSkipVerify exclude each other (a CA is only used to verify)")
+    .field_path(".insecureSkipVerify"))]
 pub struct TlsSpec {
     /// Secret in the same namespace whose key `ca.crt` holds the PEM CA bundle that signs the
     /// SDN API's certificate. Absent: the system trust roots.
