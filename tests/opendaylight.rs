@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cellnet::sdn::opendaylight::{self, OpenDaylight};
 use cellnet::sdn::{
-    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SessionState,
-    SpeakerConfig, SpeakerOutcome,
+    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
+    SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 use odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use serde_json::json;

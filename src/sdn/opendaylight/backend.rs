@@ -8,8 +8,8 @@ use reqwest::{Method, StatusCode};
 
 use super::{OpenDaylight, model, routes};
 use crate::sdn::{
-    Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts, RouteFilter,
-    RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
+    Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts,
+    RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
 };
 
 /// An error answer to a request that carried the TCP MD5 password may quote it back (an

@@ -323,10 +323,9 @@ mod tests {
             p.global_config()
                 .ends_with("/bgp-openconfig-extensions:bgp/global/config")
         );
-        assert!(
-            p.neighbor_families_state("192.0.2.1")
-                .ends_with("/bgp-openconfig-extensions:bgp/neighbors/neighbor=192.0.2.1/afi-safis?content=nonconfig")
-        );
+        assert!(p.neighbor_families_state("192.0.2.1").ends_with(
+            "/bgp-openconfig-extensions:bgp/neighbors/neighbor=192.0.2.1/afi-safis?content=nonconfig"
+        ));
     }
 
     #[test]

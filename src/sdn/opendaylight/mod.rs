@@ -102,11 +102,14 @@ impl OpenDaylight {
                 target.url
             )));
         }
-        let settings = target.open_daylight.clone().unwrap_or_else(|| OpenDaylightTarget {
-            rib_id: DEFAULT_RIB_ID.to_owned(),
-            network_instance: DEFAULT_NETWORK_INSTANCE.to_owned(),
-            application_peer: None,
-        });
+        let settings = target
+            .open_daylight
+            .clone()
+            .unwrap_or_else(|| OpenDaylightTarget {
+                rib_id: DEFAULT_RIB_ID.to_owned(),
+                network_instance: DEFAULT_NETWORK_INSTANCE.to_owned(),
+                application_peer: None,
+            });
         Ok(Self {
             rest: Restconf::new(target, timeout)?,
             paths: Paths::new(&settings.rib_id, &settings.network_instance),

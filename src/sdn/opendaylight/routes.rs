@@ -116,8 +116,12 @@ impl OpenDaylight {
                 let families = self.families_state(&address).await?;
                 // No prefix state: no session, so nothing is sent or installed.
                 let up = !families.is_empty();
-                let sent = self.table_prefixes(up, &address, "adj-rib-out", &exported).await?;
-                let installed = self.table_prefixes(up, &address, "effective-rib-in", &imported).await?;
+                let sent = self
+                    .table_prefixes(up, &address, "adj-rib-out", &exported)
+                    .await?;
+                let installed = self
+                    .table_prefixes(up, &address, "effective-rib-in", &imported)
+                    .await?;
                 let count = rib_state::counts(&families, &exported, &sent, &imported, &installed);
                 counts.insert(neighbor, count);
             }
@@ -251,7 +255,12 @@ impl OpenDaylight {
                 .send("read neighbor RIB", Method::GET, &path, None, true)
                 .await?;
             let routes = reply.map(|r| app_rib::routes(&r.body)).unwrap_or_default();
-            found.extend(routes.iter().map(|r| r.net.trunc()).filter(|n| wanted.contains(n)));
+            found.extend(
+                routes
+                    .iter()
+                    .map(|r| r.net.trunc())
+                    .filter(|n| wanted.contains(n)),
+            );
         }
         Ok(found)
     }
@@ -333,14 +342,25 @@ mod tests {
             RoutesOutcome::Unchanged
         );
         for (import, export, says) in [
-            (ImportRule::Only(nets.clone()), ExportRule::Only(nets.clone()), "spec.routes.import: Any"),
-            (ImportRule::None, ExportRule::Only(nets.clone()), "spec.routes.import: Any"),
+            (
+                ImportRule::Only(nets.clone()),
+                ExportRule::Only(nets.clone()),
+                "spec.routes.import: Any",
+            ),
+            (
+                ImportRule::None,
+                ExportRule::Only(nets.clone()),
+                "spec.routes.import: Any",
+            ),
             (ImportRule::Any, ExportRule::None, "spec.routes.export: Networks"),
         ] {
             let err = check_filter(&filter(import, export)).unwrap_err();
             assert!(matches!(err, SdnError::Unsupported(_)), "{err:?}");
             let text = err.to_string();
-            assert!(text.contains(says) && text.contains("bgp-user-guide-rib-config-policies.rst"), "{text}");
+            assert!(
+                text.contains(says) && text.contains("bgp-user-guide-rib-config-policies.rst"),
+                "{text}"
+            );
         }
     }
 

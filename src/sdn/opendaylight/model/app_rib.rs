@@ -301,13 +301,20 @@ mod tests {
                 },
             ]
         );
-        let steady: Vec<Route> = o.wanted().iter().map(|n| Route {
-            key: n.to_string(),
-            net: *n,
-            path_id: 7,
-            next_hop: Some(hop),
-        }).collect();
+        let steady: Vec<Route> = o
+            .wanted()
+            .iter()
+            .map(|n| Route {
+                key: n.to_string(),
+                net: *n,
+                path_id: 7,
+                next_hop: Some(hop),
+            })
+            .collect();
         assert_eq!(plan(&o, &steady), []);
-        assert_eq!(RouteWrite::Add(net("192.0.2.0/25")).to_string(), "add route 192.0.2.0/25");
+        assert_eq!(
+            RouteWrite::Add(net("192.0.2.0/25")).to_string(),
+            "add route 192.0.2.0/25"
+        );
     }
 }

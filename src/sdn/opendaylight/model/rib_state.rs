@@ -136,7 +136,7 @@ mod tests {
             &BTreeSet::new(),
         );
         assert_eq!((c.advertised, c.received, c.accepted, c.rejected), (2, 4, 1, 3));
-        assert_eq!(c.missing_advertised, [ "192.0.2.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.missing_advertised, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
         assert_eq!(c.missing_received, ["203.0.113.0/24".parse::<IpNet>().unwrap()]);
         assert!(!c.prefix_limit_hit);
     }
