@@ -8,7 +8,8 @@
 //!   `Unsupported` with what to set.
 //! - **Ownership.** cellnet's routes are those with `path-id` = the origination mark; routes
 //!   with any other path-id (an operator's, written by hand) are never changed or deleted, even
-//!   for the same prefix. The application peer itself is an OpenDaylight neighbour, which cannot
+//!   for the same prefix: every PUT and DELETE URL carries the mark as its `path-id` key, so it
+//!   cannot address another route. The application peer itself is an OpenDaylight neighbour, which cannot
 //!   carry a marker (see `super`): cellnet creates it only when no neighbour has that address,
 //!   uses an existing application peer as it is, refuses (a conflict) a regular neighbour at
 //!   that address, and never deletes it here: withdrawing removes only cellnet's routes. Like
