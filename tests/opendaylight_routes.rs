@@ -106,7 +106,7 @@ async fn originates_into_the_application_rib_and_never_touches_other_routes() {
     assert_eq!(posts[1].content_type.as_deref(), Some(YANG_JSON));
     assert_eq!(
         posts[1].body.clone().unwrap(),
-        json!({"ipv4-route": [{
+        json!({"bgp-inet:ipv4-route": [{
             "route-key": "192.0.2.128/25", "path-id": MARK, "prefix": "192.0.2.128/25",
             "attributes": {"origin": {"value": "igp"}, "local-pref": {"pref": 100},
                            "ipv4-next-hop": {"global": NEXT_HOP}}

@@ -191,14 +191,14 @@ impl OpenDaylight {
         let peer_id = peer.to_string();
         match write {
             RouteWrite::Add(net) => {
-                let body = app_rib::create_body(app_rib::route(*net, o.mark, o.next_hop));
+                let body = app_rib::body(app_rib::route(*net, o.mark, o.next_hop));
                 let path = self.paths.app_routes(&peer_id, RouteFamily::of(net));
                 self.rest
                     .send("add route", Method::POST, &path, Some(&body), false)
                     .await?;
             }
             RouteWrite::Replace(net) => {
-                let body = app_rib::replace_body(app_rib::route(*net, o.mark, o.next_hop));
+                let body = app_rib::body(app_rib::route(*net, o.mark, o.next_hop));
                 let path = self.paths.app_route(&peer_id, &net.to_string(), o.mark);
                 self.rest
                     .send("replace route", Method::PUT, &path, Some(&body), false)

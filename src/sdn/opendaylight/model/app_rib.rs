@@ -95,16 +95,11 @@ pub fn route(net: IpNet, path_id: u32, next_hop: IpAddr) -> Value {
     })
 }
 
-/// Body of a create (`POST .../bgp-inet:ipv4-routes`): the IP unicast guide's
-/// `{"ipv4-route": [...]}` ("Programming").
-pub fn create_body(route: Value) -> Value {
-    let family = RouteFamily::of_prefix(route["prefix"].as_str().unwrap_or_default());
-    json!({ family.list(): [route] })
-}
-
-/// Body of a replace (`PUT .../ipv4-route={key},{path-id}`): the application-peer guide's
-/// `{"bgp-inet:ipv4-route": [...]}` ("Programmable RIB", the modified route).
-pub fn replace_body(route: Value) -> Value {
+/// Body of a create (`POST .../bgp-inet:ipv4-routes`) and of a replace (`PUT
+/// .../ipv4-route={key},{path-id}`): `{"bgp-inet:ipv4-route": [route]}`, module-qualified as RFC
+/// 7951 section 4 wants a top-level member and as the application-peer guide writes both
+/// ("Programmable RIB"; the IP unicast guide's "Programming" writes `ipv4-route` unqualified).
+pub fn body(route: Value) -> Value {
     let family = RouteFamily::of_prefix(route["prefix"].as_str().unwrap_or_default());
     json!({ format!("bgp-inet:{}", family.list()): [route] })
 }
@@ -236,17 +231,16 @@ mod tests {
         ));
         let r = route(net("10.0.0.11/32"), 7, "10.11.1.1".parse().unwrap());
         assert_eq!(
-            create_body(r.clone()),
-            json!({"ipv4-route": [{
+            body(r),
+            json!({"bgp-inet:ipv4-route": [{
                 "route-key": "10.0.0.11/32", "path-id": 7, "prefix": "10.0.0.11/32",
                 "attributes": {"origin": {"value": "igp"}, "local-pref": {"pref": 100},
                                "ipv4-next-hop": {"global": "10.11.1.1"}}
             }]})
         );
-        assert!(replace_body(r).get("bgp-inet:ipv4-route").is_some());
         let v6 = route(net("2001:db8:30::/64"), 7, "2001:db8:1::6".parse().unwrap());
         assert_eq!(v6["attributes"]["ipv6-next-hop"]["global"], "2001:db8:1::6");
-        assert!(create_body(v6).get("ipv6-route").is_some());
+        assert!(body(v6).get("bgp-inet:ipv6-route").is_some());
     }
 
     #[test]
