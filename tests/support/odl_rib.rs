@@ -2,9 +2,10 @@
 //! neighbour's Adj-RIB-Out and Effective-RIB-In, and its per-family prefix counters, as the
 //! OpenDaylight BGP user guide (bgpcep `docs/bgp/`) documents them, in RFC 8040 form:
 //! - `POST .../bgp-rib:application-rib={peer}/tables={afi},{safi}/bgp-inet:ipv4-routes` with
-//!   `{"bgp-inet:ipv4-route": [{route-key, path-id, prefix, attributes}]}` (or unqualified) -> `201`, `409` when that
-//!   `[route-key path-id]` exists, `400` when route-key is not the prefix ("IPv4 Route Key must
-//!   be equal to prefix"): bgp-user-guide-ip-unicast-family.rst, "Programming";
+//!   `{"bgp-inet:ipv4-route": [{route-key, path-id, prefix, attributes}]}` (or unqualified)
+//!   -> `201`, `409` when that `[route-key path-id]` exists, `400` when route-key is not the
+//!   prefix ("IPv4 Route Key must be equal to prefix"): bgp-user-guide-ip-unicast-family.rst,
+//!   "Programming";
 //! - `GET` of the same table -> `{"bgp-inet:ipv4-routes": {"ipv4-route": [...]}}`, `404` empty;
 //! - `PUT | DELETE .../bgp-inet:ipv4-routes/bgp-inet:ipv4-route={route-key},{path-id}` ->
 //!   `201`/`204` | `204`/`404` (bgp-user-guide-bgp-application-peer.rst, "Programmable RIB";

@@ -9,15 +9,16 @@
 //! - **Ownership.** cellnet's routes are those with `path-id` = the origination mark; routes
 //!   with any other path-id (an operator's, written by hand) are never changed or deleted, even
 //!   for the same prefix: every PUT and DELETE URL carries the mark as its `path-id` key, so it
-//!   cannot address another route. The application peer itself is an OpenDaylight neighbour, which cannot
-//!   carry a marker (see `super`): cellnet creates it only when no neighbour has that address,
-//!   uses an existing application peer as it is, refuses (a conflict) a regular neighbour at
-//!   that address, and never deletes it here: withdrawing removes only cellnet's routes. Like
-//!   the interconnects' neighbours, removing it is for the controller's ledger: record the
-//!   address before the first origination when [`crate::sdn::SdnBackend::observe_peer`] finds
-//!   it absent, and call [`crate::sdn::SdnBackend::remove_peer`] after the last withdrawal (a
-//!   create that lost a race, `409`, makes that `NotOwned`). An empty application peer
-//!   announces nothing, so a peer left behind is harmless.
+//!   cannot address another route. The application peer itself is an OpenDaylight neighbour,
+//!   which cannot carry a marker (see `super`): cellnet creates it only when no neighbour has
+//!   that address, uses an existing application peer as it is, refuses (a conflict) a regular
+//!   neighbour at that address, and never deletes it here: withdrawing removes only cellnet's
+//!   routes. Like the interconnects' neighbours, removing it is for the controller's ledger:
+//!   record the address before the first origination when
+//!   [`crate::sdn::SdnBackend::observe_peer`] finds it absent, and call
+//!   [`crate::sdn::SdnBackend::remove_peer`] after the last withdrawal (a create that lost a
+//!   race, `409`, makes that `NotOwned`). An empty application peer announces nothing, so a
+//!   peer left behind is harmless.
 //! - **Filters.** bgp-user-guide-rib-config-policies.rst documents no prefix-set condition
 //!   (its "Match ..." sections match neighbours, AS paths, communities, next hops, ...) and says
 //!   "If policy is reconfigured, protocol must be re configured again", which would drop every
