@@ -26,7 +26,8 @@
 //!   needs no write; every other rule is `Unsupported` and says what to set instead.
 //! - **Counts** from "BGP Neighbor Families Operational State" (one read per neighbour), plus
 //!   the neighbour's Adj-RIB-Out (which exported networks are sent) and, for an `Only` import
-//!   rule, its Effective-RIB-In, read as the application-peer guide reads a peer's tables.
+//!   rule (the controller asks with the expected networks, under `import: Any` too), its
+//!   Effective-RIB-In, read as the application-peer guide reads a peer's tables.
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
