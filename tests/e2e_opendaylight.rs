@@ -539,4 +539,8 @@ async fn networks_are_originated_through_the_application_peer() {
         [("203.0.113.0/24".to_string(), 0)],
         "the operator's route is untouched"
     );
+    assert!(
+        server.neighbor(APP_PEER).is_some(),
+        "the application peer carries the operator's route: kept"
+    );
 }

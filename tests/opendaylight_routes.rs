@@ -169,7 +169,8 @@ async fn originates_into_the_application_rib_and_never_touches_other_routes() {
         "198.51.100.21"
     );
 
-    // Withdrawn: ours only; the operator's routes and the application peer stay.
+    // Withdrawn: ours only; the operator's routes stay, so does the peer that carries them
+    // (although cellnet created it).
     assert_eq!(
         odl.withdraw_origination(MARK).await.unwrap(),
         updated(&["delete route 203.0.113.0/24"])
@@ -183,7 +184,7 @@ async fn originates_into_the_application_rib_and_never_touches_other_routes() {
         odl.withdraw_origination(MARK).await.unwrap(),
         RoutesOutcome::Unchanged
     );
-    // The application peer goes the way of every neighbour cellnet recorded as created.
+    // A controller's ledger record would remove it like any neighbour cellnet created.
     let app_peer: IpAddr = APP_PEER.parse().unwrap();
     assert_eq!(
         odl.remove_peer(app_peer, "cellnet:ns/cell1-gw").await.unwrap(),
@@ -208,16 +209,26 @@ async fn a_route_deleted_by_hand_is_restored_and_ipv6_keys_are_encoded() {
         odl.ensure_origination(&v6).await.unwrap(),
         updated(&["add route 2001:db8:20::/48"])
     );
+    // The last route gone, the application peer cellnet created goes too: nothing is left.
     assert_eq!(
         odl.withdraw_origination(MARK).await.unwrap(),
-        updated(&["delete route 2001:db8:20::/48"])
+        updated(&[
+            "delete route 2001:db8:20::/48",
+            "delete application peer 192.0.2.250"
+        ])
     );
-    let delete = writes(&server).pop().unwrap();
+    let deletes = writes(&server);
     assert!(
-        delete.ends_with("/bgp-inet:ipv6-route=2001%3Adb8%3A20%3A%3A%2F48,1592590337 -> 204"),
-        "{delete}"
+        deletes[1].ends_with("/bgp-inet:ipv6-route=2001%3Adb8%3A20%3A%3A%2F48,1592590337 -> 204"),
+        "{deletes:?}"
+    );
+    assert!(
+        deletes[2].ends_with("/neighbors/neighbor=192.0.2.250 -> 204"),
+        "{deletes:?}"
     );
     assert!(server.app_routes(APP_PEER).is_empty());
+    assert!(server.neighbor(APP_PEER).is_none());
+    assert!(server.neighbor_addresses().is_empty());
 }
 
 #[tokio::test]
@@ -268,6 +279,12 @@ async fn origination_needs_an_application_peer_and_never_takes_a_regular_neighbo
             "POST bgp-rib:application-rib=192.0.2.250/{V4_TABLE} -> 201"
         )]
     );
+    // Withdrawn, the RIB empty: the operator's peer stays.
+    assert_eq!(
+        odl.withdraw_origination(MARK).await.unwrap(),
+        updated(&["delete route 203.0.113.0/24"])
+    );
+    assert!(server.neighbor(APP_PEER).is_some());
 }
 
 fn filter(import: ImportRule, export: ExportRule) -> RouteFilter {

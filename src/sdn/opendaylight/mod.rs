@@ -91,6 +91,9 @@ pub struct OpenDaylight {
     /// this guard keeps cellnet from rewriting or deleting them for the life of the process.
     /// An address leaves the set when it is seen absent.
     lost_creates: Mutex<HashSet<IpAddr>>,
+    /// This process created the application peer (`201`): [`routes`] may remove it once its
+    /// RIB is empty after a withdrawal. Lost with the process (the peer then stays, empty).
+    created_application_peer: Mutex<bool>,
 }
 
 impl OpenDaylight {
@@ -116,6 +119,7 @@ impl OpenDaylight {
             application_peer: settings.application_peer,
             local_asn: Mutex::new(None),
             lost_creates: Mutex::default(),
+            created_application_peer: Mutex::default(),
         })
     }
 

@@ -12,13 +12,13 @@
 //!   cannot address another route. The application peer itself is an OpenDaylight neighbour,
 //!   which cannot carry a marker (see `super`): cellnet creates it only when no neighbour has
 //!   that address, uses an existing application peer as it is, refuses (a conflict) a regular
-//!   neighbour at that address, and never deletes it here: withdrawing removes only cellnet's
-//!   routes. Like the interconnects' neighbours, removing it is for the controller's ledger:
-//!   record the address before the first origination when
-//!   [`crate::sdn::SdnBackend::observe_peer`] finds it absent, and call
-//!   [`crate::sdn::SdnBackend::remove_peer`] after the last withdrawal (a create that lost a
-//!   race, `409`, makes that `NotOwned`). An empty application peer announces nothing, so a
-//!   peer left behind is harmless.
+//!   neighbour at that address. It removes the peer only when this process created it (`201`)
+//!   and a withdrawal leaves its RIB empty (no route of anyone's). A peer created before a
+//!   controller restart stays (empty, it announces nothing): a durable record would be the
+//!   controller's ledger, as for the interconnects' neighbours (record the address before the
+//!   first origination when [`crate::sdn::SdnBackend::observe_peer`] finds it absent, then
+//!   [`crate::sdn::SdnBackend::remove_peer`] after the last withdrawal; a create that lost a
+//!   race, `409`, makes that `NotOwned`).
 //! - **Filters.** bgp-user-guide-rib-config-policies.rst documents no prefix-set condition
 //!   (its "Match ..." sections match neighbours, AS paths, communities, next hops, ...) and says
 //!   "If policy is reconfigured, protocol must be re configured again", which would drop every
@@ -81,20 +81,27 @@ impl OpenDaylight {
     }
 
     /// Deletes every route with path-id `mark` from the application peer's RIB, and nothing
-    /// else (the peer stays, see the module docs). Without an application peer configured
-    /// nothing can have been originated through this target.
+    /// else; then the peer itself if this process created it and its RIB is now empty (see the
+    /// module docs). Without an application peer configured nothing can have been originated
+    /// through this target.
     pub(super) async fn withdraw(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
         check_mark(mark)?;
         let Some(peer) = self.application_peer else {
             return Ok(RoutesOutcome::Unchanged);
         };
         let mut writes = Vec::new();
+        let mut left = Vec::new();
         for route in self.application_routes(peer).await? {
             if route.path_id == mark {
                 let write = RouteWrite::Delete { key: route.key };
                 self.delete_route(peer, &write, mark).await?;
                 writes.push(write.to_string());
+            } else {
+                left.push(route);
             }
+        }
+        if left.is_empty() && self.remove_created_application_peer(peer).await? {
+            writes.push(format!("delete application peer {peer}"));
         }
         if !writes.is_empty() {
             tracing::info!(endpoint = %self.endpoint(), mark, ?writes, "OpenDaylight origination withdrawn");
@@ -162,6 +169,7 @@ impl OpenDaylight {
         match created {
             Ok(_) => {
                 tracing::info!(endpoint = %self.endpoint(), %peer, "created OpenDaylight application peer");
+                *self.created_application_peer.lock().expect("created lock") = true;
                 Ok(AppPeer::Created)
             }
             // RFC 8040 section 4.4.1: someone created it between our read and our create. Not
@@ -173,6 +181,25 @@ impl OpenDaylight {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Deletes the application peer if this process created it (and no `409` said otherwise);
+    /// `true` when it was deleted.
+    async fn remove_created_application_peer(&self, peer: Ipv4Addr) -> Result<bool, SdnError> {
+        let address = IpAddr::V4(peer);
+        if !*self.created_application_peer.lock().expect("created lock") || self.lost_create(address) {
+            return Ok(false);
+        }
+        let path = self.paths.neighbor(&peer.to_string());
+        let reply = self
+            .rest
+            .send("delete application peer", Method::DELETE, &path, None, true)
+            .await?;
+        *self.created_application_peer.lock().expect("created lock") = false;
+        if reply.is_some() {
+            tracing::info!(endpoint = %self.endpoint(), %peer, "deleted OpenDaylight application peer cellnet created");
+        }
+        Ok(reply.is_some())
     }
 
     /// Every route of the application peer's RIB, both families (a missing table is empty).
