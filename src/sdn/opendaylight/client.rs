@@ -188,6 +188,8 @@ impl Restconf {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // A redirect would carry the basic-auth credentials to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cellnet/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &target.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
