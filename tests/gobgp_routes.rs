@@ -11,6 +11,9 @@ mod gobgp_fixture;
 #[path = "support/routes.rs"]
 mod routes;
 
+#[path = "gobgp_routes/prefix_limit.rs"]
+mod prefix_limit;
+
 use std::net::IpAddr;
 use std::time::Instant;
 

@@ -10,6 +10,9 @@
 //!   types' `Debug` redacts it).
 //! - Shutting a peer down is `DisablePeer` (with an RFC 8203 message) / `EnablePeer`, not a
 //!   config change.
+//! - A peer that received more prefixes than its limit stays down (admin state `PFX_CT`) until
+//!   `EnablePeer`; `UpdatePeer` changes the limit in place. `ensure_peer` enables it only when
+//!   the limit was raised ([`convert::reenable_after_limit`]), never at the same limit.
 //!
 //! Peers cellnet creates carry the owner marker in their description; others are never touched.
 use std::collections::BTreeMap;
@@ -241,6 +244,8 @@ impl SdnBackend for GoBgp {
         }
 
         let mut fields = convert::peer_diff(desired, &observed);
+        // Read before the update: whether a raised limit should bring a tripped peer back.
+        let reenable = convert::reenable_after_limit(desired, &observed);
         let mut observed = observed;
         if !fields.is_empty() {
             let peer = convert::updated_peer(desired, &observed);
@@ -272,6 +277,12 @@ impl SdnBackend for GoBgp {
                 admin_down = desired.admin_down, "changed GoBGP peer admin state");
             fields.push("admin_down");
             // The admin change moved the session: what was read before it is stale.
+            return Ok(PeerOutcome::Updated { fields }.into());
+        }
+        if reenable {
+            self.set_admin_down(desired).await?;
+            tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor,
+                max_prefixes = ?desired.max_prefixes, "enabled GoBGP peer shut down by its prefix limit, now raised");
             return Ok(PeerOutcome::Updated { fields }.into());
         }
         let outcome = if fields.is_empty() {
