@@ -11,6 +11,8 @@ mod gobgp_fixture;
 #[path = "support/routes.rs"]
 mod routes;
 
+#[path = "gobgp_routes/events.rs"]
+mod events;
 #[path = "gobgp_routes/prefix_limit.rs"]
 mod prefix_limit;
 

@@ -334,8 +334,11 @@ impl SdnBackend for GoBgp {
             .and_then(convert::observed_peer))
     }
 
-    /// Peer events from `WatchEvent`. The stream ends when the connection breaks; events from
-    /// before the subscription are not replayed, so callers re-check after (re)subscribing.
+    /// Peer events and changes of best paths from `WatchEvent`: the table filter `BEST` without
+    /// the initial dump, mapped to one [`SdnEvent::Routes`] per source and stream item. A path
+    /// that is not best (another path of the same prefix wins) changes without an event: the
+    /// poll finds that. The stream ends when the connection breaks; events from before the
+    /// subscription are not replayed, so callers re-check after (re)subscribing.
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
         // gobgpd sends the stream's headers only with its first event, so the subscription itself
         // cannot be awaited under a timeout: check reachability first, then subscribe lazily.
@@ -344,7 +347,7 @@ impl SdnBackend for GoBgp {
         let endpoint = self.endpoint.clone();
         let request = proto::WatchEventRequest {
             peer: Some(Default::default()),
-            table: None,
+            table: Some(best_paths()),
         };
         let subscribe = async move { client.watch_event(request).await.map(|r| r.into_inner()) };
         let events = futures::stream::once(subscribe)
@@ -362,7 +365,7 @@ impl SdnBackend for GoBgp {
                 }
             })
             .take_while(|item| futures::future::ready(item.is_some()))
-            .filter_map(|item| futures::future::ready(item.and_then(convert::event_from_watch)));
+            .flat_map(|item| futures::stream::iter(item.map(convert::events_from_watch).unwrap_or_default()));
         Ok(Some(events.boxed()))
     }
 
@@ -389,5 +392,16 @@ impl SdnBackend for GoBgp {
         filters: &[RouteFilter],
     ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
         GoBgp::observe_routes(self, origination, filters).await
+    }
+}
+
+/// The table part of the watch: best-path changes from now on (no initial dump).
+fn best_paths() -> proto::watch_event_request::Table {
+    use proto::watch_event_request::table::{Filter, filter::Type};
+    proto::watch_event_request::Table {
+        filters: vec![Filter {
+            r#type: Type::Best as i32,
+            init: false,
+        }],
     }
 }

@@ -21,7 +21,7 @@ mod tests;
 pub use diff::{peer_diff, prefix_limit_tripped, reenable_after_limit};
 pub use errors::status_to_error;
 pub use from_proto::{
-    admin_down, conflict_owner, description_of, event_from_watch, family_from_proto, neighbor_of,
+    admin_down, conflict_owner, description_of, events_from_watch, family_from_proto, neighbor_of,
     observed_peer, owner_of, session_from_proto, session_of,
 };
 pub use speaker::{global_from_speaker, speaker_conflict};

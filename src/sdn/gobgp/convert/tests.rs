@@ -269,17 +269,56 @@ fn watch_events() {
     };
     use watch_event_response::peer_event::Type;
     assert_eq!(
-        event_from_watch(event(
+        events_from_watch(event(
             Type::State,
             Some(peer(peer_state::SessionState::Established))
         )),
-        Some(SdnEvent::Peer {
+        vec![SdnEvent::Peer {
             neighbor: "192.0.2.2".parse().unwrap(),
             session: SessionState::Established
-        })
+        }]
     );
-    assert_eq!(event_from_watch(event(Type::EndOfInit, None)), None);
-    assert_eq!(event_from_watch(event(Type::State, None)), Some(SdnEvent::Resync));
+    assert_eq!(events_from_watch(event(Type::EndOfInit, None)), vec![]);
+    assert_eq!(
+        events_from_watch(event(Type::State, None)),
+        vec![SdnEvent::Resync]
+    );
+}
+
+fn best_path(source: &str, family: AddressFamily) -> proto::Path {
+    proto::Path {
+        neighbor_ip: source.into(),
+        family: Some(family_to_proto(family)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn one_routes_event_per_source_of_a_bulk_update() {
+    let v4 = AddressFamily::Ipv4Unicast;
+    let mut paths: Vec<proto::Path> = (0..1000).map(|_| best_path("192.0.2.2", v4)).collect();
+    paths.push(best_path("<nil>", AddressFamily::Ipv6Unicast));
+    paths.extend((0..1000).map(|_| best_path("2001:db8::3", v4)));
+    paths.push(best_path("192.0.2.4", AddressFamily::L2vpnEvpn));
+    paths.push(best_path("<nil>", v4));
+    let table = watch_event_response::Event::Table(watch_event_response::TableEvent { paths });
+    let events = events_from_watch(proto::WatchEventResponse { event: Some(table) });
+    let routes = |n: Option<&str>| SdnEvent::Routes {
+        neighbor: n.map(|n| n.parse().unwrap()),
+    };
+    assert_eq!(
+        events,
+        vec![
+            routes(Some("192.0.2.2")),
+            routes(None),
+            routes(Some("2001:db8::3"))
+        ]
+    );
+    let empty = watch_event_response::Event::Table(Default::default());
+    assert_eq!(
+        events_from_watch(proto::WatchEventResponse { event: Some(empty) }),
+        vec![]
+    );
 }
 
 #[test]
