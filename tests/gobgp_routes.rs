@@ -15,6 +15,8 @@ mod routes;
 mod events;
 #[path = "gobgp_routes/prefix_limit.rs"]
 mod prefix_limit;
+#[path = "gobgp_routes/steady_cost.rs"]
+mod steady_cost;
 
 use std::net::IpAddr;
 use std::time::Instant;

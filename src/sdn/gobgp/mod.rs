@@ -32,10 +32,12 @@ use crate::sdn::{
 };
 
 pub mod convert;
+mod counter;
 mod pool;
 pub mod proto;
 pub mod routes;
 
+pub use counter::{CallCounter, CallCounts};
 pub use pool::{DEFAULT_TIMEOUT, GoBgpPool};
 
 /// A GoBGP target for a plain `http://host:port` API, without TLS or credentials.
@@ -57,6 +59,9 @@ pub struct GoBgp {
     /// The API URL, named in every error and log line.
     endpoint: Arc<str>,
     timeout: Duration,
+    calls: Arc<CallCounter>,
+    /// What the routes methods know from their last reads (see `routes::memo`).
+    memo: Arc<routes::RoutesMemo>,
 }
 
 impl std::fmt::Debug for GoBgp {
@@ -85,6 +90,8 @@ impl GoBgp {
             client: GobgpApiClient::new(channel),
             endpoint: endpoint.into(),
             timeout,
+            calls: Arc::default(),
+            memo: Arc::default(),
         }
     }
 
@@ -98,12 +105,18 @@ impl GoBgp {
         self.timeout
     }
 
+    /// The calls this client and its clones made so far, by operation.
+    pub fn calls(&self) -> CallCounts {
+        self.calls.snapshot()
+    }
+
     /// Runs one API operation under the timeout and maps its failure.
     async fn call<T>(
         &self,
         operation: &'static str,
         fut: impl Future<Output = Result<T, tonic::Status>>,
     ) -> Result<T, SdnError> {
+        self.calls.add(operation);
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(status)) => {

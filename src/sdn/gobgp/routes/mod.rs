@@ -13,15 +13,19 @@
 //!
 //! Layout: [`model`] + [`plan`] are pure (what is wanted, what was read, which writes); [`wire`]
 //! converts to and from protobuf; `calls` are the thin RPCs; `filter`, `origination` and
-//! `observe` are the I/O of the public methods.
+//! `observe` are the I/O of the public methods; `memo` is what a client remembers so that a
+//! steady reconcile reads only what it names (a full read every 15 minutes or after a failure).
 mod calls;
 mod filter;
+mod memo;
 pub mod model;
 pub mod names;
 mod observe;
 mod origination;
 pub mod plan;
 pub mod wire;
+
+pub(crate) use memo::RoutesMemo;
 
 #[cfg(test)]
 mod tests;
