@@ -13,6 +13,8 @@ mod routes;
 
 #[path = "gobgp_routes/events.rs"]
 mod events;
+#[path = "gobgp_routes/ipv6.rs"]
+mod ipv6;
 #[path = "gobgp_routes/prefix_limit.rs"]
 mod prefix_limit;
 #[path = "gobgp_routes/steady_cost.rs"]
