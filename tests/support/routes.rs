@@ -251,7 +251,7 @@ pub fn writes(outcome: RoutesOutcome) -> Vec<String> {
 /// paths, delete one of its statements, and move its policy to the end of the assignment.
 pub async fn drift(a: &Cell, mark: u32) {
     let mut raw = a.raw.clone();
-    let path = wire::withdrawal_path(net("10.1.0.0/16"), mark);
+    let path = wire::withdrawal_path(net("192.0.2.128/26"), mark);
     let request = proto::DeletePathRequest {
         table_type: proto::TableType::Global as i32,
         family: path.family,

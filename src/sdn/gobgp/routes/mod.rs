@@ -1,7 +1,7 @@
 //! The networks between cells on GoBGP: originating a cell's networks and filtering what each
 //! interconnect's neighbours send and get (issue #16). Inherent methods on
-//! [`GoBgp`](crate::sdn::gobgp::GoBgp); the
-//! controller wiring and the [`SdnBackend`](crate::sdn::SdnBackend) trait come later.
+//! [`GoBgp`](crate::sdn::gobgp::GoBgp), which its [`SdnBackend`](crate::sdn::SdnBackend)
+//! methods call.
 //!
 //! How cellnet tells its objects from the operator's on a shared speaker:
 //! - paths: local, with the path identifier set to the origination mark (plus a large
