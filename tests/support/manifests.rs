@@ -96,6 +96,12 @@ impl Endpoint {
         self
     }
 
+    /// `spec.networks`: these prefixes, unnamed.
+    pub fn networks(self, cidrs: &[&str]) -> Self {
+        let networks: Vec<Value> = cidrs.iter().map(|c| json!({"cidr": c})).collect();
+        self.spec("networks", Value::Array(networks))
+    }
+
     /// `spec.neutron` as written in a manifest (camelCase JSON).
     pub fn neutron(self, neutron: Value) -> Self {
         self.spec("neutron", neutron)
@@ -133,6 +139,12 @@ impl Interconnect {
     /// The session's TCP MD5 password: key `key` of Secret `secret`.
     pub fn password(mut self, secret: &str, key: &str) -> Self {
         self.0["spec"]["bgp"]["passwordSecretRef"] = json!({"name": secret, "key": key});
+        self
+    }
+
+    /// `spec.routes` as written in a manifest (camelCase JSON).
+    pub fn routes(mut self, routes: Value) -> Self {
+        self.0["spec"]["routes"] = routes;
         self
     }
 

@@ -16,6 +16,7 @@
 //! `observe` are the I/O of the public methods; `memo` is what a client remembers so that a
 //! steady reconcile reads only what it names (a full read every 15 minutes or after a failure).
 mod calls;
+mod digest;
 mod filter;
 mod memo;
 pub mod model;
