@@ -761,7 +761,7 @@ fn print_table(args: &Args, f: &Value) {
         "cellnet-bench: {} speakers, {} interconnects",
         args.speakers, f["interconnects"]
     );
-    println!("{:<22} {:>12}", "figure", "value");
+    println!("{:<30} {:>12}", "figure", "value");
     for key in [
         "apply_s",
         "push_s",
@@ -786,6 +786,6 @@ fn print_table(args: &Args, f: &Value) {
         "rss_10k_mib",
         "total_s",
     ] {
-        println!("{key:<22} {:>12.2}", f[key].as_f64().unwrap_or(f64::NAN));
+        println!("{key:<30} {:>12.2}", f[key].as_f64().unwrap_or(f64::NAN));
     }
 }
