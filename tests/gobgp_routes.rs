@@ -2,6 +2,8 @@
 //! the remote cell. One scenario, in phases, because a session takes 6-9 s to come up:
 //! origination, import and export filtering, the operator's own policies and paths left alone,
 //! drift repaired with zero writes in steady state, a narrower export, and a clean removal.
+//! Beside it, in `gobgp_routes/`: the prefix limit, route events from the change stream, the
+//! gRPC cost of a steady reconcile, and IPv6.
 //!
 //! The sessions run on 127.0.0.161/.162 (BGP port 1790, like tests/gobgp.rs) but the next hops
 //! are TEST-NET addresses: GoBGP treats a 127/8 next hop as invalid and drops the path ("invalid
