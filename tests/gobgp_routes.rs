@@ -180,7 +180,17 @@ async fn drift_is_repaired(s: &Scenario) {
         a.client.ensure_origination(&s.origin_a).await.unwrap(),
         RoutesOutcome::Unchanged
     );
+    // The poll's digest of cellnet's policy objects: stable while nothing changes, different
+    // after the hand changes, stable again once they are repaired (the statements' order may
+    // differ from before: a repaired statement goes last in cellnet's policy).
+    let digest = a.client.routes_digest().await.unwrap();
+    assert_eq!(a.client.routes_digest().await.unwrap(), digest);
     drift(a, s.origin_a.mark).await;
+    assert_ne!(
+        a.client.routes_digest().await.unwrap(),
+        digest,
+        "hand changes unseen by the digest"
+    );
     wait_for("192.0.2.128/26 withdrawn by hand", [a, b], || {
         lacks_route(b, "192.0.2.128/26")
     })
@@ -200,6 +210,12 @@ async fn drift_is_repaired(s: &Scenario) {
     }
     let back = || has_route(b, "192.0.2.128/26", addr(161), "192.0.2.11");
     wait_for("192.0.2.128/26 back on B", [a, b], back).await;
+    let repaired = a.client.routes_digest().await.unwrap();
+    assert_eq!(
+        a.client.routes_digest().await.unwrap(),
+        repaired,
+        "repaired: stable again"
+    );
     assert_eq!(
         a.client.ensure_route_filter(&s.filter).await.unwrap(),
         RoutesOutcome::Unchanged
