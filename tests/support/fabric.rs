@@ -69,7 +69,8 @@ impl FabricRouter {
         // The daemons drop to user `frr`: they must be able to write their sockets and logs.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         std::fs::write(dir.path().join("zebra.conf"), "").expect("write zebra.conf");
-        std::fs::write(dir.path().join("bgpd.conf"), bgpd_conf(asn, address, speaker)).expect("write bgpd.conf");
+        std::fs::write(dir.path().join("bgpd.conf"), bgpd_conf(asn, address, speaker))
+            .expect("write bgpd.conf");
         let mut router = FabricRouter {
             name: name.to_owned(),
             address,

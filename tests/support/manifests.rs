@@ -101,6 +101,18 @@ impl Endpoint {
         self.spec("neutron", neutron)
     }
 
+    /// `spec.networks`: `(cidr, name)` pairs (an empty name is left out).
+    pub fn networks(self, networks: &[(&str, &str)]) -> Self {
+        let list: Vec<Value> = networks
+            .iter()
+            .map(|(cidr, name)| match *name {
+                "" => json!({"cidr": cidr}),
+                name => json!({"cidr": cidr, "name": name}),
+            })
+            .collect();
+        self.spec("networks", Value::Array(list))
+    }
+
     /// The manifest, for `kubectl apply`.
     pub fn yaml(&self) -> String {
         yaml_of::<InfraEndpoint>(&self.0)
@@ -133,6 +145,12 @@ impl Interconnect {
     /// The session's TCP MD5 password: key `key` of Secret `secret`.
     pub fn password(mut self, secret: &str, key: &str) -> Self {
         self.0["spec"]["bgp"]["passwordSecretRef"] = json!({"name": secret, "key": key});
+        self
+    }
+
+    /// `spec.adminState`: `Enabled` or `Disabled`.
+    pub fn admin_state(mut self, state: &str) -> Self {
+        self.0["spec"]["adminState"] = json!(state);
         self
     }
 
