@@ -104,7 +104,8 @@ fn fabric_routers_install_what_the_speakers_learn() {
         ];
         cell.speaker.cli(&path).unwrap();
     }
-    a.wait_route("192.0.2.128/25", true, ROUTE_TIMEOUT);
+    // Fresh sessions: both speakers dial, as in every test here.
+    a.wait_route("192.0.2.128/25", true, READY_TIMEOUT);
     b.wait_route("192.0.2.0/25", true, ROUTE_TIMEOUT);
     report(&format!(
         "hand: paths added by hand in each other's kernel table in {:.1} s",

@@ -37,12 +37,29 @@ async fn declared_networks_carry_traffic_between_cells() {
     let operator_before = operator_state(a);
 
     stage_routes_and_traffic(cp, ns, &cells, &on_a, &on_b);
+    assert_eq!(
+        operator_state(a),
+        operator_before,
+        "cellnet changed the operator's policy on a"
+    );
     stage_undeclared_stays_home(cp, ns, &cells);
     stage_drift(cp, ns, &cells, &on_b);
     stage_underlay_cut(cp, ns, &cells, &on_b);
     stage_admin_disabled(cp, ns, &cells, &on_a, &on_b);
     stage_network_removed(cp, ns, &cells, &on_b);
 
+    stage_everything_deleted(cp, ns, &cells, &operator_before);
+}
+
+/// After every object is deleted: no route left in either kernel, nothing of cellnet's on either
+/// speaker, and the operators' path, policy and fabric neighbours as they were.
+fn stage_everything_deleted(
+    cp: &ControlPlane,
+    ns: &str,
+    cells: &TrafficCells,
+    operator_before: &(String, String, bool),
+) {
+    let (a, b) = (&cells.a, &cells.b);
     let took = delete_all(cp, ns);
     a.wait_route("192.0.2.128/25", false, ROUTE_TIMEOUT);
     b.wait_route("192.0.2.0/26", false, ROUTE_TIMEOUT);
@@ -74,7 +91,7 @@ async fn declared_networks_carry_traffic_between_cells() {
     }
     assert_eq!(
         operator_state(a),
-        operator_before,
+        *operator_before,
         "the operator's policy on a changed"
     );
     assert_eq!(rib_paths(b, UNDECLARED).len(), 1, "b's own path is gone");
