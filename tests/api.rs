@@ -889,6 +889,15 @@ async fn status_round_trips_through_the_subresource() {
         Some(1),
         &now,
     );
+    set_condition(
+        &mut conditions,
+        ConditionType::RoutesExchanged,
+        true,
+        "RoutesExchanged",
+        "",
+        Some(1),
+        &now,
+    );
     let status = CellInterconnectStatus {
         observed_generation: Some(1),
         conditions: conditions.clone(),
@@ -979,6 +988,7 @@ async fn status_round_trips_through_the_subresource() {
             "LOCAL-CELL",
             "REMOTE-CELL",
             "SESSION",
+            "ROUTES",
             "READY",
             "AGE",
             "LOCAL",
@@ -988,11 +998,18 @@ async fn status_round_trips_through_the_subresource() {
     );
     let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
-        &row[..5],
-        ["cell1-dc1", "cell1", "dc1", "Established", "True"],
+        &row[..6],
+        [
+            "cell1-dc1",
+            "cell1",
+            "dc1",
+            "Established",
+            "RoutesExchanged",
+            "True"
+        ],
         "{out}"
     );
-    assert_eq!(&row[6..], ["cell1-gobgp", "dc1"], "{out}");
+    assert_eq!(&row[7..], ["cell1-gobgp", "dc1"], "{out}");
 
     let out = must(cp, &["get", "iep", "-n", ns]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();

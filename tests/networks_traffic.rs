@@ -141,7 +141,7 @@ const QUIET: Duration = Duration::from_secs(3);
 /// A prefix of cell b's that b does not declare: b announces it by hand.
 const UNDECLARED: &str = "203.0.113.0/24";
 /// What cell b declares (in both tests).
-const B_NETWORKS: [(&str, &str); 1] = [("192.0.2.128/25", "mgmt")];
+const B_NETWORKS: [&str; 1] = ["192.0.2.128/25"];
 
 /// The shared control plane and one controller for this binary, default settings.
 fn control_plane() -> &'static ControlPlane {
@@ -152,7 +152,7 @@ fn endpoint_name(cell: &TrafficCell) -> String {
     format!("ep-{}", cell.name)
 }
 
-fn endpoint(cell: &TrafficCell, networks: &[(&str, &str)]) -> manifests::Endpoint {
+fn endpoint(cell: &TrafficCell, networks: &[&str]) -> manifests::Endpoint {
     manifests::endpoint(&endpoint_name(cell))
         .cell(&cell.name)
         .address(cell.underlay)
@@ -162,12 +162,12 @@ fn endpoint(cell: &TrafficCell, networks: &[(&str, &str)]) -> manifests::Endpoin
 }
 
 /// The endpoint of `cell`, managed by cellnet through its speaker's API.
-fn managed(cell: &TrafficCell, networks: &[(&str, &str)]) -> String {
+fn managed(cell: &TrafficCell, networks: &[&str]) -> String {
     endpoint(cell, networks).gobgp(&cell.speaker.api_url()).yaml()
 }
 
 /// The endpoint of `cell` as an external one: cellnet does not touch its speaker.
-fn external(cell: &TrafficCell, networks: &[(&str, &str)]) -> String {
+fn external(cell: &TrafficCell, networks: &[&str]) -> String {
     endpoint(cell, networks).yaml()
 }
 

@@ -3,6 +3,8 @@
 //! (`controller::Config::connector`). Fast checks of the pipeline's rules — ownership, drift,
 //! both sides' ledger claims, cleanup — without gobgpd; the real-process tests (e2e_gobgp,
 //! e2e_opendaylight, faults_*) stay the proof that the real backends behave the same.
+#[path = "pipeline_fake_sdn/networks.rs"]
+mod networks;
 mod support;
 
 use std::net::IpAddr;

@@ -46,6 +46,12 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: u16 = 30;
         description = "BGP session state seen by the local speaker"
     ),
     printcolumn(
+        name = "Routes",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"RoutesExchanged\")].reason",
+        description = "Whether the networks are exchanged (RoutesExchanged's reason)"
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status",

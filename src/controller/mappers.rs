@@ -9,8 +9,8 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::speakers::{SpeakerChange, SpeakerKey};
-use super::{endpoint, target};
-use crate::api::{CellInterconnect, InfraEndpoint};
+use super::{endpoint, networks, target};
+use crate::api::{CellInterconnect, ConditionType, InfraEndpoint, Reason};
 
 /// The interconnects that refer to the endpoint `namespace/name` (on either side).
 pub fn interconnects_referring_to(
@@ -22,6 +22,50 @@ pub fn interconnects_referring_to(
         .filter(|c| endpoint::refers_to(c, namespace, name))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
+}
+
+/// The other endpoints whose networks a change of `changed` may concern: in its namespace, of
+/// another cell, declaring an overlapping network now, or reporting a conflict (which may be the
+/// one this change resolves).
+pub fn network_neighbours(eps: &[Arc<InfraEndpoint>], changed: &InfraEndpoint) -> Vec<Arc<InfraEndpoint>> {
+    let mine = networks::declared(changed);
+    let overlaps = |ep: &InfraEndpoint| {
+        ep.spec.cell != changed.spec.cell
+            && networks::declared(ep).iter().any(|t| {
+                mine.iter()
+                    .any(|m| m.net.contains(&t.net) || t.net.contains(&m.net))
+            })
+    };
+    let reports_conflict = |ep: &InfraEndpoint| {
+        ep.status.as_ref().is_some_and(|s| {
+            s.conditions.iter().any(|c| {
+                c.type_ == ConditionType::NetworksAnnounced.as_str()
+                    && c.reason == Reason::NetworkConflict.as_str()
+            })
+        })
+    };
+    eps.iter()
+        .filter(|ep| ep.namespace() == changed.namespace() && ep.name_any() != changed.name_any())
+        .filter(|ep| overlaps(ep) || reports_conflict(ep))
+        .cloned()
+        .collect()
+}
+
+/// The interconnects an endpoint change concerns: those that refer to it, and those of the
+/// endpoints whose network conflicts it may start or end.
+pub fn interconnects_of_endpoint_change(
+    cics: &[Arc<CellInterconnect>],
+    eps: &[Arc<InfraEndpoint>],
+    changed: &InfraEndpoint,
+) -> Vec<ObjectRef<CellInterconnect>> {
+    let ns = changed.namespace().unwrap_or_default();
+    let mut refs = interconnects_referring_to(cics, &ns, &changed.name_any());
+    for other in network_neighbours(eps, changed) {
+        refs.extend(interconnects_referring_to(cics, &ns, &other.name_any()));
+    }
+    let mut seen = HashSet::new();
+    refs.retain(|r| seen.insert(r.clone()));
+    refs
 }
 
 /// The interconnects in `namespace` that use the Secret `name`: as their BGP password, or as the

@@ -10,6 +10,7 @@ pub mod endpoint; // the InfraEndpoint reconciler
 pub mod error; // Kubernetes errors that abort a reconcile
 pub mod interconnect; // the CellInterconnect reconciler
 pub mod mappers; // pure mappers: which objects a change concerns
+pub mod networks; // pure: the networks each endpoint declares, conflicts between cells, origination and route filters
 pub mod neutron_sync; // the Neutron part of the InfraEndpoint reconcile: network, subnet, BGP, memo, cleanup
 pub mod problem; // Problem: what a step could not do, as a typed reason and a message
 pub mod speaker_setup; // the speaker's global BGP config, shared by both reconcilers

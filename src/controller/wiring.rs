@@ -169,13 +169,11 @@ async fn run_interconnects(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (cics, eps) = (sources.interconnects.clone(), sources.endpoints.clone());
-    // An endpoint change requeues every interconnect that refers to it.
+    // An endpoint change requeues every interconnect that refers to it, and those of the
+    // endpoints whose network conflicts it may start or end.
     let endpoint_to_cics = {
-        let cics = cics.clone();
-        move |ep: InfraEndpoint| {
-            let (ns, name) = (ep.namespace().unwrap_or_default(), ep.name_any());
-            mappers::interconnects_referring_to(&cics.state(), &ns, &name)
-        }
+        let (cics, eps) = (cics.clone(), eps.clone());
+        move |ep: InfraEndpoint| mappers::interconnects_of_endpoint_change(&cics.state(), &eps.state(), &ep)
     };
     // A Secret change (password, SDN credentials, CA) requeues the interconnects that use it.
     let secret_to_cics = {
@@ -246,10 +244,27 @@ async fn run_endpoints(
         changes::spec_or_deletion::<CellInterconnect>,
         None,
     );
+    // Another endpoint's networks can start or end a conflict with this one's.
+    let endpoint_specs = watcher(
+        Api::<InfraEndpoint>::all(sources.client.clone()),
+        sources.watcher_config.clone(),
+    )
+    .touched_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let neighbours = {
+        let eps = sources.endpoints.clone();
+        move |ep: InfraEndpoint| {
+            mappers::network_neighbours(&eps.state(), &ep)
+                .iter()
+                .map(|n| ObjectRef::from_obj(n.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
     ctrl
         // Endpoints count and guard their interconnects: only existence, spec and deletion of
         // an interconnect matter to them, not its status.
         .watches_stream(cic_changes, |cic: CellInterconnect| mappers::endpoints_of(&cic))
+        .watches_stream(endpoint_specs, neighbours)
         .watches_stream(sources.secret_events(), secret_to_eps)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)

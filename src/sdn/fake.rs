@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 
+mod routes;
+
+use super::routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome};
 use super::{
     BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
     SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
@@ -33,6 +36,7 @@ struct State {
     new_session: Option<SessionState>,
     unreachable: bool,
     writes: usize,
+    routes: routes::Routes,
 }
 
 /// An in-memory speaker; clones share their state.
@@ -96,6 +100,35 @@ impl FakeSpeaker {
             session: SessionState::Established,
         };
         self.lock().peers.insert(config.neighbor, peer);
+    }
+
+    /// What `neighbor` sends from now on (default: exactly what the import rule allows).
+    pub fn set_sent_by(&self, neighbor: IpAddr, networks: Vec<ipnet::IpNet>) {
+        self.lock().routes.sent_by.insert(neighbor, networks);
+    }
+
+    /// Trips (or clears) the prefix limit of `neighbor`.
+    pub fn set_prefix_limit_hit(&self, neighbor: IpAddr, hit: bool) {
+        let mut state = self.lock();
+        match hit {
+            true => state.routes.limit_hit.insert(neighbor),
+            false => state.routes.limit_hit.remove(&neighbor),
+        };
+    }
+
+    /// The networks originated under each mark.
+    pub fn originations(&self) -> BTreeMap<u32, Origination> {
+        self.lock().routes.originations.clone()
+    }
+
+    /// The route filters, by key.
+    pub fn filters(&self) -> BTreeMap<String, RouteFilter> {
+        self.lock().routes.filters.clone()
+    }
+
+    /// Removes an origination behind cellnet's back.
+    pub fn drop_origination(&self, mark: u32) {
+        self.lock().routes.originations.remove(&mark);
     }
 
     /// Removes a peer behind cellnet's back.
@@ -230,6 +263,49 @@ impl SdnBackend for FakeSpeaker {
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
         drop(self.reachable()?);
         Ok(None)
+    }
+
+    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let outcome = state.routes.ensure_origination(origination);
+        state.writes += usize::from(outcome != RoutesOutcome::Unchanged);
+        Ok(outcome)
+    }
+
+    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let outcome = state.routes.withdraw(mark);
+        state.writes += usize::from(outcome != RoutesOutcome::Unchanged);
+        Ok(outcome)
+    }
+
+    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let outcome = state.routes.ensure_filter(filter);
+        state.writes += usize::from(outcome != RoutesOutcome::Unchanged);
+        Ok(outcome)
+    }
+
+    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let outcome = state.routes.remove_filter(key);
+        state.writes += usize::from(outcome != RoutesOutcome::Unchanged);
+        Ok(outcome)
+    }
+
+    async fn observe_routes(
+        &self,
+        origination: &Origination,
+        filters: &[RouteFilter],
+    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
+        let state = self.reachable()?;
+        let mut counts = BTreeMap::new();
+        for filter in filters {
+            for &neighbor in &filter.neighbors {
+                counts.insert(neighbor, state.routes.counts(origination, filter, neighbor));
+            }
+        }
+        Ok(counts)
     }
 }
 

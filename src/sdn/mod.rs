@@ -276,6 +276,13 @@ pub trait SdnBackend: Send + Sync {
         let _ = key;
         Err(SdnError::Unsupported("route filters".into()))
     }
+    /// A digest of cellnet's own route objects on the speaker (its filters and their place in
+    /// the speaker's policy order), read in a few calls whatever the number of objects: the
+    /// speaker poll compares it between rounds to notice a change made behind cellnet's back
+    /// that no event reports. `Ok(None)`: the backend has none (its poll requeues every object).
+    async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
+        Ok(None)
+    }
     /// Route counts for every neighbour of `filters`.
     async fn observe_routes(
         &self,

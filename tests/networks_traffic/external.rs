@@ -39,7 +39,7 @@ async fn undeclared_prefix_from_the_other_cell_is_rejected() {
     add_path_by_hand(b, UNDECLARED);
     let cic_name = "hij-a-b";
     let objects = [
-        managed(a, &[("192.0.2.0/25", "")]),
+        managed(a, &["192.0.2.0/25"]),
         external(b, &B_NETWORKS),
         interconnect(cic_name, a, b, "Enabled"),
     ];

@@ -96,21 +96,15 @@ impl Endpoint {
         self
     }
 
+    /// `spec.networks`: these prefixes, unnamed.
+    pub fn networks(self, cidrs: &[&str]) -> Self {
+        let networks: Vec<Value> = cidrs.iter().map(|c| json!({"cidr": c})).collect();
+        self.spec("networks", Value::Array(networks))
+    }
+
     /// `spec.neutron` as written in a manifest (camelCase JSON).
     pub fn neutron(self, neutron: Value) -> Self {
         self.spec("neutron", neutron)
-    }
-
-    /// `spec.networks`: `(cidr, name)` pairs (an empty name is left out).
-    pub fn networks(self, networks: &[(&str, &str)]) -> Self {
-        let list: Vec<Value> = networks
-            .iter()
-            .map(|(cidr, name)| match *name {
-                "" => json!({"cidr": cidr}),
-                name => json!({"cidr": cidr, "name": name}),
-            })
-            .collect();
-        self.spec("networks", Value::Array(list))
     }
 
     /// The manifest, for `kubectl apply`.
@@ -151,6 +145,12 @@ impl Interconnect {
     /// `spec.adminState`: `Enabled` or `Disabled`.
     pub fn admin_state(mut self, state: &str) -> Self {
         self.0["spec"]["adminState"] = json!(state);
+        self
+    }
+
+    /// `spec.routes` as written in a manifest (camelCase JSON).
+    pub fn routes(mut self, routes: Value) -> Self {
+        self.0["spec"]["routes"] = routes;
         self
     }
 

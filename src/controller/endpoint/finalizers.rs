@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::super::Context;
 use super::super::error::Result;
 use super::super::neutron_sync::{self, NeutronOutcome};
+use super::super::target::Checked;
 use super::IN_USE_FINALIZER;
+use super::networks_step::{self, NETWORKS_FINALIZER};
 use crate::api::{CELL_LABEL, InfraEndpoint};
 
 /// The finalizers the endpoint should carry.
@@ -17,21 +19,34 @@ pub struct Wanted {
     pub in_use: bool,
     /// `spec.neutron` is set (and the endpoint stays), or the cleanup of Neutron failed.
     pub neutron: bool,
+    /// Networks announced on its speaker, or their withdrawal failed.
+    pub networks: bool,
 }
 
 impl Wanted {
     /// From the number of interconnects that use the endpoint and the Neutron cleanup, if one
     /// ran (`released`).
-    pub fn new(ep: &InfraEndpoint, users: usize, released: Option<&NeutronOutcome>) -> Self {
+    pub fn new(
+        ep: &InfraEndpoint,
+        users: usize,
+        released: Option<&NeutronOutcome>,
+        withdrawn: Option<&Checked<()>>,
+    ) -> Self {
+        let kept = |f: &str| ep.finalizers().iter().any(|x| x == f);
         Self {
             in_use: users > 0,
             neutron: neutron_sync::wants_finalizer(ep) || released.is_some_and(|o| o.problem().is_some()),
+            // Kept while deleted and still in use: the withdrawal runs once the last
+            // interconnect is gone.
+            networks: networks_step::wants_finalizer(ep)
+                || withdrawn.is_some_and(Result::is_err)
+                || (withdrawn.is_none() && users > 0 && kept(NETWORKS_FINALIZER)),
         }
     }
 
     /// Nothing holds the endpoint any longer.
     pub fn none(self) -> bool {
-        !self.in_use && !self.neutron
+        !self.in_use && !self.neutron && !self.networks
     }
 }
 
@@ -44,6 +59,7 @@ pub fn patch(ep: &InfraEndpoint, wanted: Wanted) -> Option<Value> {
     let label_ok = ep.labels().get(CELL_LABEL) == Some(&ep.spec.cell);
     if has(IN_USE_FINALIZER) == wanted.in_use
         && has(neutron_sync::FINALIZER) == wanted.neutron
+        && has(NETWORKS_FINALIZER) == wanted.networks
         && (label_ok || deleting)
     {
         return None;
@@ -51,7 +67,7 @@ pub fn patch(ep: &InfraEndpoint, wanted: Wanted) -> Option<Value> {
     let mut finalizers: Vec<String> = ep
         .finalizers()
         .iter()
-        .filter(|f| *f != IN_USE_FINALIZER && *f != neutron_sync::FINALIZER)
+        .filter(|f| ![IN_USE_FINALIZER, neutron_sync::FINALIZER, NETWORKS_FINALIZER].contains(&f.as_str()))
         .cloned()
         .collect();
     if wanted.in_use {
@@ -59,6 +75,9 @@ pub fn patch(ep: &InfraEndpoint, wanted: Wanted) -> Option<Value> {
     }
     if wanted.neutron {
         finalizers.push(neutron_sync::FINALIZER.into());
+    }
+    if wanted.networks {
+        finalizers.push(NETWORKS_FINALIZER.into());
     }
     let mut patch = json!({"metadata": {
         "finalizers": finalizers,
@@ -107,6 +126,7 @@ mod tests {
     const IDLE: Wanted = Wanted {
         in_use: false,
         neutron: false,
+        networks: false,
     };
 
     #[test]
@@ -123,6 +143,7 @@ mod tests {
         let want = Wanted {
             in_use: true,
             neutron: true,
+            networks: false,
         };
         let p = patch(&ep(&["other.io/keep"], Some("old"), false), want).unwrap();
         assert_eq!(

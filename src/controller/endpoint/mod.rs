@@ -5,7 +5,8 @@
 //!    one merge patch (the Neutron cleanup of [`neutron_step::release`] runs first when the
 //!    Neutron finalizer is to go);
 //! 3. [`speaker`] (SDN I/O): the speaker's global config, started on a bare speaker, never
-//!    overwritten;
+//!    overwritten; then [`networks_step`]: the endpoint's networks originated on it (withdrawn,
+//!    on deletion, before the networks finalizer goes);
 //! 4. [`neutron_step`] (Neutron I/O): `spec.neutron` brought about;
 //! 5. [`report`] (pure): the new status and when to look again;
 //! 6. [`publish`] (Kubernetes writes): Events, then the status (count-only changes spaced out).
@@ -14,6 +15,7 @@
 //! errors abort a reconcile.
 mod dereference;
 mod finalizers;
+mod networks_step;
 mod neutron_step;
 mod publish;
 mod report;
@@ -60,16 +62,28 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     let _timer = ctx.metrics.reconcile_timer("InfraEndpoint");
     let ns = ep.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let users = dereference::users(&ctx, &ep, &ns).await?;
-    // Neutron's finalizer goes only once its cleanup is done.
+    // Neutron's and the networks' finalizers go only once their cleanup is done.
     let released = neutron_step::release(&ctx, &ep).await?;
-    let wanted = Wanted::new(&ep, users, released.as_ref());
+    let withdrawn = networks_step::release(&ctx, &ep, users).await?;
+    let wanted = Wanted::new(&ep, users, released.as_ref(), withdrawn.as_ref());
     let deleting = ep.meta().deletion_timestamp.is_some();
     if finalizers::update(&ctx, &ep, &ns, wanted).await? && deleting && wanted.none() {
         ctx.neutron.forget(&ep);
         ctx.endpoint_writes.forget(&ep.uid().unwrap_or_default());
         return Ok(Action::await_change());
     }
-    let facts = facts(&ctx, &ep, users, released).await?;
+    let facts = match withdrawn {
+        Some(Err(problem)) => Facts::stopped(
+            Phase::CleanupFailed,
+            users,
+            Problem {
+                stalled: false,
+                ..problem
+            },
+            None,
+        ),
+        _ => facts(&ctx, &ep, users, released).await?,
+    };
     let held = publish::publish(&ctx, &ep, &facts).await?;
     let resync = match ep.spec.neutron {
         Some(_) => neutron_sync::resync(&ctx),
@@ -92,12 +106,7 @@ async fn facts(
             stalled: false,
             ..problem.clone()
         };
-        return Ok(Facts::stopped(
-            Phase::NeutronCleanupFailed,
-            users,
-            problem,
-            released,
-        ));
+        return Ok(Facts::stopped(Phase::CleanupFailed, users, problem, released));
     }
     if ep.meta().deletion_timestamp.is_some() {
         let message = format!("deletion waits for {users} CellInterconnect(s) that refer to this endpoint");
@@ -105,15 +114,24 @@ async fn facts(
         return Ok(Facts::stopped(Phase::InUse, users, problem, None));
     }
     let speaker = speaker::speaker(ctx, ep).await?;
+    // Without a running speaker there is nothing to announce on (its verdict says why).
+    let networks = match speaker.verdict.is_ready() {
+        true => networks_step::announce(ctx, ep).await?,
+        false => None,
+    };
     // A successful cleanup (spec.neutron removed) clears status.neutron.
     let neutron = neutron_step::configure(ctx, ep).await?.or(released);
     Ok(Facts {
         phase: Phase::Live,
         users,
-        verdict: speaker.verdict.with_neutron(neutron.as_ref()),
+        verdict: speaker
+            .verdict
+            .with_networks(networks.as_ref())
+            .with_neutron(neutron.as_ref()),
         sdn_reachable: speaker.reachable,
         neutron,
         speaker_started: speaker.started,
+        networks,
     })
 }
 

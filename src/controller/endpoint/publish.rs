@@ -48,6 +48,16 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
         ctx.publish(ep, EventType::Normal, reason, "StartSpeaker", note.clone())
             .await;
     }
+    if let Some(n) = &facts.networks
+        && let Some(note) = &n.changed
+    {
+        let (type_, reason) = match n.drift {
+            true => (EventType::Warning, Reason::DriftRepaired),
+            false => (EventType::Normal, Reason::RoutesUpdated),
+        };
+        ctx.publish(ep, type_, reason, "AnnounceNetworks", note.clone())
+            .await;
+    }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);
     let uid = ep.uid().unwrap_or_default();

@@ -10,6 +10,7 @@ use kube::Resource;
 
 use super::super::neutron_sync::{self, NeutronOutcome};
 use super::super::problem::Problem;
+use super::networks_step::NetworkFacts;
 use crate::api::conditions::{remove_condition, set_condition, set_progress};
 use crate::api::infra_endpoint::NeutronStatus;
 use crate::api::{ConditionType, InfraEndpoint, InfraEndpointStatus, Reason, SdnKind};
@@ -47,6 +48,14 @@ impl Verdict {
         matches!(self, Self::NotReady(p) if p.stalled)
     }
 
+    /// The first problem wins: the networks step's counts only when the speaker's part is ready.
+    pub fn with_networks(self, networks: Option<&NetworkFacts>) -> Self {
+        match networks.map(|n| &n.announced) {
+            Some(Err(p)) if self.is_ready() => Self::NotReady(p.clone()),
+            _ => self,
+        }
+    }
+
     /// The first problem wins: the Neutron step's counts only when the speaker's part is ready.
     pub fn with_neutron(self, neutron: Option<&NeutronOutcome>) -> Self {
         match neutron.and_then(NeutronOutcome::problem) {
@@ -59,8 +68,9 @@ impl Verdict {
 /// Which way the reconcile went; it decides when to look again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
-    /// The Neutron cleanup failed: its finalizer stays, retried with backoff.
-    NeutronCleanupFailed,
+    /// A cleanup (Neutron's, or withdrawing the networks) failed: its finalizer stays, retried
+    /// with backoff.
+    CleanupFailed,
     /// Being deleted while CellInterconnects still refer to it: wait for them to go.
     InUse,
     /// Speaker (and Neutron) configured, or not, as the verdict says.
@@ -80,6 +90,8 @@ pub struct Facts {
     pub neutron: Option<NeutronOutcome>,
     /// The note of a `SpeakerStarted` Event, when the speaker was started.
     pub speaker_started: Option<String>,
+    /// The networks step, when the endpoint has networks.
+    pub networks: Option<NetworkFacts>,
 }
 
 impl Facts {
@@ -92,6 +104,7 @@ impl Facts {
             sdn_reachable: None,
             neutron,
             speaker_started: None,
+            networks: None,
         }
     }
 }
@@ -124,10 +137,33 @@ pub fn new_status(
     if let Some(o) = &facts.neutron {
         neutron_sync::fold_status(&mut status, o, generation, now);
     }
+    fold_networks(&mut status, facts.networks.as_ref(), generation, now);
     let (stalled, reconciling) = (v.stalled(), !ok && !v.stalled());
     let conds = &mut status.conditions;
     set_progress(conds, stalled, reconciling, reason, message, generation, now);
     status
+}
+
+/// `status.networks` and the `NetworksAnnounced` condition; both go when there are no networks.
+fn fold_networks(
+    status: &mut InfraEndpointStatus,
+    networks: Option<&NetworkFacts>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let conds = &mut status.conditions;
+    let Some(n) = networks else {
+        status.networks.clear();
+        remove_condition(conds, ConditionType::NetworksAnnounced);
+        return;
+    };
+    status.networks = n.statuses.clone();
+    let (ok, reason, message) = match &n.announced {
+        Ok(message) => (true, Reason::NetworksAnnounced, message.as_str()),
+        Err(p) => (false, p.reason, p.message.as_str()),
+    };
+    let t = ConditionType::NetworksAnnounced;
+    set_condition(conds, t, ok, reason.as_str(), message, generation, now);
 }
 
 /// Whether and how the new status is written.
@@ -182,7 +218,7 @@ pub fn next(facts: &Facts, held: Option<Duration>, resync: Duration) -> Next {
         return Next::After(wait);
     }
     match facts.phase {
-        Phase::NeutronCleanupFailed => Next::Backoff,
+        Phase::CleanupFailed => Next::Backoff,
         Phase::InUse => Next::AwaitChange,
         Phase::Live if !facts.verdict.is_ready() && !facts.verdict.stalled() => Next::Backoff,
         Phase::Live => Next::Resync(resync),

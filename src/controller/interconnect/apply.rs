@@ -1,6 +1,7 @@
 //! Step 3 (SDN I/O): one side's plan carried out on its speaker, in two halves around the
 //! ledger claim: [`prepare`] (speaker started, and on ledger backends a look for a neighbour that
-//! is not cellnet's) and [`execute`] (peer ensured, stale peer removed, session read). Both
+//! is not cellnet's) and [`execute`] (peer ensured, stale peer removed, session read, then the
+//! [`routes`] step). Both
 //! return facts, never text: the report step words them.
 use std::net::IpAddr;
 
@@ -8,6 +9,7 @@ use super::super::Context;
 use super::super::speaker_setup::{self, Ask, Speaker};
 use super::ledger::{self, Ledger};
 use super::plan::SidePlan;
+use super::routes::{self, RoutesFacts};
 use crate::sdn::{ObservedPeer, Ownership, PeerOutcome, RemoveOutcome, SdnError, SpeakerOutcome};
 
 /// Why a side stopped short of a configured peer.
@@ -47,6 +49,8 @@ pub struct Applied {
     /// The peer as read (`None`: created a moment ago, no session yet).
     pub observed: Option<ObservedPeer>,
     pub stale_removed: Option<IpAddr>,
+    /// The routes step (`None`: no filter to ensure).
+    pub routes: Option<Box<RoutesFacts>>,
 }
 
 /// What happened on one managed side.
@@ -136,10 +140,14 @@ async fn ensure_and_observe(ctx: &Context, p: &Prepared, ledger: &Ledger) -> Res
             )
         }
     };
+    let routes = routes::exchange(ctx, backend.as_ref(), &plan.target, &plan.routes)
+        .await
+        .map(Box::new);
     Ok(Applied {
         outcome: ensured.outcome,
         observed,
         stale_removed,
+        routes,
     })
 }
 

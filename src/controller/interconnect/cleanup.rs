@@ -1,4 +1,5 @@
-//! Deletion: remove cellnet's peers from every managed speaker before the finalizer goes.
+//! Deletion: remove cellnet's route filters and peers from every managed speaker before the
+//! finalizer goes.
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use super::super::networks;
 use super::super::problem::Problem;
 use super::super::speaker_setup::{self, Speaker};
 use super::super::target::{self, Checked};
@@ -20,7 +22,7 @@ use super::report::Notes;
 use super::status::Outcome;
 use super::{DELETION_POLICY_ANNOTATION, key};
 use crate::api::{CellInterconnect, InfraEndpoint, Reason};
-use crate::sdn::{RemoveOutcome, SdnTarget};
+use crate::sdn::{RemoveOutcome, RoutesOutcome, SdnError, SdnTarget};
 
 /// Removes cellnet's peers from every managed speaker; keeps the finalizer while one is unreachable.
 pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
@@ -119,6 +121,9 @@ async fn cleanup_side(
         Ok(connected) => connected,
         Err(problem) => return Ok(Some(problem)),
     };
+    if let Some(problem) = remove_filter(cic, ctx, &cell, &target, &speaker).await {
+        return Ok(Some(problem));
+    }
     let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
     let ledger = Ledger::of(cic);
     for addr in addresses(cic, this, other) {
@@ -144,4 +149,31 @@ async fn cleanup_side(
         }
     }
     Ok(None)
+}
+
+/// Removes the interconnect's route filter from `this` side's speaker, before its peer (the
+/// filter names the neighbour). A backend without filters has nothing to remove.
+async fn remove_filter(
+    cic: &CellInterconnect,
+    ctx: &Context,
+    cell: &str,
+    target: &SdnTarget,
+    speaker: &Speaker,
+) -> Option<Problem> {
+    let key = networks::filter_key(&cic.namespace().unwrap_or_default(), &cic.name_any());
+    match speaker.backend.remove_route_filter(&key).await {
+        Ok(RoutesOutcome::Updated { .. }) => {
+            ctx.metrics.sdn_write("remove_routes");
+            ctx.speakers.wrote_routes(&speaker.key);
+            None
+        }
+        Ok(_) | Err(SdnError::Unsupported(_)) => None,
+        Err(source) => {
+            let message = format!(
+                "cell {cell}: cannot remove route filter {key} from speaker {} ({source})",
+                target.url
+            );
+            Some(Problem::new(source.category(), message))
+        }
+    }
 }

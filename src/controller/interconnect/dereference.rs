@@ -1,10 +1,12 @@
 //! Step 1 (Kubernetes reads only): the two endpoints from the cache, the password from its
-//! Secret, and the SDN target of each managed side (its Secrets read).
+//! Secret, the SDN target of each managed side (its Secrets read), and the endpoints' network
+//! conflicts (from the endpoint cache).
 use std::sync::Arc;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
+use super::super::networks::{self, Conflict};
 use super::super::problem::Problem;
 use super::super::target::{self, Checked, SecretValue};
 use super::super::{Context, error::Result};
@@ -20,6 +22,9 @@ pub struct Inputs {
     pub local_target: Checked<SdnTarget>,
     /// The remote speaker's API; `None` for an external remote endpoint.
     pub remote_target: Option<Checked<SdnTarget>>,
+    /// Each endpoint's networks that overlap another cell's (from the endpoint cache).
+    pub local_conflicts: Vec<Conflict>,
+    pub remote_conflicts: Vec<Conflict>,
 }
 
 /// A reference that cannot be followed; nothing is sent to any speaker.
@@ -94,7 +99,10 @@ pub async fn dereference(cic: &CellInterconnect, ctx: &Context) -> Result<Derefe
         true => Some(target::resolve_target(ctx, r).await?),
         false => None,
     };
+    let all = ctx.endpoints.state();
     Ok(Dereferenced::Ready(Box::new(Inputs {
+        local_conflicts: networks::conflicts_of(l, &all),
+        remote_conflicts: networks::conflicts_of(r, &all),
         local: l.clone(),
         remote: r.clone(),
         password,

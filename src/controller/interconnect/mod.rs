@@ -17,6 +17,8 @@ mod ledger;
 mod plan;
 mod publish;
 mod report;
+mod route_status;
+mod routes;
 mod status;
 
 use std::sync::Arc;

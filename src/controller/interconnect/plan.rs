@@ -1,14 +1,18 @@
 //! Step 2 (pure): what each managed side's speaker must have: its global config, the peer
-//! towards the other side, and the stale peer to remove when the neighbour address changed.
+//! towards the other side, the stale peer to remove when the neighbour address changed, and the
+//! routes it carries.
 use std::net::IpAddr;
 
 use kube::{Resource, ResourceExt};
 
+use super::super::networks::{self, Carried, Conflict};
 use super::super::problem::Problem;
 use super::super::speakers::{SpeakerKey, speaker_key};
 use super::super::target::{self, Checked};
 use crate::api::{self, AdminState, CellInterconnect, InfraEndpoint, Reason, SdnKind};
-use crate::sdn::{AddressFamily, OWNER_PREFIX, Password, PeerConfig, SdnTarget, SpeakerConfig};
+use crate::sdn::{
+    AddressFamily, OWNER_PREFIX, Origination, Password, PeerConfig, RouteFilter, SdnTarget, SpeakerConfig,
+};
 
 /// The marker cellnet writes on every peer it creates for `cic`: `cellnet:<namespace>/<name>`.
 pub fn owner_marker(namespace: &str, name: &str) -> String {
@@ -46,6 +50,30 @@ pub struct SidePlan {
     /// The spec did not change since status said the peer was configured: a create or update
     /// now repairs drift (the speaker lost or changed it).
     pub write_repairs_drift: bool,
+    /// The networks this side carries.
+    pub routes: RoutesPlan,
+}
+
+/// The routes of one managed side: its filter for this interconnect, its endpoint's origination
+/// (originated by the endpoint's reconcile; read here to count what is sent) and what it should
+/// receive.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoutesPlan {
+    /// `None` when the other endpoint's address is not an IP (the peer step reports that).
+    pub filter: Option<RouteFilter>,
+    pub origination: Option<Origination>,
+    pub carried: Carried,
+}
+
+/// One endpoint and the conflicts of its networks.
+pub type WithConflicts<'a> = (&'a InfraEndpoint, &'a [Conflict]);
+
+fn routes_plan(cic: &CellInterconnect, this: WithConflicts, other: WithConflicts) -> RoutesPlan {
+    RoutesPlan {
+        filter: networks::route_filter(cic, this, other),
+        origination: networks::origination(this.0, this.1).map(|a| a.origination),
+        carried: networks::carried(cic, this, other),
+    }
 }
 
 /// A side of the interconnect as planned.
@@ -139,12 +167,13 @@ fn write_repairs_drift(cic: &CellInterconnect, this: &InfraEndpoint) -> bool {
 /// Plans `this` managed side towards `other`.
 pub fn plan_side(
     cic: &CellInterconnect,
-    this: &InfraEndpoint,
-    other: &InfraEndpoint,
+    (this, this_conflicts): WithConflicts,
+    (other, other_conflicts): WithConflicts,
     target: Checked<SdnTarget>,
     password: Option<&Password>,
 ) -> Checked<SidePlan> {
     let target = target?;
+    let routes = routes_plan(cic, (this, this_conflicts), (other, other_conflicts));
     let speaker_config = target::speaker_config(this)?;
     let peer = peer_config(cic, this, other, password)?;
     // Two endpoints on one address (a test set-up) would make the peer look stale to itself.
@@ -160,6 +189,7 @@ pub fn plan_side(
         peer,
         stale_peer,
         write_repairs_drift: write_repairs_drift(cic, this),
+        routes,
     })
 }
 
@@ -167,14 +197,16 @@ pub fn plan_side(
 pub fn plan(cic: &CellInterconnect, inputs: super::dereference::Inputs) -> [Side<SidePlan>; 2] {
     let password = inputs.password.as_ref().map(|s| Password::new(s.value.clone()));
     let (local, remote) = (&inputs.local, &inputs.remote);
+    let l: WithConflicts = (local, &inputs.local_conflicts);
+    let r: WithConflicts = (remote, &inputs.remote_conflicts);
     let local_side = Side::Managed(
         SideId::of(local, remote),
-        plan_side(cic, local, remote, inputs.local_target, password.as_ref()),
+        plan_side(cic, l, r, inputs.local_target, password.as_ref()),
     );
     let remote_side = match inputs.remote_target {
         Some(target) => Side::Managed(
             SideId::of(remote, local),
-            plan_side(cic, remote, local, target, password.as_ref()),
+            plan_side(cic, r, l, target, password.as_ref()),
         ),
         None => Side::External(SideId::of(remote, local)),
     };

@@ -100,10 +100,10 @@ fn a_changed_neighbour_leaves_the_old_one_to_remove() {
         endpoint("b", "127.0.0.12", 2, 179),
     );
     let cic = with_status(interconnect(json!({})), "127.0.0.99", 2, true);
-    let plan = plan_side(&cic, &a, &b, Ok(target()), None).unwrap();
+    let plan = plan_side(&cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap();
     assert_eq!(plan.stale_peer, Some("127.0.0.99".parse().unwrap()));
     let cic = with_status(interconnect(json!({})), "127.0.0.12", 2, true);
-    let plan = plan_side(&cic, &a, &b, Ok(target()), None).unwrap();
+    let plan = plan_side(&cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap();
     assert_eq!(plan.stale_peer, None, "the same neighbour is not stale");
 }
 
@@ -113,7 +113,7 @@ fn a_write_repairs_drift_only_when_the_spec_is_what_status_configured() {
         endpoint("a", "127.0.0.11", 1, 179),
         endpoint("b", "127.0.0.12", 2, 179),
     );
-    let plan = |cic: &CellInterconnect| plan_side(cic, &a, &b, Ok(target()), None).unwrap();
+    let plan = |cic: &CellInterconnect| plan_side(cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap();
     assert!(plan(&with_status(interconnect(json!({})), "127.0.0.12", 2, true)).write_repairs_drift);
     assert!(
         !plan(&with_status(interconnect(json!({})), "127.0.0.12", 1, true)).write_repairs_drift,
@@ -136,9 +136,12 @@ fn unusable_inputs_become_problems_not_errors() {
         endpoint("b", "127.0.0.12", 2, 179),
     );
     let cic = interconnect(json!({}));
-    let problem = plan_side(&cic, &a, &b, Ok(target()), None).unwrap_err();
+    let problem = plan_side(&cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap_err();
     assert_eq!(problem.reason, Reason::InvalidEndpoint);
     assert!(problem.stalled);
     let secret = Problem::new(Reason::SecretNotFound, "Secret ns/x not found");
-    assert_eq!(plan_side(&cic, &b, &a, Err(secret.clone()), None), Err(secret));
+    assert_eq!(
+        plan_side(&cic, (&b, &[]), (&a, &[]), Err(secret.clone()), None),
+        Err(secret)
+    );
 }

@@ -6,9 +6,10 @@ use super::super::problem::Problem;
 use super::apply::{Applied, Failure, SideFacts};
 use super::ledger::{self, Ledger};
 use super::plan::{SideId, SidePlan};
+use super::route_status::SideRoutes;
 use super::status::{self, SideResult};
 use crate::api::{Reason, SideStatus};
-use crate::sdn::{Ownership, PeerOutcome, SessionState};
+use crate::sdn::{Ownership, PeerOutcome, RoutesOutcome, SessionState};
 
 /// One Event: type, reason, action and the note for people.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,11 +78,13 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
     let mut report = Report::default();
     for f in found {
         let (id, result) = side_result(f, &mut report.notes, &mut report.tallies);
+        let routes = side_routes(f, &mut report.notes, &mut report.tallies);
         report.sides.push(status::Side {
             cell: id.cell.clone(),
             sdn: id.sdn,
             peer_address: id.peer_address.clone(),
             result,
+            routes,
         });
     }
     for (i, before) in before.into_iter().enumerate() {
@@ -124,6 +127,55 @@ fn side_result<'a>(
             };
             (id, result)
         }
+    }
+}
+
+/// A managed side's routes, with the Event of a filter write.
+fn side_routes(found: &Found, notes: &mut Notes, tallies: &mut Vec<Tally>) -> Option<Box<SideRoutes>> {
+    let Found::Applied(id, plan, facts) = found else {
+        return None;
+    };
+    let routes = facts.result.as_ref().ok()?.routes.as_ref()?;
+    let observed = match &routes.filter {
+        Err(p) => Err(p.clone()),
+        Ok(RoutesOutcome::Conflict { reason }) => Err(Problem::new(Reason::SdnRejected, reason.clone())),
+        Ok(outcome) => {
+            if let RoutesOutcome::Updated { writes } = outcome {
+                routes_note(id, plan, writes, notes, tallies);
+            }
+            routes.counts.clone().unwrap_or_else(|| {
+                Err(Problem::new(
+                    Reason::InvalidEndpoint,
+                    "the routes were not read: the endpoint's address is not an IP",
+                ))
+            })
+        }
+    };
+    Some(Box::new(SideRoutes {
+        expected_in: plan.routes.carried.expected_in.clone(),
+        not_carried: plan.routes.carried.not_carried.clone(),
+        observed,
+    }))
+}
+
+/// A filter write is drift repaired when the spec did not change since the side was configured.
+fn routes_note(id: &SideId, plan: &SidePlan, writes: &[String], notes: &mut Notes, tallies: &mut Vec<Tally>) {
+    let (cell, url) = (&id.cell, &plan.target.url);
+    let what = writes.join(", ");
+    if plan.write_repairs_drift {
+        tallies.push(Tally::DriftRepair { cell: cell.clone() });
+        tallies.push(Tally::SdnWrite("repair_routes"));
+        let text = format!(
+            "cell {cell}: route filters on speaker {url} were changed behind cellnet's back; restored ({what})"
+        );
+        notes.add(EventType::Warning, Reason::DriftRepaired, "ConfigureRoutes", text);
+    } else {
+        tallies.push(Tally::SdnWrite("update_routes"));
+        let text = format!(
+            "cell {cell}: route filters towards {} on speaker {url}: {what}",
+            plan.peer.neighbor
+        );
+        notes.add(EventType::Normal, Reason::RoutesUpdated, "ConfigureRoutes", text);
     }
 }
 

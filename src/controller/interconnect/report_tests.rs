@@ -42,6 +42,7 @@ fn plan(kind: BackendKind, neighbor: &str, repairs: bool) -> SidePlan {
         },
         stale_peer: None,
         write_repairs_drift: repairs,
+        routes: Default::default(),
     }
 }
 
@@ -58,6 +59,7 @@ fn applied(outcome: PeerOutcome, session: Option<SessionState>) -> SideFacts {
                 last_error: None,
             }),
             stale_removed: None,
+            routes: None,
         }),
     }
 }

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::super::problem::Problem;
 use super::dereference::Unresolved;
+use super::route_status::{self, SideRoutes};
 use crate::api::conditions::{set_condition, set_progress};
 use crate::api::{CellInterconnectStatus, ConditionType, Reason, SdnKind, SessionState, SideStatus};
 use crate::sdn;
@@ -19,6 +20,8 @@ pub struct Side {
     /// The neighbour address configured on this side's speaker.
     pub peer_address: String,
     pub result: SideResult,
+    /// A managed side's routes, once its peer is in place.
+    pub routes: Option<Box<SideRoutes>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,6 +121,7 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
     if state == SessionState::Established && new.established_since.is_none() {
         new.established_since = Some(now.clone());
     }
+    new.routes = side.routes.as_deref().and_then(route_status::route_status);
     new
 }
 
@@ -145,9 +149,31 @@ fn failed(side: &Side) -> Option<&Problem> {
     }
 }
 
-/// Judges both sides: failures first (local before remote, they explain everything after them),
-/// then an administrative shutdown, then sessions not up.
+/// Judges both sides: the session, then the routes when they decide `Ready`.
 pub fn verdict(local: &Side, remote: &Side) -> Verdict {
+    with_routes(
+        session_verdict(local, remote),
+        &route_status::routes_verdict(local, remote),
+    )
+}
+
+/// A ready session is held back by routes that should be exchanged and are not.
+fn with_routes(session: Verdict, routes: &route_status::RoutesVerdict) -> Verdict {
+    if !session.ready || !routes.gates || routes.ok {
+        return session;
+    }
+    Verdict {
+        ready: false,
+        reason: routes.reason,
+        message: routes.message.clone(),
+        stalled: routes.stalled,
+        next: Next::Recheck,
+    }
+}
+
+/// Judges the sessions of both sides: failures first (local before remote, they explain
+/// everything after them), then an administrative shutdown, then sessions not up.
+fn session_verdict(local: &Side, remote: &Side) -> Verdict {
     let pairs = [(local, remote), (remote, local)];
     // A transient failure on either side is retried with backoff, whichever explains the verdict.
     let transient = pairs.iter().any(|(s, _)| failed(s).is_some_and(|p| !p.stalled));
@@ -266,9 +292,29 @@ fn sides_status(
         generation,
         now,
     );
-    let v = verdict(local, remote);
+    let routes = route_status::routes_verdict(local, remote);
+    let t = ConditionType::RoutesExchanged;
+    set_condition(
+        conds,
+        t,
+        routes.ok,
+        routes.reason.as_str(),
+        &routes.message,
+        generation,
+        now,
+    );
+    let session = session_verdict(local, remote);
     let t = ConditionType::SessionEstablished;
-    set_condition(conds, t, v.ready, v.reason.as_str(), &v.message, generation, now);
+    set_condition(
+        conds,
+        t,
+        session.ready,
+        session.reason.as_str(),
+        &session.message,
+        generation,
+        now,
+    );
+    let v = with_routes(session, &routes);
     let reconciling = !v.ready && !v.stalled && v.reason != Reason::AdministrativelyDown;
     (v.ready, v.reason, v.message, v.stalled, reconciling)
 }
@@ -286,6 +332,7 @@ fn unresolved_status(
         ConditionType::LocalConfigured,
         ConditionType::RemoteConfigured,
         ConditionType::SessionEstablished,
+        ConditionType::RoutesExchanged,
     ] {
         set_condition(&mut status.conditions, t, false, reason, message, generation, now);
     }

@@ -86,10 +86,17 @@ struct Entry {
 /// speaker may have restarted: its change stream ended, it became unreachable, or a call failed.
 type Started = Arc<Mutex<HashMap<SpeakerKey, SpeakerConfig>>>;
 
+/// Speakers whose route objects cellnet itself changed since their last poll: the digest the
+/// poll reads next is cellnet's own doing, not drift, and requeueing every object of the speaker
+/// for it (every 10 s during a bulk apply) would be a storm. A hand change in the same interval
+/// is then seen at the next poll after the next change, or at the hourly resync.
+type RoutesWritten = Arc<Mutex<std::collections::HashSet<SpeakerKey>>>;
+
 /// The registry of speakers in use.
 pub struct Speakers {
     entries: Mutex<HashMap<SpeakerKey, Entry>>,
     started: Started,
+    routes_written: RoutesWritten,
     requeue: Vec<UnboundedSender<SpeakerChange>>,
     resync: Duration,
     sdn_timeout: Duration,
@@ -110,6 +117,7 @@ impl Speakers {
             connector,
             entries: Mutex::default(),
             started: Started::default(),
+            routes_written: RoutesWritten::default(),
             requeue,
             resync,
             sdn_timeout,
@@ -131,7 +139,7 @@ impl Speakers {
         let backend = self.connector.connect(target, self.sdn_timeout)?;
         self.forget_started(&key);
         let watcher = tokio::spawn(watcher::watch_speaker(
-            self.started.clone(),
+            (self.started.clone(), self.routes_written.clone()),
             key.clone(),
             target.clone(),
             backend.clone(),
@@ -167,6 +175,14 @@ impl Speakers {
     /// The next reconcile asks the speaker again.
     pub fn forget_started(&self, key: &SpeakerKey) {
         self.started.lock().expect("started lock").remove(key);
+    }
+
+    /// cellnet changed route objects on the speaker: its next poll takes the new digest as is.
+    pub fn wrote_routes(&self, key: &SpeakerKey) {
+        self.routes_written
+            .lock()
+            .expect("routes lock")
+            .insert(key.clone());
     }
 
     /// Stops the clients and watchers of speakers no longer referenced by any endpoint.

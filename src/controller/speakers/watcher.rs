@@ -10,7 +10,7 @@ use futures::stream::BoxStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-use super::{MAX_NAMED_CHANGES, SpeakerChange, SpeakerKey, Started, changed_neighbors};
+use super::{MAX_NAMED_CHANGES, RoutesWritten, SpeakerChange, SpeakerKey, Started, changed_neighbors};
 use crate::controller::backoff::Backoffs;
 use crate::metrics::Metrics;
 use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState};
@@ -49,11 +49,14 @@ pub(super) fn worth_a_reconcile(
 struct Watcher {
     key: SpeakerKey,
     started: Started,
+    routes_written: RoutesWritten,
     requeue: Vec<UnboundedSender<SpeakerChange>>,
     /// Whether each peer was last seen Established (for [`worth_a_reconcile`]).
     established: HashMap<IpAddr, bool>,
     /// The last poll's peers (`None` after the speaker was unreachable).
     last: Option<Vec<ObservedPeer>>,
+    /// The last poll's digest of cellnet's route objects.
+    last_routes: Option<u64>,
     reachable: bool,
     backoffs: Backoffs,
 }
@@ -147,6 +150,26 @@ impl Watcher {
     }
 }
 
+/// Compares the digest of cellnet's route objects with the last poll's: a change that no event
+/// reports (a policy statement or set member removed by hand) requeues the speaker's objects.
+async fn poll_routes(
+    w: &mut Watcher,
+    target: &SdnTarget,
+    backend: &dyn SdnBackend,
+    metrics: &Metrics,
+) -> Result<(), SdnError> {
+    let digest = {
+        let _timer = metrics.sdn_timer(target, "watch_routes_digest");
+        backend.routes_digest().await?
+    };
+    let ours = w.routes_written.lock().expect("routes lock").remove(&w.key);
+    if !ours && digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
+        w.notify("routes changed");
+    }
+    w.last_routes = digest;
+    Ok(())
+}
+
 /// The next item of the change stream, or never when the backend has none.
 async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option<SdnEvent> {
     match events.as_mut() {
@@ -156,7 +179,7 @@ async fn next_event(events: &mut Option<BoxStream<'static, SdnEvent>>) -> Option
 }
 
 pub(super) async fn watch_speaker(
-    started: Started,
+    (started, routes_written): (Started, RoutesWritten),
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
@@ -167,9 +190,11 @@ pub(super) async fn watch_speaker(
     let mut w = Watcher {
         key,
         started,
+        routes_written,
         requeue,
         established: HashMap::new(),
         last: None,
+        last_routes: None,
         reachable: true,
         // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
         // outage is noticed within seconds rather than a minute.
@@ -202,7 +227,13 @@ async fn follow(
                 return;
             },
             _ = poll.tick() => match timed_list(metrics, target, backend).await {
-                Ok(peers) => w.on_poll(peers, events.is_some()),
+                Ok(peers) => {
+                    w.on_poll(peers, events.is_some());
+                    if let Err(err) = poll_routes(w, target, backend, metrics).await {
+                        w.unreachable(&err);
+                        return;
+                    }
+                }
                 Err(err) => {
                     w.unreachable(&err);
                     return;

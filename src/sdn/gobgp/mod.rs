@@ -379,4 +379,8 @@ impl SdnBackend for GoBgp {
     ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
         GoBgp::observe_routes(self, origination, filters).await
     }
+
+    async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
+        GoBgp::routes_digest(self).await.map(Some)
+    }
 }

@@ -40,6 +40,7 @@ fn live(verdict: Verdict) -> Facts {
         sdn_reachable: Some(true),
         neutron: None,
         speaker_started: None,
+        networks: None,
     }
 }
 
@@ -214,6 +215,6 @@ fn the_next_look_follows_the_phase_and_the_verdict() {
     );
     let in_use = Facts::stopped(Phase::InUse, 1, Problem::new(Reason::InUse, "waits"), None);
     assert_eq!(next(&in_use, None, RESYNC), Next::AwaitChange);
-    let cleanup = Facts::stopped(Phase::NeutronCleanupFailed, 0, stalled, None);
+    let cleanup = Facts::stopped(Phase::CleanupFailed, 0, stalled, None);
     assert_eq!(next(&cleanup, None, RESYNC), Next::Backoff);
 }

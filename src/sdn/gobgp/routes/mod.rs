@@ -15,6 +15,7 @@
 //! converts to and from protobuf; `calls` are the thin RPCs; `filter`, `origination` and
 //! `observe` are the I/O of the public methods.
 mod calls;
+mod digest;
 mod filter;
 pub mod model;
 pub mod names;
