@@ -18,7 +18,7 @@ down() {
 }
 
 start_sandbox() {
-  cargo build --locked --quiet --example sandbox --bin cellnet-controller
+  cargo build --locked --quiet --example sandbox --bin cellnet-controller --bin kubectl-cellnet
   mkdir -p "$SANDBOX"
   rm -f "$SANDBOX/ready"
   nohup target/debug/examples/sandbox "$SANDBOX" >"$SANDBOX/sandbox.log" 2>&1 &
@@ -58,6 +58,56 @@ neutron_demo() {
   echo
 }
 
+# The API port of speaker $1 (cell1, cell2, dc1), from the sandbox's list.
+api_port() {
+  awk -v name="$1" '$1 == name { print $3 }' "$SANDBOX/speakers"
+}
+
+# The demo's speakers listen on 127.0.0.0/8, and GoBGP treats an UPDATE whose next hop is in 127/8
+# as a withdrawal ("invalid nexthop address"). As a cell's operator may, add one export policy of
+# our own on each managed speaker, after cellnet's (cellnet keeps its policies first and leaves
+# this one alone): it sets the next hop to a documentation address standing for the cell's
+# gateway. Added once cellnet has started BGP there (starting BGP resets the assignments); the
+# soft reset sends again what went out before it.
+next_hop_policy() {
+  local g=(gobgp -u 127.0.0.1 -p "$(api_port "$1")") peer
+  if ! "${g[@]}" policy demo-next-hop >/dev/null 2>&1; then
+    "${g[@]}" policy statement demo-next-hop add action next-hop "$2"
+    "${g[@]}" policy add demo-next-hop demo-next-hop
+  fi
+  "${g[@]}" global policy export | grep -q demo-next-hop || "${g[@]}" global policy export add demo-next-hop
+  for peer in $("${g[@]}" neighbor | awk 'NR > 1 { print $1 }'); do
+    "${g[@]}" neighbor "$peer" softresetout
+  done
+}
+
+# dc1 is configured by hand: its operators announce the prefix its InfraEndpoint declares, and a
+# default route it does not declare (cell1 rejects that one).
+dc1_routes() {
+  local g=(gobgp -u 127.0.0.1 -p "$(api_port dc1)")
+  "${g[@]}" global rib add 192.0.2.224/27 nexthop 198.51.100.13
+  "${g[@]}" global rib add 0.0.0.0/0 nexthop 198.51.100.13
+}
+
+operators_parts() {
+  next_hop_policy cell1 198.51.100.11
+  next_hop_policy cell2 198.51.100.12
+  dc1_routes
+}
+
+# The networks: each speaker's table (its own networks and those it accepted) and the plugin.
+routes_demo() {
+  echo
+  while read -r name addr port _log; do
+    echo "\$ gobgp -p $port global rib    # $name ($addr)"
+    gobgp -u 127.0.0.1 -p "$port" global rib
+    echo
+  done <"$SANDBOX/speakers"
+  echo "\$ kubectl cellnet routes"
+  PATH="$PWD/target/debug:$PATH" kubectl cellnet routes
+  echo
+}
+
 up() {
   [ -f "$SANDBOX/pid" ] && kill -0 "$(cat "$SANDBOX/pid")" 2>/dev/null && down
   stage "system packages" bash hack/prereqs.sh
@@ -68,7 +118,10 @@ up() {
   kubectl version
   echo "readyz: $(kubectl get --raw /readyz)"
   stage "apply examples/" kubectl apply -f examples/
-  stage "wait until both interconnects are Ready" \
+  stage "wait until cellnet has started BGP on cell1 and cell2" \
+    kubectl wait --for=condition=SpeakerConfigured --timeout=120s infraendpoint/cell1-gobgp infraendpoint/cell2-gobgp
+  stage "the operators' own parts: a next-hop policy on cell1 and cell2, dc1's routes" operators_parts
+  stage "wait until both interconnects are Ready (sessions up, routes exchanged)" \
     kubectl wait --for=condition=Ready --timeout=120s cellinterconnect/cell1-cell2 cellinterconnect/cell1-dc1
   echo
   echo "\$ kubectl get cellnet"
@@ -79,6 +132,7 @@ up() {
     gobgp -u 127.0.0.1 -p "$port" neighbor
     echo
   done <"$SANDBOX/speakers"
+  routes_demo
   neutron_demo
   echo "The sandbox is running. To use it:"
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$assets:\$PATH"

@@ -421,6 +421,30 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "adminMessage of 200 two-octet characters",
+            obj: cic_with("/adminMessage", json!("é".repeat(200))),
+            expect: &["spec.adminMessage", "at most 255 octets"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "65 properties",
+            obj: iep_with(
+                "/properties",
+                Value::Object((0..65).map(|i| (format!("k{i}"), json!("v"))).collect()),
+            ),
+            expect: &["spec.properties", "must have at most 64 items"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "property value of 1025 characters",
+            obj: iep_with("/properties", json!({"site": "x".repeat(1025)})),
+            expect: &["spec.properties.site", "may not be more than 1024"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "network with host bits",
             obj: iep_with("/networks", json!([{"cidr": "192.0.2.1/25"}])),
             expect: &["spec.networks[0].cidr", "has host bits set", "write 192.0.2.0/25"],

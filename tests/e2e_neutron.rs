@@ -7,13 +7,16 @@
 //! The stop/recover test has a Neutron of its own.
 mod support;
 
+use std::net::Ipv4Addr;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cellnet::api::InfraEndpoint;
+use cellnet::api::{CellInterconnect, InfraEndpoint};
 use kube::ResourceExt as _;
 use serde_json::{Value, json};
+use support::gobgp::Gobgpd;
 use support::manifests;
+use support::netns::{self, CellPair};
 use support::neutron::{ADMIN_PASSWORD, Keystone, Neutron};
 use support::{
     ControlPlane, ControllerProcess, EndpointStatusExt as _, Kind as _, condition, namespace, wait_condition,
@@ -536,4 +539,117 @@ async fn two_endpoints_of_one_cell_with_different_local_as_do_not_fight_over_the
     assert_eq!(s["peers"].as_array().unwrap().len(), 2, "{s}");
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "iep/ep2", "--timeout=60s"]);
     assert!(speakers_named(n, "cellnet-cellf").is_empty());
+}
+
+/// The prefixes in the IPv4 Loc-RIB of `speaker` (`gobgp global rib -j`: prefix -> paths).
+fn rib_prefixes(speaker: &Gobgpd) -> Vec<String> {
+    let out = speaker.cli(&["global", "rib", "-j"]).unwrap_or_default();
+    let rib: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    rib.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A managed endpoint with `spec.neutron.subnet` counts the subnet among its networks: its speaker
+/// announces it and it arrives on the other cell's speaker (read with the gobgp CLI there), until
+/// `announceSubnet: false` withdraws it. Two cells in network namespaces, so that the paths'
+/// next hops are real underlay addresses (GoBGP refuses next hops in 127/8).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_neutron_subnet_reaches_the_other_cell_unless_announce_subnet_is_false() {
+    if let Some(why) = netns::unavailable() {
+        println!("SKIPPED the_neutron_subnet_reaches_the_other_cell: no network namespaces here: {why}");
+        return;
+    }
+    let (cp, _controller, n) = env();
+    let ns = "neutron-routes";
+    namespace(cp, ns).await;
+    cp.apply(ns, &noauth_secret("region1", n));
+    // Declared before the speakers: dropped (namespaces removed) after they are stopped.
+    let cells = CellPair::create();
+    let start = |name: &str, cell: &netns::NetCell| {
+        Gobgpd::start_in_netns(name, &cell.netns, cell.api_host, cell.underlay)
+    };
+    let (a, b) = (start("nroutes-a", &cells.a), start("nroutes-b", &cells.b));
+    // The underlay /30 is cell a's Neutron subnet: it holds the endpoint's address.
+    let subnet = format!("{}/30", Ipv4Addr::from(u32::from(a.address) & !3));
+    let neutron = json!({
+        "cloudSecretRef": {"name": "region1"},
+        "cloud": "region1",
+        "network": {"physicalNetwork": "physnet-routes"},
+        "subnet": {"cidr": subnet},
+    });
+    let endpoint = |name: &str, g: &Gobgpd, asn: u32| {
+        manifests::endpoint(name)
+            .cell(name)
+            .address(g.address)
+            .asn(asn)
+            .port(manifests::BGP_PORT)
+            .gobgp(&g.api_url())
+    };
+    let applied = Instant::now();
+    cp.apply(
+        ns,
+        &[
+            endpoint("nra", &a, 65201).neutron(neutron).yaml(),
+            endpoint("nrb", &b, 65202).yaml(),
+            manifests::interconnect("nra-nrb", "nra", "nrb").yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (_, took) = wait_for(&format!("{subnet} on cell nrb's speaker"), TIMEOUT, || {
+        let prefixes = rib_prefixes(&b);
+        (prefixes.contains(&subnet).then_some(()), format!("{prefixes:?}"))
+    });
+    support::report(&format!(
+        "neutron subnet {subnet} on the other cell's speaker {:.1} s after apply (wait {:.1} s)",
+        applied.elapsed().as_secs_f64(),
+        took.as_secs_f64()
+    ));
+    let (cic, _) = wait_ready::<CellInterconnect>(cp, ns, "nra-nrb", TIMEOUT);
+    let accepted = cic
+        .status
+        .as_ref()
+        .and_then(|s| s.remote.as_ref())
+        .and_then(|s| s.routes.as_ref())
+        .map(|r| r.accepted);
+    assert_eq!(
+        accepted,
+        Some(1),
+        "cell nrb accepted the subnet: {:?}",
+        cic.status
+    );
+    let ep = wait_condition::<InfraEndpoint>(cp, ns, "nra", "NetworksAnnounced", "True", None, TIMEOUT).0;
+    let networks = ep.status.map(|s| s.networks).unwrap_or_default();
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    assert_eq!(networks[0].cidr, subnet);
+    assert_eq!(networks[0].name.as_deref(), Some("neutron-subnet"));
+    assert!(networks[0].announced, "{networks:?}");
+
+    let patch = r#"{"spec":{"neutron":{"subnet":{"announceSubnet":false}}}}"#;
+    let (ok, _, err) = cp.kubectl_run(&["patch", "-n", ns, "iep/nra", "--type", "merge", "-p", patch]);
+    assert!(ok, "{err}");
+    let (_, took) = wait_for(&format!("{subnet} withdrawn from cell nrb"), TIMEOUT, || {
+        let prefixes = rib_prefixes(&b);
+        (
+            (!prefixes.contains(&subnet)).then_some(()),
+            format!("{prefixes:?}"),
+        )
+    });
+    support::report(&format!(
+        "announceSubnet: false withdrew {subnet} from the other cell in {:.1} s",
+        took.as_secs_f64()
+    ));
+    assert!(
+        !rib_prefixes(&a).contains(&subnet),
+        "cell nra's speaker no longer originates it"
+    );
+
+    for what in ["cic/nra-nrb", "iep/nra", "iep/nrb"] {
+        cp.kubectl_run(&["delete", "-n", ns, what, "--wait=false"]);
+    }
+    wait_for("objects gone", TIMEOUT, || {
+        let (_, out, _) = cp.kubectl_run(&["get", "-n", ns, "cic,iep", "-o", "name"]);
+        (out.trim().is_empty().then_some(()), out)
+    });
+    drop((a, b));
 }

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cellnet::api::{CellInterconnect, SideStatus};
+use cellnet::api::{CellInterconnect, InfraEndpoint, Reason, SideStatus};
 use kube::ResourceExt as _;
-use serde_json::Value;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
 use support::gobgp::{ESTABLISHED, Gobgpd};
 use support::manifests::{self, BGP_PORT, interconnect};
 use support::{
@@ -185,6 +186,7 @@ fn help_and_usage() {
     for word in [
         "cells",
         "status",
+        "routes",
         "diagnose",
         "resync",
         "suspend",
@@ -197,7 +199,7 @@ fn help_and_usage() {
         assert!(help.stdout.contains(word), "--help lacks {word}: {help:?}");
     }
     for cmd in [
-        "cells", "status", "diagnose", "resync", "suspend", "resume", "disable", "enable",
+        "cells", "status", "routes", "diagnose", "resync", "suspend", "resume", "disable", "enable",
     ] {
         let out = run({
             let mut c = Command::new(plugin_binary());
@@ -612,8 +614,187 @@ async fn plugin_end_to_end() {
         line_with(&out.stdout, "BROKEN").contains("controller has observed generation"),
         "first break is the controller: {out:?}"
     );
+    routes_from_status(cp).await;
     report(&format!(
         "plugin end to end: {:.1} s",
         began.elapsed().as_secs_f64()
     ));
+}
+
+/// A condition as the controller writes it.
+fn condition(type_: &str, status: &str, reason: Reason, message: &str) -> Value {
+    json!({"type": type_, "status": status, "reason": reason.as_str(), "message": message,
+           "lastTransitionTime": "2024-01-01T00:00:00Z"})
+}
+
+/// Merges `status` into the status of `name` through the status subresource, its conditions
+/// extended by `extra` (a merge patch replaces a list whole).
+async fn patch_status<K>(cp: &ControlPlane, name: &str, mut status: Value, extra: Value)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + support::Kind
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let obj = cp.get::<K>(NS, name).expect("object");
+    let mut conditions: Vec<Value> = obj
+        .conditions()
+        .iter()
+        .filter(|c| c.type_ != extra["type"])
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect();
+    conditions.push(extra);
+    status["conditions"] = json!(conditions);
+    Api::<K>::namespaced(cp.client().await, NS)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("status of {name}: {e}"));
+}
+
+/// `routes` and the routes steps of `diagnose` on route status written straight through the
+/// status subresource (the controller is stopped, so nothing overwrites it): cell2 has not
+/// accepted cell1's network, cell3's endpoint conflicts with cell1's.
+async fn routes_from_status(cp: &ControlPlane) {
+    for (endpoint, network) in [
+        ("cell1-gobgp", "192.0.2.0/25"),
+        ("cell2-gobgp", "192.0.2.128/25"),
+        ("cell3-gobgp", "192.0.2.0/26"),
+    ] {
+        let patch = format!(r#"{{"spec":{{"networks":[{{"cidr":"{network}"}}]}}}}"#);
+        let (ok, _, err) = cp.kubectl_run(&[
+            "patch", "-n", NS, "iep", endpoint, "--type", "merge", "-p", &patch,
+        ]);
+        assert!(ok, "{err}");
+    }
+    let announced = condition(
+        "NetworksAnnounced",
+        "True",
+        Reason::NetworksAnnounced,
+        "all announced",
+    );
+    patch_status::<InfraEndpoint>(
+        cp,
+        "cell1-gobgp",
+        json!({"networks": [{"cidr": "192.0.2.0/25", "name": "mgmt", "announced": true}]}),
+        announced,
+    )
+    .await;
+    // The controller's wording (controller/networks, endpoint/networks_step).
+    let overlap = "overlaps 192.0.2.0/25 of InfraEndpoint cell1-gobgp (cell cell1)";
+    let conflict = format!(
+        "cell cell3: 192.0.2.0/26 {overlap}; neither is announced or accepted until one of them changes"
+    );
+    patch_status::<InfraEndpoint>(
+        cp,
+        "cell3-gobgp",
+        json!({"networks": [{"cidr": "192.0.2.0/26", "announced": false, "message": overlap}]}),
+        condition("NetworksAnnounced", "False", Reason::NetworkConflict, &conflict),
+    )
+    .await;
+    let missing = "cell cell2 has not accepted 192.0.2.0/25 from cell cell1";
+    patch_status::<CellInterconnect>(
+        cp,
+        "cell1-cell2",
+        json!({
+            "local": {"routes": {"advertised": 1, "received": 1, "accepted": 1, "rejected": 0}},
+            "remote": {"routes": {"advertised": 1, "received": 0, "accepted": 0, "rejected": 2,
+                                  "missing": ["192.0.2.0/25"], "missingCount": 1}},
+        }),
+        condition("RoutesExchanged", "False", Reason::RoutesMissing, missing),
+    )
+    .await;
+
+    let out = plugin(cp, &["routes", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let words = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        words(row(&out.stdout, "cell1-cell2")),
+        [
+            "cell1-cell2",
+            "False",
+            "RoutesMissing",
+            "local",
+            "cell1",
+            "cell1-gobgp",
+            "1",
+            "1",
+            "1",
+            "0",
+            "0",
+            "1000"
+        ],
+        "{out:?}"
+    );
+    assert_eq!(
+        words(line_with(&out.stdout, "   cell2-gobgp   ")),
+        ["remote", "cell2", "cell2-gobgp", "1", "0", "0", "2", "1", "1000"],
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!("cell1-cell2 remote: {missing}")),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "cell3-gobgp: NetworksAnnounced False NetworkConflict: {conflict}"
+        )),
+        "{out:?}"
+    );
+    assert!(
+        words(line_with(&out.stdout, "192.0.2.128/25")).contains(&"?".to_string()),
+        "declared, not reported: {out:?}"
+    );
+
+    let out = plugin(cp, &["routes", "cell1-cell2", "-n", NS, "-o", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).expect("routes -o json");
+    assert_eq!(doc["interconnects"].as_array().unwrap().len(), 1, "{doc}");
+    let link = &doc["interconnects"][0];
+    assert_eq!(link["routesExchanged"]["reason"], "RoutesMissing");
+    assert_eq!(link["remote"]["routes"]["missing"][0], "192.0.2.0/25");
+    assert_eq!(link["local"]["routes"]["accepted"], 1);
+    assert_eq!(doc["endpoints"][0]["networks"][0]["name"], "mgmt");
+
+    let out = plugin(cp, &["routes", "--cell", "cell3", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("cell1-cell3") && !out.stdout.contains("cell1-cell2"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["routes", "nope", "-n", NS]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no CellInterconnect nope"), "{out:?}");
+
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        line_with(&out.stdout, "routes exchanged between cell cell1 and cell cell2").contains("FAILED"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!("{missing} (RoutesMissing)")),
+        "{out:?}"
+    );
+    assert!(
+        line_with(&out.stdout, "local networks announced (cell cell1)").contains("OK"),
+        "{out:?}"
+    );
+    let out = plugin(cp, &["diagnose", "cell1-cell3", "-n", NS]);
+    assert!(
+        line_with(&out.stdout, "remote networks announced (cell cell3)").contains("FAILED"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!("NetworkConflict: {conflict}")),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!("192.0.2.0/26: {overlap}")),
+        "{out:?}"
+    );
 }

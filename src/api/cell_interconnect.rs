@@ -99,9 +99,12 @@ pub struct CellInterconnectSpec {
     #[serde(default)]
     pub admin_state: AdminState,
 
-    /// Shutdown communication (RFC 8203) sent to the peer when `adminState` is `Disabled`.
+    /// Shutdown communication (RFC 8203/9003) sent to the peer when `adminState` is `Disabled`:
+    /// UTF-8, at most 255 octets (fewer characters when it is not ASCII).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
+    #[x_kube(validation = Rule::new("bytes(self).size() <= 255")
+        .message("spec.adminMessage must be at most 255 octets of UTF-8 (RFC 9003)"))]
     pub admin_message: Option<String>,
 
     /// Which networks the session carries: each side's own networks out, the other cell's

@@ -21,10 +21,29 @@ pub fn backend_kind(t: SdnType) -> BackendKind {
     }
 }
 
+/// The one form of an SDN API URL that cellnet uses everywhere (client, speaker key, mappers):
+/// without trailing `/`, scheme and host in lower case. Two spellings of one API gave two speaker
+/// keys, and the events of one never requeued the objects written with the other.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!(
+        "{}://{}{path}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    )
+}
+
 /// The speaker key of an endpoint without reading any Secret (for mapping events to objects).
 pub fn endpoint_speaker_key(ep: &InfraEndpoint) -> Option<super::speakers::SpeakerKey> {
     let sdn = ep.spec.sdn.as_ref()?;
-    Some(super::speakers::speaker_key(backend_kind(sdn.type_), &sdn.url))
+    Some(super::speakers::speaker_key(
+        backend_kind(sdn.type_),
+        &normalize_url(&sdn.url),
+    ))
 }
 
 /// A Secret's value and resourceVersion (the version tells a rotation).
@@ -104,7 +123,7 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
     let odl = sdn.open_daylight_or_default();
     Ok(Ok(SdnTarget {
         kind: backend_kind(sdn.type_),
-        url: sdn.url.trim_end_matches('/').to_string(),
+        url: normalize_url(&sdn.url),
         ca_pem,
         insecure_skip_verify: tls.is_some_and(|t| t.insecure_skip_verify),
         credentials,
@@ -130,4 +149,27 @@ pub fn speaker_config(ep: &InfraEndpoint) -> Checked<SpeakerConfig> {
         listen_address: address,
         listen_port: ep.spec.port,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_api_has_one_url_and_one_speaker_key() {
+        assert_eq!(
+            normalize_url("HTTP://Odl.Example:8181/"),
+            "http://odl.example:8181"
+        );
+        assert_eq!(normalize_url("https://odl:8181/Rests/"), "https://odl:8181/Rests");
+        let ep: InfraEndpoint = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
+            "metadata": {"name": "a", "namespace": "ns"},
+            "spec": {"cell": "c", "address": "192.0.2.1", "asn": 1,
+                     "sdn": {"type": "GoBGP", "url": "http://Speaker-A:50051//"}},
+        }))
+        .unwrap();
+        let resolved = super::super::speakers::speaker_key(BackendKind::GoBgp, "http://speaker-a:50051");
+        assert_eq!(endpoint_speaker_key(&ep), Some(resolved));
+    }
 }

@@ -10,6 +10,7 @@ mod actions;
 mod cells;
 mod diagnose;
 mod output;
+mod routes;
 mod selection;
 mod status;
 
@@ -40,6 +41,7 @@ Exit status: 0 success (diagnose: healthy), 1 error (not found, no permission, C
 Examples:
   kubectl cellnet cells -A
   kubectl cellnet status --cell cell2
+  kubectl cellnet routes --cell cell2
   kubectl cellnet diagnose cell1-cell2 --probe
   kubectl cellnet resync --cell cell2
   kubectl cellnet disable --cell cell2 --message \"maintenance CHG-1234\"
@@ -90,6 +92,13 @@ pub enum Command {
                             kubectl cellnet diagnose cell1-cell2 --probe -n cells"
     )]
     Diagnose(diagnose::DiagnoseArgs),
+    /// The networks each interconnect carries: per side advertised, received, accepted,
+    /// rejected and missing prefixes, and the networks of its endpoints.
+    #[command(
+        after_help = "Examples:\n  kubectl cellnet routes\n  kubectl cellnet routes cell1-cell2\n  \
+                            kubectl cellnet routes --cell cell2 -o json"
+    )]
+    Routes(routes::RoutesArgs),
     /// Ask the controller to reconcile now, and wait until it has.
     #[command(
         after_help = "Sets the annotation cellnet.io/reconcile-requested-at and waits until the \
@@ -246,6 +255,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Cells => cells::run(&ctx).await,
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, &args).await,
+        Command::Routes(args) => routes::run(&ctx, &args).await,
         Command::Resync(args) => actions::resync(&ctx, &args).await,
         Command::Suspend(args) => actions::set_suspend(&ctx, &args, true).await,
         Command::Resume(args) => actions::set_suspend(&ctx, &args, false).await,

@@ -2,6 +2,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
@@ -28,8 +29,8 @@ pub enum Format {
     Yaml,
 }
 
-/// The Ready condition of an interconnect, as written (a newer controller may write a reason
-/// this plugin does not know: it is shown as it is).
+/// A condition of an object (Ready, RoutesExchanged...), as written (a newer controller may
+/// write a reason this plugin does not know: it is shown as it is).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ready {
     pub status: String,
@@ -55,16 +56,20 @@ impl std::fmt::Display for Ready {
     }
 }
 
+/// The condition `type_` among `conditions`, as written; `None` when absent.
+pub fn condition_of(conditions: &[Condition], type_: ConditionType) -> Option<Ready> {
+    get_condition(conditions, type_).map(|c| Ready {
+        status: c.status.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+    })
+}
+
 /// The Ready condition; `Unknown NoStatus` before the controller wrote status.
 pub fn ready_of(cic: &CellInterconnect) -> Ready {
     cic.status
         .as_ref()
-        .and_then(|s| get_condition(&s.conditions, ConditionType::Ready))
-        .map(|c| Ready {
-            status: c.status.clone(),
-            reason: c.reason.clone(),
-            message: c.message.clone(),
-        })
+        .and_then(|s| condition_of(&s.conditions, ConditionType::Ready))
         .unwrap_or_else(|| Ready {
             status: "Unknown".into(),
             reason: Reason::NoStatus.to_string(),

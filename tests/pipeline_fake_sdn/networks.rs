@@ -66,7 +66,8 @@ async fn networks_are_announced_filtered_reported_and_withdrawn() {
         gobgp(&fakes, "http://fake-nb:50051"),
     );
     let a_ep = endpoint("na", "192.0.2.1", 65001)
-        .gobgp("http://fake-na:50051")
+        // Another spelling of the same API: one speaker, whose poll requeues this endpoint.
+        .gobgp("http://Fake-NA:50051/")
         .networks(&["203.0.113.0/26", "2001:db8:a::/48"]);
     let b_ep = endpoint("nb", "192.0.2.2", 65002)
         .gobgp("http://fake-nb:50051")

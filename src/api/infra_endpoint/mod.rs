@@ -132,8 +132,10 @@ pub struct InfraEndpointSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdn: Option<SdnSpec>,
 
-    /// Free-form site metadata (rack, site, owner...). Kept and shown, never interpreted.
+    /// Free-form site metadata (rack, site, owner...). Kept and shown, never interpreted. At
+    /// most 64 entries, keys up to 63 and values up to 1024 characters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 64, "propertyNames" = {"maxLength": 63}, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     pub properties: BTreeMap<String, String>,
 
     /// Neutron: make this endpoint's network usable by the region's Neutron (a provider network

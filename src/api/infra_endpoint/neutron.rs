@@ -111,9 +111,10 @@ pub struct NeutronNetworkSpec {
     #[schemars(range(min = 68, max = 65535))]
     pub mtu: Option<u32>,
 
-    /// Availability zone hints of the network.
+    /// Availability zone hints of the network (at most 16, each up to 255 characters, Neutron's
+    /// own limit).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 255)))]
     pub availability_zone_hints: Vec<String>,
 }
 

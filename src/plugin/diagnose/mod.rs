@@ -1,9 +1,11 @@
 //! `kubectl cellnet diagnose`: walks the chain of one interconnect, says where it breaks.
 //!
 //! [`gather`] reads what the chain is made of (endpoints, Secrets, events), [`steps`] turns what
-//! was read into verdicts with their evidence (pure), [`probe`] adds the optional TCP probes and
-//! [`render`] prints the walk.
+//! was read into verdicts with their evidence (pure), [`networks`] adds the networks announced and
+//! the routes exchanged (pure), [`probe`] adds the optional TCP probes and [`render`] prints the
+//! walk.
 mod gather;
+mod networks;
 mod probe;
 mod render;
 mod steps;
@@ -87,6 +89,8 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
     steps.extend(steps::controller_steps(&cic));
     let ready = ready_of(&cic);
     steps.extend(steps::chain(&cic, &endpoints, &ready));
+    steps.extend(networks::networks_steps(&endpoints));
+    steps.extend(networks::routes_step(&cic, &endpoints));
     steps.push(steps::ready_condition(&ready));
     steps.push(steps::recent_events(gather::events(ctx, &ns, name).await));
     if args.probe {
