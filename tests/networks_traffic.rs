@@ -90,19 +90,8 @@ fn fabric_routers_install_what_the_speakers_learn() {
     let (a, b) = (&cells.a, &cells.b);
     let began = Instant::now();
     for (cell, other, network) in [(a, b, "192.0.2.0/25"), (b, a, "192.0.2.128/25")] {
-        let peer = [
-            "neighbor",
-            "add",
-            &other.underlay.to_string(),
-            "as",
-            &other.asn.to_string(),
-        ];
-        cell.speaker.cli(&peer).unwrap();
-        let next_hop = cell.underlay.to_string();
-        let path = [
-            "global", "rib", "add", network, "nexthop", &next_hop, "-a", "ipv4",
-        ];
-        cell.speaker.cli(&path).unwrap();
+        speakers::add_peer_by_hand(cell, other);
+        speakers::add_path_by_hand(cell, network);
     }
     // Fresh sessions: both speakers dial, as in every test here.
     a.wait_route("192.0.2.128/25", true, READY_TIMEOUT);

@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::speakers::{add_path_by_hand, cellnet_objects, rib_paths};
+use crate::speakers::{add_path_by_hand, add_peer_by_hand, cellnet_objects, peer_addresses, rib_paths};
 use crate::support::cells::TrafficCells;
 use crate::support::{Kind as _, describe, namespace, report, wait_for};
 use crate::{
@@ -27,14 +27,8 @@ async fn undeclared_prefix_from_the_other_cell_is_rejected() {
     let cells = TrafficCells::create("hij", &["192.0.2.1/25"], &["192.0.2.129/25"]);
     let (a, b) = (&cells.a, &cells.b);
     let (on_a, on_b) = (serve(a, "192.0.2.1"), serve(b, "192.0.2.129"));
-    let peer = [
-        "neighbor",
-        "add",
-        &a.underlay.to_string(),
-        "as",
-        &a.asn.to_string(),
-    ];
-    b.speaker.cli(&peer).unwrap();
+    // b's operators: a session to a, b's network and one b does not declare.
+    add_peer_by_hand(b, a);
     add_path_by_hand(b, "192.0.2.128/25");
     add_path_by_hand(b, UNDECLARED);
     let cic_name = "hij-a-b";
@@ -75,7 +69,7 @@ async fn undeclared_prefix_from_the_other_cell_is_rejected() {
     assert_connects(a, "192.0.2.1", &on_b, b);
     assert_connects(b, "192.0.2.129", &on_a, a);
 
-    let b_peers = b.speaker.neighbors_json();
+    let b_peers = peer_addresses(b);
     delete_all(cp, ns);
     a.wait_route("192.0.2.128/25", false, ROUTE_TIMEOUT);
     assert_eq!(
@@ -90,18 +84,5 @@ async fn undeclared_prefix_from_the_other_cell_is_rejected() {
     );
     assert_eq!(rib_paths(b, UNDECLARED).len(), 1, "b's own path");
     assert_eq!(rib_paths(b, "192.0.2.128/25").len(), 1, "b's own path");
-    let peers = |v: &Value| {
-        let list = v.as_array().cloned().unwrap_or_default();
-        let mut addresses: Vec<String> = list
-            .iter()
-            .map(|p| p["conf"]["neighbor_address"].to_string())
-            .collect();
-        addresses.sort();
-        addresses
-    };
-    assert_eq!(
-        peers(&b.speaker.neighbors_json()),
-        peers(&b_peers),
-        "b's peers changed"
-    );
+    assert_eq!(peer_addresses(b), b_peers, "b's peers changed");
 }

@@ -84,3 +84,24 @@ pub fn cellnet_objects(cell: &TrafficCell) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// `gobgp neighbor add <peer's underlay> as <peer's AS>`: a session made by hand.
+pub fn add_peer_by_hand(cell: &TrafficCell, peer: &TrafficCell) {
+    let (address, asn) = (peer.underlay.to_string(), peer.asn.to_string());
+    cell.speaker
+        .cli(&["neighbor", "add", &address, "as", &asn])
+        .unwrap_or_else(|e| panic!("{}: {e}", cell.name));
+}
+
+/// The addresses of the speaker's peers, sorted.
+pub fn peer_addresses(cell: &TrafficCell) -> Vec<String> {
+    let peers = cell.speaker.neighbors_json();
+    let mut addresses: Vec<String> = peers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["conf"]["neighbor_address"].to_string())
+        .collect();
+    addresses.sort();
+    addresses
+}
