@@ -120,8 +120,8 @@ const DETECT_TIMEOUT: Duration = Duration::from_secs(25);
 /// A session back after a cut or a re-enable: usually 5-10 s, but when both ends dial at once
 /// gobgpd can sit in OpenSent until its 240 s hold timer ends (see tests/faults_network.rs).
 const HEAL_TIMEOUT: Duration = Duration::from_secs(270);
-/// The drift goal: a path deleted behind cellnet's back is back within the resync interval
-/// (10 s by default) plus a reconcile.
+/// A path deleted behind cellnet's back: the speaker's event requeues the endpoint at once (the
+/// bench holds the goal, drift p99 < 5 s); this bound allows for a loaded machine.
 const DRIFT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Status counts follow the speakers within a resync interval plus a reconcile.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(30);
