@@ -3,6 +3,9 @@
 set -euo pipefail
 need=()
 command -v gobgpd >/dev/null || need+=(gobgpd)
+# FRR (zebra + bgpd) as each test cell's fabric router: installs what the cell's speaker learns into
+# the namespace's kernel table (tests/networks_traffic.rs).
+[ -x /usr/lib/frr/bgpd ] || need+=(frr)
 # Argo CD health checks (deploy/argocd/health.lua) are tested with Lua 5.1 (Argo CD's gopher-lua
 # implements 5.1) and 5.4.
 command -v lua5.1 >/dev/null || need+=(lua5.1)

@@ -265,6 +265,25 @@ impl Gobgpd {
         Self::start_inner(name, bgp_addr, None, None, None, Some((netns, api_host)))
     }
 
+    /// Like [`Gobgpd::start_in_netns`], started with `config_toml` (`-f`): waits until a
+    /// `[global]` section is applied.
+    pub fn start_in_netns_with_config(
+        name: &str,
+        netns: &str,
+        api_host: Ipv4Addr,
+        bgp_addr: Ipv4Addr,
+        config_toml: &str,
+    ) -> Gobgpd {
+        Self::start_inner(
+            name,
+            bgp_addr,
+            Some(config_toml),
+            None,
+            None,
+            Some((netns, api_host)),
+        )
+    }
+
     /// Like [`Gobgpd::start`] on a fixed API port (the demo's examples name their API URLs).
     pub fn start_on_port(name: &str, bgp_addr: Ipv4Addr, api_port: u16, config_toml: Option<&str>) -> Gobgpd {
         Self::start_inner(name, bgp_addr, config_toml, None, Some(api_port), None)

@@ -152,6 +152,12 @@ impl Interconnect {
         self
     }
 
+    /// `spec.adminState`: `Enabled` or `Disabled`.
+    pub fn admin_state(mut self, state: &str) -> Self {
+        self.0["spec"]["adminState"] = json!(state);
+        self
+    }
+
     /// `spec.routes` as written in a manifest (camelCase JSON).
     pub fn routes(mut self, routes: Value) -> Self {
         self.0["spec"]["routes"] = routes;
