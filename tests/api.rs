@@ -665,6 +665,61 @@ async fn cell_is_immutable() {
     assert_eq!(got["spec"]["cell"], "cell1");
 }
 
+/// What holds cellnet's objects on a speaker cannot be re-pointed: the speaker an endpoint names
+/// (its peers and paths are there), the endpoints an interconnect joins, on either side.
+#[tokio::test]
+async fn speakers_and_endpoint_references_cannot_be_repointed() {
+    let cp = cluster();
+    let ns = "api-repoint";
+    assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
+    let client = cp.client().await;
+    let params = PatchParams::apply(MANAGER);
+    let sdn = |url: &str| json!({"type": "GoBGP", "url": url});
+    let managed = with(base_iep(), "/sdn", sdn("http://speaker-a:50051"));
+    ssa(&client, ns, &iep("ep", managed.clone()), &params)
+        .await
+        .expect("create");
+    let refused = [
+        (
+            "another speaker",
+            with(base_iep(), "/sdn", sdn("http://speaker-b:50051")),
+        ),
+        ("made external", base_iep()),
+    ];
+    for (what, spec) in refused {
+        let message = ssa(&client, ns, &iep("ep", spec), &params).await.expect_err(what);
+        check_refusal(
+            what,
+            "server-side apply",
+            &message,
+            &["spec.sdn.url", "cannot change"],
+        );
+    }
+    // An external endpoint may become managed; the address may change (peers follow it).
+    ssa(&client, ns, &iep("ext", base_iep()), &params)
+        .await
+        .expect("create external");
+    ssa(&client, ns, &iep("ext", managed.clone()), &params)
+        .await
+        .expect("external -> managed");
+    let readdressed = with(managed, "/address", json!("10.0.0.9"));
+    ssa(&client, ns, &iep("ep", readdressed), &params)
+        .await
+        .expect("address change");
+
+    ssa(&client, ns, &cic("link", base_cic()), &params)
+        .await
+        .expect("create link");
+    for (side, pointer) in [
+        ("spec.localEndpoint", "/localEndpoint/name"),
+        ("spec.remoteEndpoint", "/remoteEndpoint/name"),
+    ] {
+        let moved = cic("link", with(base_cic(), pointer, json!("c")));
+        let message = ssa(&client, ns, &moved, &params).await.expect_err(side);
+        check_refusal(side, "server-side apply", &message, &[side, "is immutable"]);
+    }
+}
+
 #[tokio::test]
 async fn valid_edge_cases_are_accepted_with_defaults() {
     let cp = cluster();

@@ -79,11 +79,17 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: u16 = 30;
     .field_path(".remoteEndpoint.name"))]
 pub struct CellInterconnectSpec {
     /// The InfraEndpoint, in the same namespace, whose speaker initiates this session. It must be
-    /// SDN-managed (have `spec.sdn`).
+    /// SDN-managed (have `spec.sdn`). Immutable: cellnet's peers are on that endpoint's speaker;
+    /// create another CellInterconnect to join other endpoints.
+    #[x_kube(validation = Rule::new("self == oldSelf")
+        .message("spec.localEndpoint is immutable: create another CellInterconnect (and delete this one) to join other endpoints"))]
     pub local_endpoint: EndpointRef,
 
     /// The InfraEndpoint, in the same namespace, at the other end. When SDN-managed, cellnet
-    /// configures both sides; when external, only the local side.
+    /// configures both sides; when external, only the local side. Immutable, like
+    /// `localEndpoint`.
+    #[x_kube(validation = Rule::new("self == oldSelf")
+        .message("spec.remoteEndpoint is immutable: create another CellInterconnect (and delete this one) to join other endpoints"))]
     pub remote_endpoint: EndpointRef,
 
     /// BGP session parameters.

@@ -98,6 +98,13 @@ pub const DEFAULT_BGP_PORT: u16 = 179;
 .message("spec.neutron.subnet.cidr must contain spec.address")
 .field_path(".neutron.subnet.cidr")
 .reason(Reason::FieldValueInvalid))]
+// cellnet's peers and paths live on the speaker the endpoint names: pointing it at another
+// speaker, or making it external, would leave them there with nothing to remove them.
+#[x_kube(validation = Rule::new(
+    "!has(oldSelf.sdn) || (has(self.sdn) && self.sdn.type == oldSelf.sdn.type && self.sdn.url == oldSelf.sdn.url)"
+)
+.message("spec.sdn.type and spec.sdn.url cannot change and spec.sdn cannot be removed: cellnet's peers and paths are on that speaker; create another InfraEndpoint for another speaker")
+.field_path(".sdn.url"))]
 pub struct InfraEndpointSpec {
     /// OpenStack cell this endpoint belongs to, as a DNS-1123 label (for example `cell1`).
     /// Immutable: create a new InfraEndpoint to move a speaker to another cell.
