@@ -309,3 +309,15 @@ fn statuses() {
     let e = status_to_error("http://h:1", "ListPeer", &Status::unauthenticated("no"));
     assert!(matches!(e, SdnError::AuthFailed { .. }));
 }
+
+/// Whatever a server at the URL answers, status gets a short excerpt of it on one line.
+#[test]
+fn foreign_status_messages_are_excerpted() {
+    let long = format!("line one\r\n{}", "z".repeat(5_000));
+    let e = status_to_error("http://h:1", "AddPeer", &Status::unknown(long));
+    let SdnError::Rejected { message, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(message.chars().count(), crate::body::MAX_EXCERPT, "{message}");
+    assert!(message.starts_with("line one  zzz"), "{message}");
+}
