@@ -305,7 +305,10 @@ fn bad_inputs() -> Vec<Bad> {
         },
         Bad {
             what: "sdn.url with a user",
-            obj: iep_with("/sdn", json!({"type": "GoBGP", "url": "http://me@10.0.0.5:50051"})),
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "GoBGP", "url": "http://me@10.0.0.5:50051"}),
+            ),
             expect: &["spec.sdn.url", "must not contain user information"],
             by: By::Cel,
             ssa_500: None,
