@@ -314,8 +314,11 @@ impl SdnBackend for FakeSpeaker {
 #[derive(Debug, Default)]
 pub struct FakeConnector {
     speakers: Mutex<HashMap<String, FakeSpeaker>>,
-    connects: Mutex<Vec<(String, Option<(String, String)>)>>,
+    connects: Mutex<Vec<(String, Option<UserPassword>)>>,
 }
+
+/// A username and password as a connect handed them over.
+type UserPassword = (String, String);
 
 impl FakeConnector {
     /// The speaker behind `url` (created on first use, as if it ran bare).
@@ -330,7 +333,7 @@ impl FakeConnector {
     }
 
     /// The credentials (username, password) of every connect to `url` so far, in order.
-    pub fn credentials_sent(&self, url: &str) -> Vec<Option<(String, String)>> {
+    pub fn credentials_sent(&self, url: &str) -> Vec<Option<UserPassword>> {
         let connects = self.connects.lock().unwrap_or_else(|p| p.into_inner());
         connects
             .iter()
