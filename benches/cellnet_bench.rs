@@ -7,18 +7,27 @@
 //!   Established;
 //! - cellnet: the release controller as a real process, `--interconnects` CellInterconnects
 //!   applied at once; time until every peer exists (push) and until every object is Ready;
+//! - routes: each endpoint declares `--networks` networks; time until every allowed prefix is in
+//!   every peer's table, for cellnet and for the floor (the same paths and policies written
+//!   straight into GoBGP with cellnet's client);
 //! - steady state (SDN writes, status writes, SDN reads from the controller's own metrics), drift
 //!   repair times, controller RSS and CPU, and RSS with many (suspended) objects present.
+//!
+//! The speakers run in one network namespace with TEST-NET-2 addresses on its `lo` where the
+//! bench may make one (root): GoBGP drops paths with a 127/8 next hop, so on loopback addresses
+//! sessions come up but carry no routes (then `--networks` is taken as 0).
 //!
 //! `make bench` runs the full size (`cargo bench --bench cellnet_bench`); `--quick` runs in
 //! `make test` so the bench cannot rot. Figures are printed as a table and, with `--json FILE`,
 //! written as JSON.
+#[path = "cellnet_bench/routes.rs"]
+mod routes;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cellnet::api::CellInterconnect;
@@ -31,6 +40,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
+use support::netns::SpeakerNet;
 use support::{ControllerProcess, free_port, report};
 
 const BGP_PORT: u16 = 1790;
@@ -54,6 +64,9 @@ struct Args {
     /// Peers deleted behind cellnet's back, one at a time.
     #[arg(long, default_value_t = 20)]
     drift_samples: usize,
+    /// Networks each endpoint declares (0: no routes phase).
+    #[arg(long, default_value_t = 4)]
+    networks: usize,
     /// Objects present when `rss_10k_mib` is measured (the extra ones are suspended).
     #[arg(long, default_value_t = 10_000)]
     many_objects: usize,
@@ -71,8 +84,27 @@ struct Args {
     bench: bool,
 }
 
+/// The speakers' namespace, when the bench could make one.
+static NET: OnceLock<Option<SpeakerNet>> = OnceLock::new();
+
+fn speaker_net() -> Option<&'static SpeakerNet> {
+    NET.get().and_then(Option::as_ref)
+}
+
+/// Speaker `i` of run `run`: in the namespace (both runs use the same addresses, one after the
+/// other), else on 127.<run>.x.y.
 fn speaker_addr(run: u8, i: u16) -> Ipv4Addr {
-    Ipv4Addr::new(127, run, (i / 250) as u8, (i % 250 + 1) as u8)
+    match speaker_net() {
+        Some(net) => net.speaker_addr(i),
+        None => Ipv4Addr::new(127, run, (i / 250) as u8, (i % 250 + 1) as u8),
+    }
+}
+
+fn start_speaker(name: &str, address: Ipv4Addr) -> Gobgpd {
+    match speaker_net() {
+        Some(net) => Gobgpd::start_in_netns(name, &net.netns, net.api_host, address),
+        None => Gobgpd::start(name, address, None),
+    }
 }
 
 /// Distinct pairs spread evenly over the speakers (neighbours at distance 1, then 2, ...).
@@ -124,7 +156,7 @@ fn start_speakers(run: u8, n: u16) -> Vec<Gobgpd> {
     let began = Instant::now();
     let speakers: Vec<Gobgpd> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
-            .map(|i| s.spawn(move || Gobgpd::start(&format!("s{run}-{i}"), speaker_addr(run, i), None)))
+            .map(|i| s.spawn(move || start_speaker(&format!("s{run}-{i}"), speaker_addr(run, i))))
             .collect();
         handles
             .into_iter()
@@ -182,8 +214,10 @@ async fn peer_states(clients: &[Arc<GoBgp>]) -> Vec<HashMap<IpAddr, SessionState
         .await
 }
 
-/// The floor: peers written straight into fresh speakers, until all Established.
-async fn floor(n: u16, pairs: &[(u16, u16)]) -> f64 {
+/// The floor: peers written straight into fresh speakers, until all Established; with
+/// `networks`, each speaker's origination and filters written first, until every allowed
+/// prefix is in every peer's table. Returns both times from the first write.
+async fn floor(n: u16, pairs: &[(u16, u16)], networks: usize) -> (f64, Option<f64>) {
     let speakers = tokio::task::block_in_place(|| start_speakers(7, n));
     let clients = clients(&speakers);
     let began = Instant::now();
@@ -217,30 +251,70 @@ async fn floor(n: u16, pairs: &[(u16, u16)]) -> f64 {
             ]
         })
         .collect();
-    futures::stream::iter(jobs)
+    let peers = futures::stream::iter(jobs)
         .map(|(i, p)| {
             let c = clients[i].clone();
             async move { c.ensure_peer(&p).await.expect("add peer") }
         })
         .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
+        .collect::<Vec<_>>();
+    // Paths and filters before the peers: a filter written once a session is up narrows what
+    // is sent, which only a hard reset takes back (30 s idle; 228 s to all Established at full
+    // size when written beside the peers).
+    floor_routes(&clients, pairs, networks).await;
+    peers.await;
     wait_all_established(&clients, &want, Duration::from_secs(600)).await;
     let floor = began.elapsed().as_secs_f64();
     report(&format!(
         "floor: {} peers Established in {floor:.1} s",
         want.len()
     ));
+    let routes = if networks > 0 {
+        let raw = routes::raw_clients(&speakers.iter().map(Gobgpd::api_url).collect::<Vec<_>>());
+        let want = routes::wanted(n, pairs, networks);
+        let s = routes::wait_all_routes(&raw, &want, began, Duration::from_secs(600)).await;
+        let prefixes: usize = want.iter().map(|w| w.len()).sum();
+        report(&format!(
+            "floor: {prefixes} prefixes in their peers' tables in {s:.1} s"
+        ));
+        Some(s)
+    } else {
+        None
+    };
     drop(speakers);
-    floor
+    (floor, routes)
 }
 
-fn endpoint_json(i: u16, speaker: &Gobgpd) -> Value {
+/// The floor's originations and filters, one speaker's at a time per task.
+async fn floor_routes(clients: &[Arc<GoBgp>], pairs: &[(u16, u16)], networks: usize) {
+    if networks == 0 {
+        return;
+    }
+    let mut peers: Vec<Vec<(usize, u16, Ipv4Addr)>> = vec![Vec::new(); clients.len()];
+    for (k, &(i, j)) in pairs.iter().enumerate() {
+        peers[usize::from(i)].push((k, j, speaker_addr(7, j)));
+        peers[usize::from(j)].push((k, i, speaker_addr(7, i)));
+    }
+    futures::stream::iter(0..clients.len())
+        .map(|i| {
+            let (c, peers) = (clients[i].clone(), &peers[i]);
+            async move {
+                let i = i as u16;
+                routes::write_floor_routes(&c, i, speaker_addr(7, i), peers, networks).await;
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}
+
+fn endpoint_json(i: u16, speaker: &Gobgpd, networks: usize) -> Value {
     json!({
         "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
         "metadata": {"name": format!("ep-{i}"), "namespace": NS},
         "spec": {"cell": format!("cell{i}"), "address": speaker.address.to_string(), "asn": asn(i),
-                 "port": BGP_PORT, "sdn": {"type": "GoBGP", "url": speaker.api_url()}}
+                 "port": BGP_PORT, "sdn": {"type": "GoBGP", "url": speaker.api_url()},
+                 "networks": routes::networks_json(i, networks)}
     })
 }
 
@@ -380,11 +454,27 @@ fn main() {
         args.many_objects = 400;
     }
     cellnet::tls::install_crypto_provider();
+    let net = match support::netns::unavailable() {
+        None => {
+            let net = SpeakerNet::create();
+            net.add_speakers(args.speakers);
+            Some(net)
+        }
+        Some(why) => {
+            report(&format!("speakers on loopback, no routes phase: {why}"));
+            None
+        }
+    };
+    NET.set(net).expect("set once");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let figures = rt.block_on(run(&args));
+    drop(rt);
+    if let Some(net) = speaker_net() {
+        net.remove();
+    }
     print_table(&args, &figures);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&figures).unwrap()).expect("write json");
@@ -400,7 +490,9 @@ async fn run(args: &Args) -> Value {
     let client = cp.client().await;
     support::namespace(cp, NS).await;
 
-    let floor_s = floor(args.speakers, &pairs).await;
+    // Routes need the speakers' namespace (non-loopback next hops).
+    let networks = if speaker_net().is_some() { args.networks } else { 0 };
+    let (floor_s, routes_floor_s) = floor(args.speakers, &pairs, networks).await;
 
     // cellnet: fresh speakers, the controller, everything applied at once.
     let speakers = tokio::task::block_in_place(|| start_speakers(8, args.speakers));
@@ -426,7 +518,7 @@ async fn run(args: &Args) -> Value {
         speakers
             .iter()
             .enumerate()
-            .map(|(i, s)| endpoint_json(i as u16, s))
+            .map(|(i, s)| endpoint_json(i as u16, s, networks))
             .collect(),
     )
     .await;
@@ -485,21 +577,40 @@ async fn run(args: &Args) -> Value {
         "push: every peer on its speaker after {push_s:.1} s ({push_after_apply_s:.1} s after the apply returned)"
     ));
 
-    // Ready: until every CellInterconnect is Ready.
-    loop {
-        let ready = ready_count(&watched);
-        if ready == pairs.len() {
-            break;
+    // Ready: until every CellInterconnect is Ready; routes: until every allowed prefix is in
+    // every peer's table (both counted from the start of the apply).
+    let ready = async {
+        loop {
+            let ready = ready_count(&watched);
+            if ready == pairs.len() {
+                break;
+            }
+            assert!(
+                applied.elapsed() < Duration::from_secs(900),
+                "only {ready}/{} Ready after 900 s",
+                pairs.len()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        assert!(
-            applied.elapsed() < Duration::from_secs(900),
-            "only {ready}/{} Ready after 900 s",
-            pairs.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let ready_s = applied.elapsed().as_secs_f64();
+        applied.elapsed().as_secs_f64()
+    };
+    let raw = routes::raw_clients(&speakers.iter().map(Gobgpd::api_url).collect::<Vec<_>>());
+    let want = routes::wanted(args.speakers, &pairs, networks);
+    let routes = async {
+        if networks == 0 {
+            return None;
+        }
+        let timeout = Duration::from_secs(900);
+        Some(routes::wait_all_routes(&raw, &want, applied, timeout).await)
+    };
+    let (ready_s, routes_s) = futures::join!(ready, routes);
     report(&format!("ready: all {} Ready after {ready_s:.1} s", pairs.len()));
+    if let Some(routes_s) = routes_s {
+        let prefixes: usize = want.iter().map(|w| w.len()).sum();
+        report(&format!(
+            "routes: {prefixes} prefixes in their peers' tables after {routes_s:.1} s"
+        ));
+    }
     let writes_after = api_writes(&client).await;
     let mut bring_up_writes: Vec<(String, f64)> = writes_after
         .iter()
@@ -624,6 +735,10 @@ async fn run(args: &Args) -> Value {
         "push_p99_s": percentile(&push, 0.99),
         "ready_s": ready_s,
         "floor_s": floor_s,
+        "networks": networks,
+        "routes_s": routes_s,
+        "routes_floor_s": routes_floor_s,
+        "routes_over_floor": routes_s.zip(routes_floor_s).map(|(r, f)| r / f),
         "ready_over_floor": ready_s / floor_s,
         "api_writes": api_writes_total,
         "api_writes_per_interconnect": api_writes_total / pairs.len() as f64,
@@ -632,6 +747,7 @@ async fn run(args: &Args) -> Value {
         "steady_sdn_writes": steady_sdn_writes,
         "steady_status_writes": steady_status_writes,
         "steady_sdn_reads": steady_sdn_reads,
+        "steady_sdn_reads_per_speaker": steady_sdn_reads / f64::from(args.speakers),
         "drift_samples": drift.len(),
         "drift_p50_s": percentile(&drift, 0.5),
         "drift_p99_s": percentile(&drift, 0.99),
@@ -649,7 +765,7 @@ fn print_table(args: &Args, f: &Value) {
         "cellnet-bench: {} speakers, {} interconnects",
         args.speakers, f["interconnects"]
     );
-    println!("{:<22} {:>12}", "figure", "value");
+    println!("{:<30} {:>12}", "figure", "value");
     for key in [
         "apply_s",
         "push_s",
@@ -659,10 +775,14 @@ fn print_table(args: &Args, f: &Value) {
         "ready_s",
         "floor_s",
         "ready_over_floor",
+        "routes_s",
+        "routes_floor_s",
+        "routes_over_floor",
         "api_writes_per_interconnect",
         "steady_sdn_writes",
         "steady_status_writes",
         "steady_sdn_reads",
+        "steady_sdn_reads_per_speaker",
         "drift_p50_s",
         "drift_p99_s",
         "rss_mib",
@@ -670,6 +790,6 @@ fn print_table(args: &Args, f: &Value) {
         "rss_10k_mib",
         "total_s",
     ] {
-        println!("{key:<22} {:>12.2}", f[key].as_f64().unwrap_or(f64::NAN));
+        println!("{key:<30} {:>12.2}", f[key].as_f64().unwrap_or(f64::NAN));
     }
 }

@@ -131,7 +131,7 @@ pub fn gobgp_reply(data: &[u8]) {
         }
         1 => {
             if let Ok(event) = proto::WatchEventResponse::decode(rest) {
-                let _ = convert::event_from_watch(event);
+                let _ = convert::events_from_watch(event);
             }
         }
         2 => {

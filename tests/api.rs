@@ -347,6 +347,16 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "openDaylight.applicationPeer IPv6",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "http://x:1", "openDaylight": {"applicationPeer": "2001:db8::9"}}),
+            ),
+            expect: &["spec.sdn.openDaylight.applicationPeer", "must be an IPv4 address"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
             what: "routerId IPv6",
             obj: iep_with("/routerId", json!("2001:db8::1")),
             expect: &["spec.routerId", "must be an IPv4 address"],
@@ -482,6 +492,17 @@ fn bad_inputs() -> Vec<Bad> {
             obj: iep_with("/properties", json!({"site": "x".repeat(1025)})),
             expect: &["spec.properties.site", "may not be more than 1024"],
             by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "CA and insecureSkipVerify together",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "https://odl:8181",
+                       "tls": {"caSecretRef": {"name": "ca"}, "insecureSkipVerify": true}}),
+            ),
+            expect: &["spec.sdn.tls.insecureSkipVerify", "exclude each other"],
+            by: By::Cel,
             ssa_500: None,
         },
         Bad {
@@ -714,7 +735,7 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
                    "sdn": {"type": "OpenDaylight", "url": "https://odl.cell3.example:8181/restconf",
                            "credentialsSecretRef": {"name": "odl-admin"},
                            "tls": {"caSecretRef": {"name": "odl-ca"}},
-                           "openDaylight": {}}}),
+                           "openDaylight": {"applicationPeer": "192.0.2.250"}}}),
         ),
         cic("hold-0", with(base_cic(), "/bgp", json!({"holdTime": 0}))),
         cic(
@@ -760,6 +781,7 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
         ),
         ("bgp-example", "global-bgp")
     );
+    assert_eq!(odl_settings.application_peer.as_deref(), Some("192.0.2.250"));
     assert!(!sdn.tls.as_ref().unwrap().insecure_skip_verify);
     assert_eq!(ieps.get("v6").await.unwrap().spec.asn, u32::MAX);
 

@@ -496,3 +496,116 @@ async fn a_neighbour_that_wins_the_create_race_is_never_rewritten() {
     assert_eq!(server.neighbor(&neighbor).unwrap()["config"]["peer-as"], 64999);
     assert_eq!(count(&server, "DELETE", ""), 0, "{:?}", log_of(&server));
 }
+
+/// The endpoint's networks reach OpenDaylight as routes of its application peer (path-id: the
+/// endpoint's mark), an operator's route for the same prefix stays through every change, a
+/// network removed from the spec is withdrawn, and deleting the objects withdraws the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn networks_are_originated_through_the_application_peer() {
+    const APP_PEER: &str = "192.0.2.250";
+    let (cp, _) = env();
+    let ns = "e2e-odl-networks";
+    namespace(cp, ns).await;
+    let server = odl(71);
+    server.add_app_route_by_hand(APP_PEER, "203.0.113.0/24", 0, "127.0.2.99");
+    let odl_ep = |nets: &[&str]| {
+        external("ep-odl", "odl-cell", 71)
+            .opendaylight(&server.url(), "odl-admin")
+            .application_peer(APP_PEER)
+            .networks(nets)
+            .yaml()
+    };
+    let ours = |server: &OdlServer| -> Vec<String> {
+        let mut nets: Vec<String> = server
+            .app_route_keys(APP_PEER)
+            .into_iter()
+            .filter(|(_, id)| *id != 0)
+            .map(|(net, _)| net)
+            .collect();
+        nets.sort();
+        nets
+    };
+    let applied = Instant::now();
+    cp.apply(
+        ns,
+        &[
+            credentials("odl-admin", "admin"),
+            odl_ep(&["192.0.2.0/25", "203.0.113.0/24"]),
+            external("ep-dc", "dc", 72).networks(&["198.51.100.0/24"]).yaml(),
+            interconnect("odl-dc", "ep-odl", "ep-dc")
+                .routes(json!({"import": "Any"}))
+                .yaml(),
+        ]
+        .join("---\n"),
+    );
+    let want = vec!["192.0.2.0/25".to_string(), "203.0.113.0/24".to_string()];
+    wait_for("both networks in the application RIB", TIMEOUT, || {
+        let now = ours(&server);
+        (
+            (now == want).then_some(()),
+            format!("{now:?} {:?}", log_of(&server)),
+        )
+    });
+    report(&format!(
+        "networks: originated {:.1} s after apply",
+        applied.elapsed().as_secs_f64()
+    ));
+    let route = server
+        .app_routes(APP_PEER)
+        .into_iter()
+        .find(|r| r["prefix"] == "192.0.2.0/25")
+        .unwrap();
+    assert_eq!(route["attributes"]["ipv4-next-hop"]["global"], "127.0.2.71");
+    // Nothing from the other cell in the neighbour's Effective-RIB-In yet: missing, by name.
+    let (cic, _) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "odl-dc",
+        "RoutesExchanged",
+        "False",
+        Some("RoutesMissing"),
+        TIMEOUT,
+    );
+    let routes = serde_json::to_value(&cic.status).unwrap()["local"]["routes"].clone();
+    assert_eq!(routes["missing"], json!(["198.51.100.0/24"]), "{routes}");
+    assert_eq!(routes["advertised"], 2, "{routes}");
+    // The other cell's network arrives (and a stray prefix is rejected by OpenDaylight's policy).
+    server.set_received(&addr(72).to_string(), &["198.51.100.0/24"], &["192.0.2.128/25"]);
+    let (cic, took) =
+        wait_condition::<CellInterconnect>(cp, ns, "odl-dc", "RoutesExchanged", "True", None, TIMEOUT);
+    report(&format!(
+        "networks: RoutesExchanged {:.1} s after the route arrived (resync 2 s)",
+        took.as_secs_f64()
+    ));
+    let routes = serde_json::to_value(&cic.status).unwrap()["local"]["routes"].clone();
+    assert_eq!(
+        (&routes["received"], &routes["accepted"], &routes["rejected"]),
+        (&json!(2), &json!(1), &json!(1)),
+        "{routes}"
+    );
+
+    cp.apply(ns, &odl_ep(&["203.0.113.0/24"]));
+    wait_for("the removed network withdrawn", TIMEOUT, || {
+        let now = ours(&server);
+        ((now == ["203.0.113.0/24"]).then_some(()), format!("{now:?}"))
+    });
+
+    for object in ["cic/odl-dc", "iep/ep-odl"] {
+        let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, object, "--timeout=60s"]);
+        assert!(ok, "delete {object}: {err}");
+    }
+    assert_eq!(
+        ours(&server),
+        Vec::<String>::new(),
+        "withdrawn before the endpoint went"
+    );
+    assert_eq!(
+        server.app_route_keys(APP_PEER),
+        [("203.0.113.0/24".to_string(), 0)],
+        "the operator's route is untouched"
+    );
+    assert!(
+        server.neighbor(APP_PEER).is_some(),
+        "the application peer carries the operator's route: kept"
+    );
+}

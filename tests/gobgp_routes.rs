@@ -2,6 +2,8 @@
 //! the remote cell. One scenario, in phases, because a session takes 6-9 s to come up:
 //! origination, import and export filtering, the operator's own policies and paths left alone,
 //! drift repaired with zero writes in steady state, a narrower export, and a clean removal.
+//! Beside it, in `gobgp_routes/`: the prefix limit, route events from the change stream, the
+//! gRPC cost of a steady reconcile, and IPv6.
 //!
 //! The sessions run on 127.0.0.161/.162 (BGP port 1790, like tests/gobgp.rs) but the next hops
 //! are TEST-NET addresses: GoBGP treats a 127/8 next hop as invalid and drops the path ("invalid
@@ -10,6 +12,15 @@
 mod gobgp_fixture;
 #[path = "support/routes.rs"]
 mod routes;
+
+#[path = "gobgp_routes/events.rs"]
+mod events;
+#[path = "gobgp_routes/ipv6.rs"]
+mod ipv6;
+#[path = "gobgp_routes/prefix_limit.rs"]
+mod prefix_limit;
+#[path = "gobgp_routes/steady_cost.rs"]
+mod steady_cost;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -48,7 +59,7 @@ async fn routes_between_two_cells() {
 async fn set_up() -> Scenario {
     let began = Instant::now();
     let (a, b) = (cell(161).await, cell(162).await);
-    let a_nets = nets(&["10.1.0.0/16", "10.1.1.0/24"]);
+    let a_nets = nets(&["192.0.2.128/26", "192.0.2.192/26"]);
     let origin_a = Origination {
         mark: mark_of("endpoint-a-uid"),
         next_hop: "192.0.2.11".parse().unwrap(),
@@ -58,7 +69,7 @@ async fn set_up() -> Scenario {
     let origin_b = Origination {
         mark: mark_of("endpoint-b-uid"),
         next_hop: "192.0.2.12".parse().unwrap(),
-        networks: nets(&["10.2.0.0/16", "10.3.0.0/16"]),
+        networks: nets(&["203.0.113.128/26", "203.0.113.192/26"]),
         owner: "cellnet:test/b".into(),
     };
     let ab = IpAddr::V4(addr(162));
@@ -71,7 +82,7 @@ async fn set_up() -> Scenario {
     operator_setup(&a);
     let untouched = operator_view(&a);
     // B announces a network it does not declare, by hand: its own path (identifier 0).
-    let by_hand = ["global", "rib", "add", "10.66.0.0/16", "nexthop", "192.0.2.12"];
+    let by_hand = ["global", "rib", "add", "203.0.113.64/26", "nexthop", "192.0.2.12"];
     b.gobgpd.cli(&by_hand).unwrap();
 
     writes(a.client.ensure_route_filter(&filter).await.unwrap());
@@ -121,14 +132,14 @@ fn import_order(a: &Cell) -> Vec<String> {
 /// operator's local-pref still applies to what cellnet lets through.
 async fn origination_and_filters(s: &Scenario) {
     let (a, b) = (&s.a, &s.b);
-    for prefix in ["10.1.0.0/16", "10.1.1.0/24"] {
+    for prefix in ["192.0.2.128/26", "192.0.2.192/26"] {
         wait_for(prefix, [a, b], || has_route(b, prefix, addr(161), "192.0.2.11")).await;
     }
     assert!(
         lacks_route(b, "203.0.113.0/24").await,
         "the operator's path leaked to B"
     );
-    for prefix in ["10.2.0.0/16", "10.3.0.0/16"] {
+    for prefix in ["203.0.113.128/26", "203.0.113.192/26"] {
         wait_for(prefix, [a, b], || has_route(a, prefix, addr(162), "192.0.2.12")).await;
     }
     let filters = std::slice::from_ref(&s.filter);
@@ -150,10 +161,10 @@ async fn origination_and_filters(s: &Scenario) {
     );
     let rib = loc_rib(a).await;
     assert!(
-        !rib.iter().any(|p| p.net == net("10.66.0.0/16")),
+        !rib.iter().any(|p| p.net == net("203.0.113.64/26")),
         "undeclared network accepted: {rib:?}"
     );
-    let accepted = rib.iter().find(|p| p.net == net("10.2.0.0/16")).unwrap();
+    let accepted = rib.iter().find(|p| p.net == net("203.0.113.128/26")).unwrap();
     assert_eq!(accepted.local_pref, Some(200), "{accepted:?}");
 }
 
@@ -169,14 +180,24 @@ async fn drift_is_repaired(s: &Scenario) {
         a.client.ensure_origination(&s.origin_a).await.unwrap(),
         RoutesOutcome::Unchanged
     );
+    // The poll's digest of cellnet's policy objects: stable while nothing changes, different
+    // after the hand changes, stable again once they are repaired (the statements' order may
+    // differ from before: a repaired statement goes last in cellnet's policy).
+    let digest = a.client.routes_digest().await.unwrap();
+    assert_eq!(a.client.routes_digest().await.unwrap(), digest);
     drift(a, s.origin_a.mark).await;
-    wait_for("10.1.0.0/16 withdrawn by hand", [a, b], || {
-        lacks_route(b, "10.1.0.0/16")
+    assert_ne!(
+        a.client.routes_digest().await.unwrap(),
+        digest,
+        "hand changes unseen by the digest"
+    );
+    wait_for("192.0.2.128/26 withdrawn by hand", [a, b], || {
+        lacks_route(b, "192.0.2.128/26")
     })
     .await;
 
     let repaired = writes(a.client.ensure_origination(&s.origin_a).await.unwrap());
-    assert_eq!(repaired, ["originate 10.1.0.0/16"]);
+    assert_eq!(repaired, ["originate 192.0.2.128/26"]);
     let repaired = writes(a.client.ensure_route_filter(&s.filter).await.unwrap());
     for expected in [
         // GoBGP 3.10 keeps a statement removed from its policy defined: cellnet deletes it first.
@@ -187,8 +208,14 @@ async fn drift_is_repaired(s: &Scenario) {
     ] {
         assert!(repaired.contains(&expected), "{expected} not in {repaired:?}");
     }
-    let back = || has_route(b, "10.1.0.0/16", addr(161), "192.0.2.11");
-    wait_for("10.1.0.0/16 back on B", [a, b], back).await;
+    let back = || has_route(b, "192.0.2.128/26", addr(161), "192.0.2.11");
+    wait_for("192.0.2.128/26 back on B", [a, b], back).await;
+    let repaired = a.client.routes_digest().await.unwrap();
+    assert_eq!(
+        a.client.routes_digest().await.unwrap(),
+        repaired,
+        "repaired: stable again"
+    );
     assert_eq!(
         a.client.ensure_route_filter(&s.filter).await.unwrap(),
         RoutesOutcome::Unchanged
@@ -198,8 +225,8 @@ async fn drift_is_repaired(s: &Scenario) {
         RoutesOutcome::Unchanged
     );
     assert!(
-        lacks_route(a, "10.66.0.0/16").await,
-        "the repaired filter let 10.66.0.0/16 in"
+        lacks_route(a, "203.0.113.64/26").await,
+        "the repaired filter let 203.0.113.64/26 in"
     );
     assert_eq!(
         operator_view(a),
@@ -210,12 +237,15 @@ async fn drift_is_repaired(s: &Scenario) {
 
 /// (5) A network taken out of the origination is withdrawn from B, and only that one.
 async fn withdrawn_network(mut s: Scenario) -> Scenario {
-    s.origin_a.networks = nets(&["10.1.0.0/16"]);
+    s.origin_a.networks = nets(&["192.0.2.128/26"]);
     let done = writes(s.a.client.ensure_origination(&s.origin_a).await.unwrap());
-    assert_eq!(done, ["withdraw 10.1.1.0/24"]);
+    assert_eq!(done, ["withdraw 192.0.2.192/26"]);
     let (a, b) = (&s.a, &s.b);
-    wait_for("10.1.1.0/24 withdrawn", [a, b], || lacks_route(b, "10.1.1.0/24")).await;
-    assert!(has_route(b, "10.1.0.0/16", addr(161), "192.0.2.11").await);
+    wait_for("192.0.2.192/26 withdrawn", [a, b], || {
+        lacks_route(b, "192.0.2.192/26")
+    })
+    .await;
+    assert!(has_route(b, "192.0.2.128/26", addr(161), "192.0.2.11").await);
     s
 }
 
@@ -230,20 +260,23 @@ async fn narrower_export(s: &Scenario) {
     };
     let done = writes(a.client.ensure_route_filter(&closed).await.unwrap());
     assert!(done.contains(&format!("hard reset {ab}")), "{done:?}");
-    wait_for("10.1.0.0/16 taken back", [a, b], || lacks_route(b, "10.1.0.0/16")).await;
+    wait_for("192.0.2.128/26 taken back", [a, b], || {
+        lacks_route(b, "192.0.2.128/26")
+    })
+    .await;
     let up = || established(a, ab);
     wait_until("session back up", AFTER_RESET_TIMEOUT, [a, b], up).await;
     println!("session back after the hard reset at {:?}", s.began.elapsed());
     assert!(
-        lacks_route(b, "10.1.0.0/16").await,
+        lacks_route(b, "192.0.2.128/26").await,
         "sent again despite export None"
     );
 
     let done = writes(a.client.ensure_route_filter(&s.filter).await.unwrap());
     assert!(done.contains(&format!("soft reset out {ab}")), "{done:?}");
     assert!(!done.iter().any(|w| w.starts_with("hard reset")), "{done:?}");
-    let sent = || has_route(b, "10.1.0.0/16", addr(161), "192.0.2.11");
-    wait_for("10.1.0.0/16 sent again", [a, b], sent).await;
+    let sent = || has_route(b, "192.0.2.128/26", addr(161), "192.0.2.11");
+    wait_for("192.0.2.128/26 sent again", [a, b], sent).await;
 }
 
 /// Removal leaves nothing of cellnet's on A, the operator's objects as they were, and B's
@@ -265,11 +298,11 @@ async fn removal(s: &Scenario) {
         "removal touched the operator's objects"
     );
     wait_for("A's networks gone from B", [a, b], || {
-        lacks_route(b, "10.1.0.0/16")
+        lacks_route(b, "192.0.2.128/26")
     })
     .await;
-    let accepted = || has_route(a, "10.66.0.0/16", addr(162), "192.0.2.12");
-    wait_for("10.66.0.0/16 accepted", [a, b], accepted).await;
+    let accepted = || has_route(a, "203.0.113.64/26", addr(162), "192.0.2.12");
+    wait_for("203.0.113.64/26 accepted", [a, b], accepted).await;
     assert_eq!(
         a.client.remove_route_filter(KEY).await.unwrap(),
         RoutesOutcome::Unchanged
@@ -287,7 +320,7 @@ async fn removal(s: &Scenario) {
 async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
     let a = cell(163).await;
     for args in [
-        &["policy", "prefix", "add", "op-blocked", "10.9.0.0/16"][..],
+        &["policy", "prefix", "add", "op-blocked", "192.0.2.64/26"][..],
         &["policy", "statement", "add", "op-drop-st"],
         &[
             "policy",
@@ -307,7 +340,7 @@ async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
     let origination = Origination {
         mark: mark_of("endpoint-c-uid"),
         next_hop: "192.0.2.13".parse().unwrap(),
-        networks: nets(&["10.8.0.0/16", "10.9.0.0/16"]),
+        networks: nets(&["192.0.2.0/26", "192.0.2.64/26"]),
         owner: "cellnet:test/c".into(),
     };
     let outcome = a.client.ensure_origination(&origination).await.unwrap();
@@ -315,13 +348,13 @@ async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
         panic!("expected a conflict, got {outcome:?}")
     };
     assert!(
-        reason.contains("10.9.0.0/16") && !reason.contains("10.8.0.0/16"),
+        reason.contains("192.0.2.64/26") && !reason.contains("192.0.2.0/26"),
         "{reason}"
     );
     let rib = loc_rib(&a).await;
     assert!(
         rib.iter()
-            .any(|p| p.net == net("10.8.0.0/16") && p.identifier == origination.mark)
+            .any(|p| p.net == net("192.0.2.0/26") && p.identifier == origination.mark)
     );
 
     let invalid = [

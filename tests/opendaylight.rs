@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cellnet::sdn::opendaylight::{self, OpenDaylight};
 use cellnet::sdn::{
-    AddressFamily, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SessionState,
-    SpeakerConfig, SpeakerOutcome,
+    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
+    SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 use odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use serde_json::json;
@@ -404,7 +404,11 @@ async fn other_rib_and_instance_names_are_used_in_every_path() {
     config.network_instance = "cells".into();
     let server = OdlServer::start(config);
     let mut target = opendaylight::target(server.url(), "admin", "admin");
-    target.open_daylight = Some(("cell-rib".into(), "cells".into()));
+    target.open_daylight = Some(OpenDaylightTarget {
+        rib_id: "cell-rib".into(),
+        network_instance: "cells".into(),
+        application_peer: None,
+    });
     cellnet::tls::install_crypto_provider();
     let odl = OpenDaylight::connect(&target, Duration::from_secs(3)).unwrap();
     assert_eq!(

@@ -29,6 +29,16 @@ use support::manifests::{self, BGP_PORT, interconnect};
 const WAIT: Duration = Duration::from_secs(30);
 
 static FAKES: OnceLock<Arc<FakeConnector>> = OnceLock::new();
+static METRICS: OnceLock<Arc<cellnet::metrics::Metrics>> = OnceLock::new();
+
+/// The controller's metrics as `/metrics` would serve them.
+fn metrics_text() -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    METRICS.get().expect("controller started").register(&mut registry);
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
+    out
+}
 
 /// The shared control plane and the in-memory speakers of the one controller of this binary
 /// (started on first use on a runtime of its own, so it outlives each test's runtime).
@@ -50,7 +60,7 @@ fn env() -> (&'static ControlPlane, Arc<FakeConnector>) {
                     sdn_resync_interval: Duration::from_secs(1),
                     ..Default::default()
                 };
-                let metrics = Arc::new(cellnet::metrics::Metrics::default());
+                let metrics = METRICS.get_or_init(Default::default).clone();
                 cellnet::controller::run(cp.client().await, config, metrics, std::future::pending()).await
             })
         });
@@ -183,6 +193,8 @@ async fn peers_on_both_speakers_drift_repaired_and_removed_on_deletion() {
     )
     .await;
 
+    let series = r#"cellnet_bgp_sessions{cell="a",peer="192.0.2.2","#;
+    assert!(metrics_text().contains(series), "{}", metrics_text());
     Api::<CellInterconnect>::namespaced(client.clone(), ns)
         .delete("a-b", &DeleteParams::default())
         .await
@@ -191,6 +203,12 @@ async fn peers_on_both_speakers_drift_repaired_and_removed_on_deletion() {
         "peers removed",
         async || (a.peers().len(), b.peers().len()),
         |n| *n == (0, 0),
+    )
+    .await;
+    wait_until(
+        "session series gone with the interconnect",
+        async || metrics_text(),
+        |m| !m.contains(r#"cell="a",peer="192.0.2.2""#),
     )
     .await;
     wait_until(

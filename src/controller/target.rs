@@ -9,7 +9,7 @@ use kube::api::Api;
 use super::problem::Problem;
 use super::{Context, error::Result};
 use crate::api::{InfraEndpoint, Reason, SdnType};
-use crate::sdn::{BackendKind, Credentials, Password, SdnTarget, SpeakerConfig};
+use crate::sdn::{BackendKind, Credentials, OpenDaylightTarget, Password, SdnTarget, SpeakerConfig};
 
 /// What a step produced, or the problem that status will show instead.
 pub type Checked<T> = std::result::Result<T, Problem>;
@@ -180,7 +180,12 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
         ca_pem,
         insecure_skip_verify: tls.is_some_and(|t| t.insecure_skip_verify),
         credentials,
-        open_daylight: matches!(sdn.type_, SdnType::OpenDaylight).then(|| (odl.rib_id, odl.network_instance)),
+        open_daylight: matches!(sdn.type_, SdnType::OpenDaylight).then(|| OpenDaylightTarget {
+            rib_id: odl.rib_id,
+            network_instance: odl.network_instance,
+            // The API server refuses anything but an IPv4 address (CEL).
+            application_peer: odl.application_peer.and_then(|a| a.parse().ok()),
+        }),
     }))
 }
 

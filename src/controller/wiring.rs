@@ -190,6 +190,7 @@ async fn run_interconnects(
         Api::<InfraEndpoint>::all(sources.client.clone()),
         sources.watcher_config.clone(),
     )
+    .default_backoff()
     .touched_objects()
     .predicate_filter(predicates::generation, Default::default());
     ctrl
@@ -249,6 +250,7 @@ async fn run_endpoints(
         Api::<InfraEndpoint>::all(sources.client.clone()),
         sources.watcher_config.clone(),
     )
+    .default_backoff()
     .touched_objects()
     .predicate_filter(predicates::generation, Default::default());
     let neighbours = {
@@ -298,8 +300,11 @@ impl Sources {
                 .map(|ns| Api::namespaced(self.client.clone(), ns))
                 .collect()
         };
+        // Api<PartialObjectMeta<Secret>> makes kube (5) ask for metadata only; backed off, so a
+        // 403 or an API server outage is no hot LIST loop.
         futures::stream::select_all(apis.into_iter().map(|api| {
             watcher(api, self.watcher_config.clone())
+                .default_backoff()
                 .touched_objects()
                 .boxed()
         }))

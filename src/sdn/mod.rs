@@ -319,8 +319,20 @@ pub struct SdnTarget {
     pub ca_pem: Option<String>,
     pub insecure_skip_verify: bool,
     pub credentials: Option<Credentials>,
-    /// OpenDaylight: (rib id, network instance).
-    pub open_daylight: Option<(String, String)>,
+    /// OpenDaylight's settings (`spec.sdn.openDaylight`), for OpenDaylight targets.
+    pub open_daylight: Option<OpenDaylightTarget>,
+}
+
+/// Where cellnet works inside one OpenDaylight (`spec.sdn.openDaylight`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenDaylightTarget {
+    /// The BGP RIB, also the protocol's name (`bgp-example` in the BGP user guide).
+    pub rib_id: String,
+    /// The openconfig network instance holding the protocol (`global-bgp`).
+    pub network_instance: String,
+    /// The application peer whose programmable RIB carries the cell's networks; `None`: the
+    /// endpoint's networks cannot be originated (see `opendaylight::routes`).
+    pub application_peer: Option<Ipv4Addr>,
 }
 
 /// Opens the backend client of a speaker. The controller's speaker registry holds one, so that a

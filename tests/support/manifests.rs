@@ -79,6 +79,16 @@ impl Endpoint {
         )
     }
 
+    /// `spec.sdn.openDaylight.applicationPeer`: the application peer that carries `spec.networks`.
+    pub fn application_peer(mut self, address: impl Display) -> Self {
+        assert!(
+            self.0["spec"]["sdn"]["type"] == "OpenDaylight",
+            "application_peer() needs opendaylight() first"
+        );
+        self.0["spec"]["sdn"]["openDaylight"] = json!({"applicationPeer": address.to_string()});
+        self
+    }
+
     /// `spec.sdn.tls`: the CA bundle from Secret `ca_secret` and/or `insecureSkipVerify: true`.
     pub fn tls(mut self, ca_secret: Option<&str>, insecure_skip_verify: bool) -> Self {
         assert!(

@@ -308,3 +308,87 @@ impl Drop for CellPair {
         }
     }
 }
+
+/// One namespace for many speakers (the bench): a management link to the root namespace like a
+/// cell's, and the speakers' addresses as /32s on its `lo`. Takes one pair's /28 of the slot
+/// (only its management /30 appears in the root namespace). Speaker addresses are TEST-NET-2 too:
+/// GoBGP drops paths whose next hop is a 127/8 address, so sessions on loopback carry no routes.
+#[derive(Debug)]
+pub struct SpeakerNet {
+    pub netns: String,
+    /// Where the speakers' APIs listen, reachable from the root namespace.
+    pub api_host: Ipv4Addr,
+    mgmt_link: String,
+    /// The management /30's first address: speaker addresses skip it.
+    mgmt_base: u8,
+}
+
+impl SpeakerNet {
+    /// Makes the namespace and its management link; panics if that fails.
+    pub fn create() -> SpeakerNet {
+        static NEXT: AtomicU8 = AtomicU8::new(PAIRS_PER_SLOT);
+        let slot = slot().unwrap_or_else(|why| panic!("network namespaces unavailable: {why}"));
+        // Counts down from the last pair index, so that CellPairs of the same binary keep theirs.
+        let index = NEXT.fetch_sub(1, Ordering::SeqCst) - 1;
+        let mgmt_base = 64 * slot + 16 * index;
+        let name = |end: &str| format!("{PREFIX}{}-{slot}{index}n{end}", std::process::id());
+        let net = SpeakerNet {
+            netns: name(""),
+            api_host: Ipv4Addr::new(198, 51, 100, mgmt_base + 2),
+            mgmt_link: name("r"),
+            mgmt_base,
+        };
+        let (inner, root) = (name("m"), Ipv4Addr::new(198, 51, 100, mgmt_base + 1));
+        must(&["netns", "add", &net.netns]);
+        must(&["-n", &net.netns, "link", "set", "lo", "up"]);
+        let veth = [
+            "link",
+            "add",
+            &net.mgmt_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &inner,
+        ];
+        must(&[&veth[..], &["netns", &net.netns]].concat());
+        must(&["addr", "add", &format!("{root}/30"), "dev", &net.mgmt_link]);
+        must(&["link", "set", &net.mgmt_link, "up"]);
+        let api = format!("{}/30", net.api_host);
+        must(&["-n", &net.netns, "addr", "add", &api, "dev", &inner]);
+        must(&["-n", &net.netns, "link", "set", &inner, "up"]);
+        net
+    }
+
+    /// The `i`-th speaker address (0..250): 198.51.100.0/24 without the management /30.
+    pub fn speaker_addr(&self, i: u16) -> Ipv4Addr {
+        let mut last = u8::try_from(i + 1).expect("at most 250 speakers");
+        if last >= self.mgmt_base {
+            last = last.checked_add(4).expect("at most 250 speakers");
+        }
+        Ipv4Addr::new(198, 51, 100, last)
+    }
+
+    /// Puts the first `n` speaker addresses on the namespace's `lo` (one `ip -batch`).
+    pub fn add_speakers(&self, n: u16) {
+        let batch: String = (0..n)
+            .map(|i| format!("addr add {}/32 dev lo\n", self.speaker_addr(i)))
+            .collect();
+        let path = std::env::temp_dir().join(format!("{}-addrs", self.netns));
+        std::fs::write(&path, batch).expect("write ip batch");
+        must(&["-n", &self.netns, "-batch", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Removes the link and the namespace (stop the processes inside first); also on drop.
+    pub fn remove(&self) {
+        let _ = ip(&["link", "del", &self.mgmt_link]);
+        let _ = ip(&["netns", "del", &self.netns]);
+    }
+}
+
+impl Drop for SpeakerNet {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}

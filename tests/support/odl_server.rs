@@ -15,7 +15,9 @@
 //! - `GET | PUT | DELETE .../neighbors/neighbor={address}` -> `200` / `201` or `204` / `204`,
 //!   `404` / `data-missing` for a missing neighbour (RFC 8040 sections 4.3, 4.5, 4.7);
 //! - `GET  .../neighbors/neighbor={address}/state?content=nonconfig` -> `{"bgp-openconfig-extensions:state":
-//!   {"session-state": ...}}` (bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State").
+//!   {"session-state": ...}}` (bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State");
+//! - application peers' programmable RIBs, a neighbour's Adj-RIB-Out, Effective-RIB-In and
+//!   prefix counters: see `odl_rib.rs`.
 //!
 //! Every request needs HTTP basic auth (`401` with `WWW-Authenticate` otherwise); bodies must be
 //! `application/yang-data+json` (`415` otherwise), answers are `application/yang-data+json`;
@@ -48,6 +50,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub const YANG_JSON: &str = "application/yang-data+json";
+
+#[path = "odl_rib.rs"]
+mod rib;
 
 /// What the server is configured with.
 #[derive(Clone, Debug)]
@@ -113,6 +118,8 @@ struct Inner {
     default_session: Option<String>,
     /// A neighbour "someone else" adds just before the next POST is processed (a race).
     race_next_create: Option<(String, u32)>,
+    /// Application RIBs and what neighbours sent ([`rib`]).
+    ribs: rib::Ribs,
     requests: Vec<Recorded>,
 }
 
@@ -167,6 +174,7 @@ impl OdlServer {
             sessions: BTreeMap::new(),
             default_session: Some("ESTABLISHED".into()),
             race_next_create: None,
+            ribs: rib::Ribs::default(),
             requests: Vec::new(),
         }));
         let mut server = OdlServer {
@@ -288,6 +296,15 @@ impl OdlServer {
         );
     }
 
+    /// Configures an application peer the way an operator would (not recorded): the guide's
+    /// "Application Peer configuration".
+    pub fn add_application_peer_by_hand(&self, address: &str) {
+        self.lock().neighbors.insert(
+            address.to_string(),
+            json!({"neighbor-address": address, "config": {"peer-group": "application-peers"}}),
+        );
+    }
+
     /// Makes "someone else" add this neighbour right before the next POST is handled, as if
     /// they won a race with cellnet's read-then-create.
     pub fn race_next_create(&self, address: &str, peer_as: u32) {
@@ -321,6 +338,69 @@ impl OdlServer {
     /// Sets or removes the BGP instance's global config.
     pub fn set_global(&self, global: Option<(u32, &str)>) {
         self.lock().config.global = global.map(|(a, r)| (a, r.to_string()));
+    }
+
+    /// Every route of application peer `peer`'s RIB, both families, as stored.
+    pub fn app_routes(&self, peer: &str) -> Vec<Value> {
+        let inner = self.lock();
+        let Some(tables) = inner.ribs.app.get(peer) else {
+            return Vec::new();
+        };
+        tables.values().flat_map(|t| t.values().cloned()).collect()
+    }
+
+    /// `(prefix, path-id)` of every route of `peer`'s RIB, sorted.
+    pub fn app_route_keys(&self, peer: &str) -> Vec<(String, u32)> {
+        let mut keys: Vec<(String, u32)> = self
+            .app_routes(peer)
+            .iter()
+            .map(|r| {
+                (
+                    r["prefix"].as_str().unwrap_or_default().to_owned(),
+                    r["path-id"].as_u64().unwrap_or(0) as u32,
+                )
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Writes a route into `peer`'s RIB the way an operator would, bypassing the API (not
+    /// recorded); the guide's attributes.
+    pub fn add_app_route_by_hand(&self, peer: &str, prefix: &str, path_id: u32, next_hop: &str) {
+        let family = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        let route = json!({"route-key": prefix, "path-id": path_id, "prefix": prefix, "attributes": {
+            "origin": {"value": "igp"}, "local-pref": {"pref": 100},
+            format!("{family}-next-hop"): {"global": next_hop}}});
+        self.lock()
+            .ribs
+            .app
+            .entry(peer.to_owned())
+            .or_default()
+            .entry(family)
+            .or_default()
+            .insert((prefix.to_owned(), path_id), route);
+    }
+
+    /// Removes a route from `peer`'s RIB behind cellnet's back (not recorded).
+    pub fn remove_app_route_by_hand(&self, peer: &str, prefix: &str, path_id: u32) -> bool {
+        let mut inner = self.lock();
+        let Some(tables) = inner.ribs.app.get_mut(peer) else {
+            return false;
+        };
+        tables
+            .values_mut()
+            .any(|t| t.remove(&(prefix.to_owned(), path_id)).is_some())
+    }
+
+    /// What `neighbor` sends: prefixes the speaker installed (its Effective-RIB-In) and
+    /// prefixes its import policy rejected.
+    pub fn set_received(&self, neighbor: &str, installed: &[&str], rejected: &[&str]) {
+        let owned = |l: &[&str]| l.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        self.lock()
+            .ribs
+            .received
+            .insert(neighbor.to_owned(), (owned(installed), owned(rejected)));
     }
 
     /// The root of the BGP instance, as cellnet must address it.
@@ -540,22 +620,16 @@ fn with_state(inner: &Inner, address: &str, config: &Value, content: &str) -> Va
 }
 
 fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body: Option<Value>) -> Response {
-    let root = bgp_root(&inner.config);
-    let Some(rest) = uri.path().strip_prefix(root.as_str()) else {
-        return error(
+    let no_data = || {
+        error(
             StatusCode::NOT_FOUND,
             "protocol",
             "data-missing",
             "Request could not be completed because the relevant data model content does not exist",
-        );
+        )
     };
     if inner.config.global.is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            "protocol",
-            "data-missing",
-            "Request could not be completed because the relevant data model content does not exist",
-        );
+        return no_data();
     }
     let content = content_param(uri.query()).to_string();
     if matches!(*method, Method::POST | Method::PUT) && record.content_type.as_deref() != Some(YANG_JSON) {
@@ -566,6 +640,16 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
             "expected Content-Type application/yang-data+json",
         );
     }
+    if let Some(rest) = uri.path().strip_prefix("/rests/data/bgp-rib:application-rib=") {
+        return rib::application_rib(inner, method, rest, body.as_ref());
+    }
+    if let Some(rest) = uri.path().strip_prefix("/rests/data/bgp-rib:bgp-rib/rib=") {
+        return rib::bgp_rib(inner, method, rest, &content);
+    }
+    let root = bgp_root(&inner.config);
+    let Some(rest) = uri.path().strip_prefix(root.as_str()) else {
+        return no_data();
+    };
     let missing = |what: &str| {
         error(
             StatusCode::NOT_FOUND,
@@ -671,6 +755,7 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                     ),
                     None => missing(&format!("neighbor={address}")),
                 },
+                (Method::GET, "afi-safis") => rib::families_state(inner, &address),
                 (Method::GET, "state") => {
                     let state = inner
                         .neighbors

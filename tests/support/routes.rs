@@ -83,7 +83,7 @@ pub fn peer(local: u8, remote: u8) -> PeerConfig {
     }
 }
 
-/// One IPv4 path of a speaker's Loc-RIB, read through the gRPC API (the CLI's JSON shows
+/// One unicast path of a speaker's Loc-RIB, read through the gRPC API (the CLI's JSON shows
 /// neither the path identifier nor the source).
 #[derive(Debug)]
 pub struct RibPath {
@@ -95,10 +95,19 @@ pub struct RibPath {
 }
 
 pub async fn loc_rib(cell: &Cell) -> Vec<RibPath> {
+    rib_of(cell, family::Afi::Ip).await
+}
+
+/// The IPv6 unicast paths of a speaker's Loc-RIB.
+pub async fn rib6(cell: &Cell) -> Vec<RibPath> {
+    rib_of(cell, family::Afi::Ip6).await
+}
+
+async fn rib_of(cell: &Cell, afi: family::Afi) -> Vec<RibPath> {
     let request = proto::ListPathRequest {
         table_type: proto::TableType::Global as i32,
         family: Some(proto::Family {
-            afi: family::Afi::Ip as i32,
+            afi: afi as i32,
             safi: family::Safi::Unicast as i32,
         }),
         ..Default::default()
@@ -242,7 +251,7 @@ pub fn writes(outcome: RoutesOutcome) -> Vec<String> {
 /// paths, delete one of its statements, and move its policy to the end of the assignment.
 pub async fn drift(a: &Cell, mark: u32) {
     let mut raw = a.raw.clone();
-    let path = wire::withdrawal_path(net("10.1.0.0/16"), mark);
+    let path = wire::withdrawal_path(net("192.0.2.128/26"), mark);
     let request = proto::DeletePathRequest {
         table_type: proto::TableType::Global as i32,
         family: path.family,

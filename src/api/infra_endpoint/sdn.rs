@@ -79,8 +79,12 @@ pub struct SecretRef {
 }
 
 /// TLS settings for talking to an SDN API over https.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// A CA that is then not used to verify anything reads as protection that is not there.
+#[x_kube(validation = Rule::new("!(has(self.caSecretRef) && self.insecureSkipVerify)")
+    .message("spec.sdn.tls: caSecretRef and insecureSkipVerify exclude each other (a CA is only used to verify)")
+    .field_path(".insecureSkipVerify"))]
 pub struct TlsSpec {
     /// Secret in the same namespace whose key `ca.crt` holds the PEM CA bundle that signs the
     /// SDN API's certificate. Absent: the system trust roots. The Secret must carry the label
@@ -94,7 +98,7 @@ pub struct TlsSpec {
 }
 
 /// OpenDaylight BGP settings.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenDaylightSpec {
     /// ID of the BGP RIB in OpenDaylight's configuration.
@@ -106,6 +110,19 @@ pub struct OpenDaylightSpec {
     #[serde(default = "default_network_instance")]
     #[schemars(length(min = 1, max = 253))]
     pub network_instance: String,
+
+    /// IPv4 address of the application peer whose programmable RIB carries this cell's
+    /// `spec.networks` (OpenDaylight BGP user guide, "BGP Application Peer and programmable
+    /// RIB"). It names the peer and its RIB, and OpenDaylight uses it in its best-path decision,
+    /// so no BGP neighbour of this speaker may use it (for example `192.0.2.250`). cellnet
+    /// creates the application peer when it is absent and uses an existing one as it is.
+    /// Absent: the networks are not announced and status says `Unsupported`. Changing it leaves
+    /// cellnet's routes in the old peer's RIB: empty `spec.networks` first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 7, max = 15))]
+    #[x_kube(validation = Rule::new("isIP(self) && ip(self).family() == 4")
+        .message("spec.sdn.openDaylight.applicationPeer must be an IPv4 address, for example 192.0.2.250"))]
+    pub application_peer: Option<String>,
 }
 
 impl Default for OpenDaylightSpec {
@@ -113,6 +130,7 @@ impl Default for OpenDaylightSpec {
         Self {
             rib_id: default_rib_id(),
             network_instance: default_network_instance(),
+            application_peer: None,
         }
     }
 }

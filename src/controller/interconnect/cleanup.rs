@@ -137,7 +137,12 @@ async fn cleanup_side(
         if !ledger.may_touch(target.kind, &speaker.key, ip) {
             continue; // never created by cellnet: not ours to remove
         }
-        match speaker.backend.remove_peer(ip, &owner).await {
+        let removed = speaker.backend.remove_peer(ip, &owner).await;
+        if matches!(removed, Ok(RemoveOutcome::Removed | RemoveOutcome::Absent)) {
+            // Its session series would otherwise stay in cellnet_bgp_sessions forever.
+            ctx.metrics.remove_session(&cell, &addr);
+        }
+        match removed {
             Ok(RemoveOutcome::Removed) => {
                 ctx.metrics.sdn_write("delete_peer");
                 let note = format!("cell {cell}: removed BGP peer {addr} from speaker {}", target.url);

@@ -48,6 +48,7 @@ pub fn count(ctx: &Context, tallies: &[Tally]) {
             Tally::SdnWrite(kind) => ctx.metrics.sdn_write(kind),
             Tally::DriftRepair { cell } => ctx.metrics.drift_repair(cell),
             Tally::Session { cell, peer, state } => ctx.metrics.set_session(cell, peer, state),
+            Tally::SessionGone { cell, peer } => ctx.metrics.remove_session(cell, peer),
         }
     }
 }

@@ -56,6 +56,11 @@ pub enum Tally {
         peer: String,
         state: &'static str,
     },
+    /// A peer of this interconnect is gone from `cell`'s speaker: its session series goes too.
+    SessionGone {
+        cell: String,
+        peer: String,
+    },
 }
 
 /// What the reconcile found, in the terms of status, Events and metrics.
@@ -269,6 +274,10 @@ fn applied_notes(
         notes.add(EventType::Normal, Reason::PeerUpdated, "ConfigurePeer", text);
     }
     if let Some(old) = applied.stale_removed {
+        tallies.push(Tally::SessionGone {
+            cell: cell.clone(),
+            peer: old.to_string(),
+        });
         let text = format!("cell {cell}: removed stale BGP peer {old} on speaker {url}");
         notes.add(EventType::Normal, Reason::PeerRemoved, "ConfigurePeer", text);
     }

@@ -12,18 +12,23 @@ use super::{NeutronClient, NeutronError};
 use crate::neutron::Sensitive;
 use crate::neutron::clouds::{Auth, NameOrId, NameOrIdDomain};
 
-/// A token is renewed when it has less than this left.
+/// A token is renewed when it has less than this left, or less than half its lifetime.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(300);
 
 pub(super) struct Token {
     value: Sensitive,
+    issued_at: Timestamp,
     expires_at: Timestamp,
     network_url: String,
 }
 
-/// Whether a token expiring at `expires_at` must be renewed at `now`.
-pub fn needs_renewal(expires_at: Timestamp, now: Timestamp) -> bool {
-    expires_at.as_second() - now.as_second() < RENEW_BEFORE.as_secs() as i64
+/// Whether a token issued at `issued_at` and expiring at `expires_at` must be renewed at `now`:
+/// when less than min(300 s, half its lifetime) is left. A fixed 300 s made a Keystone that
+/// issues tokens for 5 minutes or less answer a token request before every Neutron call.
+pub fn needs_renewal(issued_at: Timestamp, expires_at: Timestamp, now: Timestamp) -> bool {
+    let lifetime = (expires_at.as_second() - issued_at.as_second()).max(0);
+    let margin = (RENEW_BEFORE.as_secs() as i64).min(lifetime / 2);
+    expires_at.as_second() - now.as_second() < margin.max(1)
 }
 
 pub(super) fn keystone_tokens_url(auth_url: &str) -> String {
@@ -126,7 +131,7 @@ impl NeutronClient {
         let mut cached = self.token.lock().await;
         let fresh = cached
             .as_ref()
-            .is_some_and(|t| !needs_renewal(t.expires_at, Timestamp::now()));
+            .is_some_and(|t| !needs_renewal(t.issued_at, t.expires_at, Timestamp::now()));
         if !fresh {
             *cached = Some(self.issue_token(auth_url, body).await?);
         }
@@ -137,6 +142,7 @@ impl NeutronClient {
     /// Keystone: a new token and the Neutron URL from the catalog (or the override).
     async fn issue_token(&self, auth_url: &str, body: Value) -> Result<Token, NeutronError> {
         let url = keystone_tokens_url(auth_url);
+        let issued_at = Timestamp::now();
         let resp = self
             .http
             .post(&url)
@@ -169,6 +175,7 @@ impl NeutronClient {
         debug!(cloud = %self.cloud.name, expires_at = %expires_at, network = %network_url, "Keystone token issued");
         Ok(Token {
             value,
+            issued_at,
             expires_at,
             network_url,
         })

@@ -39,6 +39,9 @@ impl NeutronClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            // A redirect would carry X-Auth-Token (and Keystone's password body) to wherever the
+            // answer points: the API's own URL is the only place they go.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| NeutronError::Protocol(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {

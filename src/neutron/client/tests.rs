@@ -8,16 +8,19 @@ use super::keystone::{keystone_tokens_url, needs_renewal};
 
 #[test]
 fn renewal_happens_before_expiry() {
-    let now = Timestamp::from_second(1_000_000).unwrap();
-    assert!(!needs_renewal(
-        Timestamp::from_second(1_000_000 + 3600).unwrap(),
-        now
-    ));
-    assert!(needs_renewal(
-        Timestamp::from_second(1_000_000 + 299).unwrap(),
-        now
-    ));
-    assert!(needs_renewal(Timestamp::from_second(999_000).unwrap(), now));
+    let at = |s: i64| Timestamp::from_second(1_000_000 + s).unwrap();
+    let issued = at(-3600);
+    assert!(!needs_renewal(issued, at(3600), at(0)));
+    assert!(needs_renewal(issued, at(299), at(0)));
+    assert!(needs_renewal(issued, at(-1000), at(0)), "expired");
+}
+
+#[test]
+fn a_short_lived_token_is_used_for_half_its_lifetime() {
+    let at = |s: i64| Timestamp::from_second(1_000_000 + s).unwrap();
+    // A 240 s token: kept until 120 s are left, not renewed before every call.
+    assert!(!needs_renewal(at(0), at(240), at(100)));
+    assert!(needs_renewal(at(0), at(240), at(121)));
 }
 
 #[test]
@@ -92,4 +95,70 @@ fn answers() {
     // 500 is Neutron's own failure, not a proxy's: an API error (transient, see is_transient).
     let failed = answer(StatusCode::INTERNAL_SERVER_ERROR, "boom", base, what()).unwrap_err();
     assert!(matches!(failed, NeutronError::Api { status: 500, .. }) && failed.is_transient());
+}
+
+/// Keystone and Neutron on loopback: Neutron answers every call with a redirect to a third
+/// server, which records what reaches it.
+#[tokio::test]
+async fn a_redirect_never_carries_the_token_elsewhere() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode as Code, header};
+    use axum::routing::{any, post};
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let elsewhere = serve(Router::new().fallback(any({
+        let seen = seen.clone();
+        move |headers: HeaderMap| async move {
+            let token = headers
+                .get("x-auth-token")
+                .map(|v| v.to_str().unwrap_or("").to_string());
+            seen.lock().unwrap().push(token.unwrap_or_default());
+            "{}"
+        }
+    })))
+    .await;
+    let neutron = serve(Router::new().fallback(any(move || {
+        let to = format!("{elsewhere}/v2.0/networks/x");
+        async move { (Code::TEMPORARY_REDIRECT, [(header::LOCATION, to)], "") }
+    })))
+    .await;
+    let keystone = serve(Router::new().route(
+        "/v3/auth/tokens",
+        post(|| async {
+            let body = r#"{"token": {"expires_at": "2099-01-01T00:00:00Z"}}"#;
+            (Code::CREATED, [("X-Subject-Token", "secret-token")], body)
+        }),
+    ))
+    .await;
+    let cloud = crate::neutron::clouds::Cloud {
+        name: "test".into(),
+        auth: crate::neutron::clouds::Auth::Password {
+            auth_url: format!("{keystone}/v3"),
+            user: crate::neutron::clouds::NameOrId::Id("u".into()),
+            password: crate::neutron::Sensitive::new("p"),
+            project: None,
+        },
+        region: None,
+        interface: "public".into(),
+        endpoint_override: Some(neutron),
+    };
+    let client = super::NeutronClient::new(cloud, std::time::Duration::from_secs(5)).unwrap();
+    let answer = client.network("x").await;
+    assert!(
+        answer.is_err(),
+        "a redirect is an error, not followed: {answer:?}"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the redirect target was called: {:?}",
+        seen.lock().unwrap()
+    );
 }

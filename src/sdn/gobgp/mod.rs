@@ -10,6 +10,9 @@
 //!   types' `Debug` redacts it).
 //! - Shutting a peer down is `DisablePeer` (with an RFC 8203 message) / `EnablePeer`, not a
 //!   config change.
+//! - A peer that received more prefixes than its limit stays down (admin state `PFX_CT`) until
+//!   `EnablePeer`; `UpdatePeer` changes the limit in place. `ensure_peer` enables it only when
+//!   the limit was raised ([`convert::reenable_after_limit`]), never at the same limit.
 //!
 //! Peers cellnet creates carry the owner marker in their description; others are never touched.
 use std::collections::BTreeMap;
@@ -29,10 +32,12 @@ use crate::sdn::{
 };
 
 pub mod convert;
+mod counter;
 mod pool;
 pub mod proto;
 pub mod routes;
 
+pub use counter::{CallCounter, CallCounts};
 pub use pool::{DEFAULT_TIMEOUT, GoBgpPool};
 
 /// A GoBGP target for a plain `http://host:port` API, without TLS or credentials.
@@ -54,6 +59,9 @@ pub struct GoBgp {
     /// The API URL, named in every error and log line.
     endpoint: Arc<str>,
     timeout: Duration,
+    calls: Arc<CallCounter>,
+    /// What the routes methods know from their last reads (see `routes::memo`).
+    memo: Arc<routes::RoutesMemo>,
 }
 
 impl std::fmt::Debug for GoBgp {
@@ -82,6 +90,8 @@ impl GoBgp {
             client: GobgpApiClient::new(channel),
             endpoint: endpoint.into(),
             timeout,
+            calls: Arc::default(),
+            memo: Arc::default(),
         }
     }
 
@@ -95,12 +105,18 @@ impl GoBgp {
         self.timeout
     }
 
+    /// The calls this client and its clones made so far, by operation.
+    pub fn calls(&self) -> CallCounts {
+        self.calls.snapshot()
+    }
+
     /// Runs one API operation under the timeout and maps its failure.
     async fn call<T>(
         &self,
         operation: &'static str,
         fut: impl Future<Output = Result<T, tonic::Status>>,
     ) -> Result<T, SdnError> {
+        self.calls.add(operation);
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(status)) => {
@@ -241,6 +257,8 @@ impl SdnBackend for GoBgp {
         }
 
         let mut fields = convert::peer_diff(desired, &observed);
+        // Read before the update: whether a raised limit should bring a tripped peer back.
+        let reenable = convert::reenable_after_limit(desired, &observed);
         let mut observed = observed;
         if !fields.is_empty() {
             let peer = convert::updated_peer(desired, &observed);
@@ -272,6 +290,12 @@ impl SdnBackend for GoBgp {
                 admin_down = desired.admin_down, "changed GoBGP peer admin state");
             fields.push("admin_down");
             // The admin change moved the session: what was read before it is stale.
+            return Ok(PeerOutcome::Updated { fields }.into());
+        }
+        if reenable {
+            self.set_admin_down(desired).await?;
+            tracing::info!(endpoint = %self.endpoint, neighbor = %desired.neighbor,
+                max_prefixes = ?desired.max_prefixes, "enabled GoBGP peer shut down by its prefix limit, now raised");
             return Ok(PeerOutcome::Updated { fields }.into());
         }
         let outcome = if fields.is_empty() {
@@ -323,8 +347,11 @@ impl SdnBackend for GoBgp {
             .and_then(convert::observed_peer))
     }
 
-    /// Peer events from `WatchEvent`. The stream ends when the connection breaks; events from
-    /// before the subscription are not replayed, so callers re-check after (re)subscribing.
+    /// Peer events and changes of best paths from `WatchEvent`: the table filter `BEST` without
+    /// the initial dump, mapped to one [`SdnEvent::Routes`] per source and stream item. A path
+    /// that is not best (another path of the same prefix wins) changes without an event: the
+    /// poll finds that. The stream ends when the connection breaks; events from before the
+    /// subscription are not replayed, so callers re-check after (re)subscribing.
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
         // gobgpd sends the stream's headers only with its first event, so the subscription itself
         // cannot be awaited under a timeout: check reachability first, then subscribe lazily.
@@ -333,7 +360,7 @@ impl SdnBackend for GoBgp {
         let endpoint = self.endpoint.clone();
         let request = proto::WatchEventRequest {
             peer: Some(Default::default()),
-            table: None,
+            table: Some(best_paths()),
         };
         let subscribe = async move { client.watch_event(request).await.map(|r| r.into_inner()) };
         let events = futures::stream::once(subscribe)
@@ -351,7 +378,7 @@ impl SdnBackend for GoBgp {
                 }
             })
             .take_while(|item| futures::future::ready(item.is_some()))
-            .filter_map(|item| futures::future::ready(item.and_then(convert::event_from_watch)));
+            .flat_map(|item| futures::stream::iter(item.map(convert::events_from_watch).unwrap_or_default()));
         Ok(Some(events.boxed()))
     }
 
@@ -382,5 +409,16 @@ impl SdnBackend for GoBgp {
 
     async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
         GoBgp::routes_digest(self).await.map(Some)
+    }
+}
+
+/// The table part of the watch: best-path changes from now on (no initial dump).
+fn best_paths() -> proto::watch_event_request::Table {
+    use proto::watch_event_request::table::{Filter, filter::Type};
+    proto::watch_event_request::Table {
+        filters: vec![Filter {
+            r#type: Type::Best as i32,
+            init: false,
+        }],
     }
 }

@@ -1,14 +1,15 @@
 //! The [`SdnBackend`] operations on OpenDaylight: neighbours created, compared and replaced,
 //! deleted, observed (see the module documentation of `super` for the documents followed).
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use futures::stream::BoxStream;
 use reqwest::{Method, StatusCode};
 
-use super::{OpenDaylight, model};
+use super::{OpenDaylight, model, routes};
 use crate::sdn::{
-    Ensured, ObservedPeer, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend, SdnError, SdnEvent,
-    SpeakerConfig, SpeakerOutcome,
+    Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts,
+    RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
 };
 
 /// An error answer to a request that carried the TCP MD5 password may quote it back (an
@@ -101,6 +102,8 @@ impl SdnBackend for OpenDaylight {
             .collect())
     }
 
+    /// `desired.max_prefixes` is ignored: the guides document no prefix limit for a neighbour
+    /// (see `model::neighbor`); the controller reports the limit as not enforced.
     async fn ensure_peer(&self, desired: &PeerConfig) -> Result<Ensured, SdnError> {
         self.ensure_neighbor(desired).await.map(Ensured::from)
     }
@@ -124,6 +127,34 @@ impl SdnBackend for OpenDaylight {
 
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {
         Ok(None)
+    }
+
+    /// Through the application peer's programmable RIB (see `super::routes`).
+    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
+        self.originate(origination).await
+    }
+
+    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
+        self.withdraw(mark).await
+    }
+
+    /// No write: only `import: Any` with `export: Networks` is supported (see `super::routes`).
+    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
+        routes::check_filter(filter)
+    }
+
+    /// Nothing was ever written for a filter.
+    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError> {
+        let _ = key;
+        Ok(RoutesOutcome::Unchanged)
+    }
+
+    async fn observe_routes(
+        &self,
+        origination: &Origination,
+        filters: &[RouteFilter],
+    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
+        self.route_counts(origination, filters).await
     }
 }
 

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::errors;
+use super::model::app_rib::RouteFamily;
 use crate::sdn::{Credentials, SdnError, SdnTarget};
 
 /// RFC 8040 section 5.2: the media type of YANG data in JSON (RFC 7951).
@@ -33,6 +34,24 @@ pub fn encode_key(value: &str) -> String {
 pub struct Paths {
     /// `.../protocol=openconfig-policy-types:BGP,{rib-id}/bgp-openconfig-extensions:bgp`
     bgp: String,
+    /// `/rests/data/bgp-rib:bgp-rib/rib={rib-id}`: the RIB's operational state.
+    rib: String,
+}
+
+/// The `tables={afi},{safi}` step and the routes container of one unicast family, as the IP
+/// unicast guide names them (bgp-user-guide-ip-unicast-family.rst, "Programming":
+/// `tables=bgp-types:ipv4-address-family,bgp-types:unicast-subsequent-address-family/bgp-inet:ipv4-routes`),
+/// key values percent-encoded as bgpcep's own tool does (tests/tools/fastbgp/bgp_app_peer.py).
+fn table(family: RouteFamily) -> String {
+    let (afi, routes) = match family {
+        RouteFamily::V4 => ("bgp-types:ipv4-address-family", "bgp-inet:ipv4-routes"),
+        RouteFamily::V6 => ("bgp-types:ipv6-address-family", "bgp-inet:ipv6-routes"),
+    };
+    format!(
+        "tables={},{}/{routes}",
+        encode_key(afi),
+        encode_key("bgp-types:unicast-subsequent-address-family")
+    )
 }
 
 impl Paths {
@@ -51,6 +70,7 @@ impl Paths {
                 encode_key(network_instance),
                 encode_key(rib_id)
             ),
+            rib: format!("/rests/data/bgp-rib:bgp-rib/rib={}", encode_key(rib_id)),
         }
     }
 
@@ -69,6 +89,59 @@ impl Paths {
     /// "Route reflector configuration" addresses it as `.../bgp/global/config`).
     pub fn global_config(&self) -> String {
         format!("{}/global/config", self.bgp)
+    }
+
+    /// The per-family operational state of one neighbour, prefix counts included
+    /// (bgp-user-guide-operational-state.rst, "BGP Neighbor Families Operational State"; each
+    /// entry as in "BGP Neighbor Family Operational State").
+    pub fn neighbor_families_state(&self, address: &str) -> String {
+        format!("{}/afi-safis?content=nonconfig", self.neighbor(address))
+    }
+
+    /// One family's routes in the programmable RIB of application peer `peer` (POST creates a
+    /// route, GET reads them). The guides print older URL forms
+    /// (`bgp-rib:application-rib/10.25.1.9/tables=...` in bgp-user-guide-ip-unicast-family.rst,
+    /// "Programming"; `.../tables/bgp-types:ipv4-address-family/...` in
+    /// bgp-user-guide-bgp-application-peer.rst, "Programmable RIB"); this is their RFC 8040 form,
+    /// the one bgpcep's test tools use (tests/variables/bgpfunctional/bgppolicies/app_peer_route/
+    /// location.uri: `bgp-rib:application-rib=$IP/tables=bgp-types%3Aipv4-address-family,...`).
+    pub fn app_routes(&self, peer: &str, family: RouteFamily) -> String {
+        format!(
+            "/rests/data/bgp-rib:application-rib={}/{}",
+            encode_key(peer),
+            table(family)
+        )
+    }
+
+    /// One route of that RIB (PUT replaces, DELETE removes): list `ipv4-route` (`ipv6-route`)
+    /// keyed `[route-key path-id]` (IP unicast guide, "IPv4 Unicast Route"), route-key being the
+    /// prefix ("IPv4 Route Key must be equal to prefix"). bgp_app_peer.py deletes
+    /// `.../bgp-inet:ipv4-routes/bgp-inet:ipv4-route=1.1.1.1%2F32,0` the same way.
+    pub fn app_route(&self, peer: &str, prefix: &str, path_id: u32) -> String {
+        let family = RouteFamily::of_prefix(prefix);
+        let list = match family {
+            RouteFamily::V4 => "bgp-inet:ipv4-route",
+            RouteFamily::V6 => "bgp-inet:ipv6-route",
+        };
+        format!(
+            "{}/{list}={},{path_id}",
+            self.app_routes(peer, family),
+            encode_key(prefix)
+        )
+    }
+
+    /// One family of a neighbour's Adj-RIB-Out (`rib_table` `adj-rib-out`) or Effective-RIB-In
+    /// (`effective-rib-in`), read with `content=nonconfig`. bgp-user-guide-bgp-application-peer.rst,
+    /// "Programmable RIB" reads `.../rib=bgp-example/peer=bgp%3A%2F%2F10.25.1.9` (both tables)
+    /// and `.../peer/bgp:%2F%2F192.0.2.1/adj-rib-out/tables/...` (older form); the peer key is
+    /// `bgp://{address}`.
+    pub fn peer_table(&self, address: &str, rib_table: &str, family: RouteFamily) -> String {
+        format!(
+            "{}/peer={}/{rib_table}/{}?content=nonconfig",
+            self.rib,
+            encode_key(&format!("bgp://{address}")),
+            table(family)
+        )
     }
 }
 
@@ -115,6 +188,8 @@ impl Restconf {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // A redirect would carry the basic-auth credentials to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("cellnet/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &target.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -249,6 +324,39 @@ mod tests {
         assert!(
             p.global_config()
                 .ends_with("/bgp-openconfig-extensions:bgp/global/config")
+        );
+        assert!(p.neighbor_families_state("192.0.2.1").ends_with(
+            "/bgp-openconfig-extensions:bgp/neighbors/neighbor=192.0.2.1/afi-safis?content=nonconfig"
+        ));
+    }
+
+    #[test]
+    fn rfc8040_paths_of_the_application_rib_and_the_peers() {
+        let p = Paths::new("bgp-example", "global-bgp");
+        // Exactly bgpcep's tests/variables/bgpfunctional/bgppolicies/app_peer_route/location.uri
+        // with $IP = 10.25.1.9.
+        assert_eq!(
+            p.app_routes("10.25.1.9", RouteFamily::V4),
+            "/rests/data/bgp-rib:application-rib=10.25.1.9/tables=bgp-types%3Aipv4-address-family,\
+             bgp-types%3Aunicast-subsequent-address-family/bgp-inet:ipv4-routes"
+        );
+        assert!(
+            p.app_route("10.25.1.9", "10.0.0.11/32", 7)
+                .ends_with("/bgp-inet:ipv4-routes/bgp-inet:ipv4-route=10.0.0.11%2F32,7")
+        );
+        assert!(
+            p.app_route("10.25.1.9", "2001:db8:30::/64", 7)
+                .contains("tables=bgp-types%3Aipv6-address-family,")
+        );
+        assert!(
+            p.app_route("10.25.1.9", "2001:db8:30::/64", 7)
+                .ends_with("/bgp-inet:ipv6-route=2001%3Adb8%3A30%3A%3A%2F64,7")
+        );
+        assert_eq!(
+            p.peer_table("192.0.2.1", "adj-rib-out", RouteFamily::V4),
+            "/rests/data/bgp-rib:bgp-rib/rib=bgp-example/peer=bgp%3A%2F%2F192.0.2.1/adj-rib-out\
+             /tables=bgp-types%3Aipv4-address-family,bgp-types%3Aunicast-subsequent-address-family\
+             /bgp-inet:ipv4-routes?content=nonconfig"
         );
     }
 }

@@ -36,7 +36,7 @@
 //! There is no change stream: [`crate::sdn::SdnBackend::watch`] returns `None` and the controller polls
 //! [`crate::sdn::SdnBackend::list_peers`] every `--sdn-resync-interval`.
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,9 +46,10 @@ mod backend;
 pub mod client;
 pub mod errors;
 pub mod model;
+mod routes;
 
 use self::client::{Paths, Restconf};
-use crate::sdn::{BackendKind, Credentials, Password, SdnError, SdnTarget};
+use crate::sdn::{BackendKind, Credentials, OpenDaylightTarget, Password, SdnError, SdnTarget};
 
 /// Default RIB id and network instance, the names the user guide's samples use.
 pub const DEFAULT_RIB_ID: &str = "bgp-example";
@@ -66,7 +67,11 @@ pub fn target(url: impl Into<String>, username: &str, password: &str) -> SdnTarg
             username: username.to_owned(),
             password: Password::new(password),
         }),
-        open_daylight: Some((DEFAULT_RIB_ID.to_owned(), DEFAULT_NETWORK_INSTANCE.to_owned())),
+        open_daylight: Some(OpenDaylightTarget {
+            rib_id: DEFAULT_RIB_ID.to_owned(),
+            network_instance: DEFAULT_NETWORK_INSTANCE.to_owned(),
+            application_peer: None,
+        }),
     }
 }
 
@@ -75,6 +80,9 @@ pub fn target(url: impl Into<String>, username: &str, password: &str) -> SdnTarg
 pub struct OpenDaylight {
     rest: Restconf,
     paths: Paths,
+    /// `spec.sdn.openDaylight.applicationPeer`: whose programmable RIB carries the originated
+    /// networks ([`routes`]).
+    application_peer: Option<Ipv4Addr>,
     /// The instance's AS as last read (to choose `peer-type`); read again when unknown.
     local_asn: Mutex<Option<u32>>,
     /// Neighbours whose create was answered `409 data-exists`: someone else created them
@@ -83,6 +91,9 @@ pub struct OpenDaylight {
     /// this guard keeps cellnet from rewriting or deleting them for the life of the process.
     /// An address leaves the set when it is seen absent.
     lost_creates: Mutex<HashSet<IpAddr>>,
+    /// This process created the application peer (`201`): [`routes`] may remove it once its
+    /// RIB is empty after a withdrawal. Lost with the process (the peer then stays, empty).
+    created_application_peer: Mutex<bool>,
 }
 
 impl OpenDaylight {
@@ -94,15 +105,21 @@ impl OpenDaylight {
                 target.url
             )));
         }
-        let (rib_id, instance) = target
+        let settings = target
             .open_daylight
             .clone()
-            .unwrap_or_else(|| (DEFAULT_RIB_ID.to_owned(), DEFAULT_NETWORK_INSTANCE.to_owned()));
+            .unwrap_or_else(|| OpenDaylightTarget {
+                rib_id: DEFAULT_RIB_ID.to_owned(),
+                network_instance: DEFAULT_NETWORK_INSTANCE.to_owned(),
+                application_peer: None,
+            });
         Ok(Self {
             rest: Restconf::new(target, timeout)?,
-            paths: Paths::new(&rib_id, &instance),
+            paths: Paths::new(&settings.rib_id, &settings.network_instance),
+            application_peer: settings.application_peer,
             local_asn: Mutex::new(None),
             lost_creates: Mutex::default(),
+            created_application_peer: Mutex::default(),
         })
     }
 

@@ -3,7 +3,7 @@ use std::net::IpAddr;
 
 use super::BGP_PORT;
 use super::from_proto::family_from_proto;
-use super::to_proto::{effective_families, effective_keepalive, effective_multihop};
+use super::to_proto::{effective_families, effective_keepalive, effective_max_prefixes, effective_multihop};
 use crate::sdn::gobgp::proto;
 use crate::sdn::{AddressFamily, PeerConfig};
 
@@ -20,6 +20,21 @@ fn observed_families(peer: &proto::Peer) -> Result<Vec<AddressFamily>, ()> {
     families.sort();
     families.dedup();
     Ok(families)
+}
+
+/// The prefix limits of a reported peer's enabled families (`None`: no limit; GoBGP reports a
+/// limit of 0 as no `prefix_limits` at all), in the order of its families.
+pub(super) fn observed_limits(peer: &proto::Peer) -> Vec<Option<u32>> {
+    peer.afi_safis
+        .iter()
+        .filter(|a| a.config.as_ref().is_some_and(|c| c.enabled))
+        .map(|a| {
+            a.prefix_limits
+                .as_ref()
+                .map(|l| l.max_prefixes)
+                .filter(|n| *n > 0)
+        })
+        .collect()
 }
 
 /// The names of the settings in which the reported peer differs from `desired` (the
@@ -65,8 +80,40 @@ pub fn peer_diff(desired: &PeerConfig, observed: &proto::Peer) -> Vec<&'static s
     if observed_families(observed).as_deref() != Ok(effective_families(desired).as_slice()) {
         fields.push("families");
     }
+    if observed_limits(observed)
+        .iter()
+        .any(|limit| *limit != effective_max_prefixes(desired))
+    {
+        fields.push("max_prefixes");
+    }
     if conf.auth_password != desired.password.as_ref().map(|p| p.expose()).unwrap_or("") {
         fields.push("password");
     }
     fields
+}
+
+/// Whether the peer is down because it tripped its prefix limit (`PFX_CT`): GoBGP then keeps it
+/// idle until `EnablePeer`; neither a new limit nor the neighbour sending less brings it back.
+pub fn prefix_limit_tripped(peer: &proto::Peer) -> bool {
+    peer.state
+        .as_ref()
+        .is_some_and(|s| s.admin_state == proto::peer_state::AdminState::PfxCt as i32)
+}
+
+/// Whether `ensure_peer` should enable a peer that tripped its prefix limit: only when the
+/// desired limit is higher than the one it tripped on (or there is no limit any more), and the
+/// peer is not meant to be shut down. Never at the same limit: the neighbour would send the same
+/// paths again and trip it again, a session flapping every few seconds. Changing the limit, or
+/// `adminState` Disabled then Enabled (`DisablePeer`, `EnablePeer`), brings it back.
+pub fn reenable_after_limit(desired: &PeerConfig, observed: &proto::Peer) -> bool {
+    if desired.admin_down || !prefix_limit_tripped(observed) {
+        return false;
+    }
+    // The lowest limit of its families is the one that can have tripped first.
+    let tripped_at = observed_limits(observed).into_iter().flatten().min();
+    match (effective_max_prefixes(desired), tripped_at) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(wanted), Some(before)) => wanted > before,
+    }
 }

@@ -94,26 +94,51 @@ pub fn observed_peer(peer: &proto::Peer) -> Option<ObservedPeer> {
     })
 }
 
-/// A `WatchEvent` message as an event, `None` for what we do not follow (table events, the end
-/// of the initial dump).
-pub fn event_from_watch(response: proto::WatchEventResponse) -> Option<SdnEvent> {
+/// A `WatchEvent` message as events: a peer's change, or for a change of best paths one
+/// [`SdnEvent::Routes`] per source (each neighbour once, the speaker's own paths once), however
+/// many paths one bulk update changed. Nothing for the end of the initial dump or for families
+/// cellnet does not route (EVPN, flowspec...).
+pub fn events_from_watch(response: proto::WatchEventResponse) -> Vec<SdnEvent> {
     use watch_event_response::peer_event::Type;
-    match response.event? {
-        watch_event_response::Event::Peer(event) => {
+    match response.event {
+        Some(watch_event_response::Event::Peer(event)) => {
             if event.r#type == Type::EndOfInit as i32 {
-                return None;
+                return Vec::new();
             }
-            let Some(peer) = event.peer else {
-                return Some(SdnEvent::Resync);
-            };
-            Some(match neighbor_of(&peer) {
+            let event = match event.peer.as_ref().and_then(neighbor_of) {
                 Some(neighbor) => SdnEvent::Peer {
                     neighbor,
-                    session: session_of(&peer),
+                    session: event.peer.as_ref().map(session_of).unwrap_or_default(),
                 },
                 None => SdnEvent::Resync,
-            })
+            };
+            vec![event]
         }
-        watch_event_response::Event::Table(_) => None,
+        Some(watch_event_response::Event::Table(table)) => routes_changed(&table.paths),
+        None => Vec::new(),
     }
+}
+
+/// One `Routes` event per distinct source of the unicast paths, in order of first appearance.
+fn routes_changed(paths: &[proto::Path]) -> Vec<SdnEvent> {
+    let mut sources: Vec<Option<IpAddr>> = Vec::new();
+    for path in paths.iter().filter(|p| is_unicast(p)) {
+        // GoBGP lists a local path's source as "<nil>".
+        let source = path.neighbor_ip.parse::<IpAddr>().ok();
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    sources
+        .into_iter()
+        .map(|neighbor| SdnEvent::Routes { neighbor })
+        .collect()
+}
+
+fn is_unicast(path: &proto::Path) -> bool {
+    let family = path.family.as_ref().and_then(family_from_proto);
+    matches!(
+        family,
+        Some(AddressFamily::Ipv4Unicast | AddressFamily::Ipv6Unicast)
+    )
 }

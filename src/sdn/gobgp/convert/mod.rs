@@ -18,15 +18,16 @@ mod to_proto;
 #[cfg(test)]
 mod tests;
 
-pub use diff::peer_diff;
+pub use diff::{peer_diff, prefix_limit_tripped, reenable_after_limit};
 pub use errors::status_to_error;
 pub use from_proto::{
-    admin_down, conflict_owner, description_of, event_from_watch, family_from_proto, neighbor_of,
+    admin_down, conflict_owner, description_of, events_from_watch, family_from_proto, neighbor_of,
     observed_peer, owner_of, session_from_proto, session_of,
 };
 pub use speaker::{global_from_speaker, speaker_conflict};
 pub use to_proto::{
-    check_supported, effective_families, effective_keepalive, family_to_proto, new_peer, updated_peer,
+    check_supported, effective_families, effective_keepalive, effective_max_prefixes, family_to_proto,
+    new_peer, updated_peer,
 };
 
 /// BGP's well-known port; GoBGP dials it when a peer's remote port is 0.

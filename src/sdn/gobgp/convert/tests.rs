@@ -121,6 +121,7 @@ fn every_difference_is_named() {
     other.ebgp_multihop = Some(2);
     other.families = vec![AddressFamily::Ipv6Unicast];
     other.password = Some(Password::new("hunter2"));
+    other.max_prefixes = Some(10);
     let reported = as_reported(&new_peer(&other));
     let diff = peer_diff(&d, &reported);
     assert_eq!(
@@ -133,6 +134,7 @@ fn every_difference_is_named() {
             "keepalive_interval",
             "ebgp_multihop",
             "families",
+            "max_prefixes",
             "password"
         ]
     );
@@ -267,17 +269,56 @@ fn watch_events() {
     };
     use watch_event_response::peer_event::Type;
     assert_eq!(
-        event_from_watch(event(
+        events_from_watch(event(
             Type::State,
             Some(peer(peer_state::SessionState::Established))
         )),
-        Some(SdnEvent::Peer {
+        vec![SdnEvent::Peer {
             neighbor: "192.0.2.2".parse().unwrap(),
             session: SessionState::Established
-        })
+        }]
     );
-    assert_eq!(event_from_watch(event(Type::EndOfInit, None)), None);
-    assert_eq!(event_from_watch(event(Type::State, None)), Some(SdnEvent::Resync));
+    assert_eq!(events_from_watch(event(Type::EndOfInit, None)), vec![]);
+    assert_eq!(
+        events_from_watch(event(Type::State, None)),
+        vec![SdnEvent::Resync]
+    );
+}
+
+fn best_path(source: &str, family: AddressFamily) -> proto::Path {
+    proto::Path {
+        neighbor_ip: source.into(),
+        family: Some(family_to_proto(family)),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn one_routes_event_per_source_of_a_bulk_update() {
+    let v4 = AddressFamily::Ipv4Unicast;
+    let mut paths: Vec<proto::Path> = (0..1000).map(|_| best_path("192.0.2.2", v4)).collect();
+    paths.push(best_path("<nil>", AddressFamily::Ipv6Unicast));
+    paths.extend((0..1000).map(|_| best_path("2001:db8::3", v4)));
+    paths.push(best_path("192.0.2.4", AddressFamily::L2vpnEvpn));
+    paths.push(best_path("<nil>", v4));
+    let table = watch_event_response::Event::Table(watch_event_response::TableEvent { paths });
+    let events = events_from_watch(proto::WatchEventResponse { event: Some(table) });
+    let routes = |n: Option<&str>| SdnEvent::Routes {
+        neighbor: n.map(|n| n.parse().unwrap()),
+    };
+    assert_eq!(
+        events,
+        vec![
+            routes(Some("192.0.2.2")),
+            routes(None),
+            routes(Some("2001:db8::3"))
+        ]
+    );
+    let empty = watch_event_response::Event::Table(Default::default());
+    assert_eq!(
+        events_from_watch(proto::WatchEventResponse { event: Some(empty) }),
+        vec![]
+    );
 }
 
 #[test]
@@ -320,4 +361,84 @@ fn foreign_status_messages_are_excerpted() {
     };
     assert_eq!(message.chars().count(), crate::body::MAX_EXCERPT, "{message}");
     assert!(message.starts_with("line one  zzz"), "{message}");
+}
+
+fn limits_of(peer: &proto::Peer) -> Vec<Option<(proto::Family, u32)>> {
+    peer.afi_safis
+        .iter()
+        .map(|a| {
+            a.prefix_limits
+                .as_ref()
+                .map(|l| (l.family.unwrap(), l.max_prefixes))
+        })
+        .collect()
+}
+
+#[test]
+fn prefix_limit_on_every_family_reads_back_unchanged() {
+    let mut d = desired();
+    d.families = vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast];
+    d.max_prefixes = Some(1000);
+    let sent = new_peer(&d);
+    let v4 = family_to_proto(AddressFamily::Ipv4Unicast);
+    let v6 = family_to_proto(AddressFamily::Ipv6Unicast);
+    assert_eq!(limits_of(&sent), vec![Some((v4, 1000)), Some((v6, 1000))]);
+    assert!(peer_diff(&d, &as_reported(&sent)).is_empty());
+    // No limit: GoBGP lists no `prefix_limits`; a limit of 0 is no limit there.
+    d.max_prefixes = None;
+    let sent = new_peer(&d);
+    assert_eq!(limits_of(&sent), vec![None, None]);
+    d.max_prefixes = Some(0);
+    assert!(peer_diff(&d, &as_reported(&sent)).is_empty());
+}
+
+#[test]
+fn a_changed_limit_is_one_update_then_nothing() {
+    let mut d = desired();
+    d.max_prefixes = Some(1000);
+    let mut reported = as_reported(&new_peer(&d));
+    // A warning threshold set by hand stays out of the comparison.
+    reported.afi_safis[0]
+        .prefix_limits
+        .as_mut()
+        .unwrap()
+        .shutdown_threshold_pct = 80;
+    assert!(peer_diff(&d, &reported).is_empty());
+    for wanted in [Some(5000), None] {
+        d.max_prefixes = wanted;
+        assert_eq!(peer_diff(&d, &reported), vec!["max_prefixes"]);
+        let update = updated_peer(&d, &reported);
+        let v4 = family_to_proto(AddressFamily::Ipv4Unicast);
+        assert_eq!(limits_of(&update), vec![wanted.map(|n| (v4, n))]);
+        assert!(peer_diff(&d, &as_reported(&update)).is_empty());
+    }
+}
+
+#[test]
+fn a_tripped_peer_is_enabled_only_for_a_higher_limit() {
+    let mut d = desired();
+    d.max_prefixes = Some(10);
+    let mut reported = as_reported(&new_peer(&d));
+    assert!(!reenable_after_limit(&d, &reported), "not tripped");
+    let state = reported.state.as_mut().unwrap();
+    state.admin_state = peer_state::AdminState::PfxCt as i32;
+    state.session_state = peer_state::SessionState::Idle as i32;
+    assert!(prefix_limit_tripped(&reported));
+    assert!(!admin_down(&reported), "PFX_CT is not an admin shutdown");
+    let cases = [
+        (Some(10), false, false),
+        (Some(5), false, false),
+        (Some(11), false, true),
+        (None, false, true),
+        (Some(11), true, false),
+    ];
+    for (limit, down, enable) in cases {
+        d.max_prefixes = limit;
+        d.admin_down = down;
+        assert_eq!(
+            reenable_after_limit(&d, &reported),
+            enable,
+            "{limit:?} down {down}"
+        );
+    }
 }

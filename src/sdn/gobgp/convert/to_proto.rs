@@ -79,12 +79,29 @@ fn multihop_of(desired: &PeerConfig) -> proto::EbgpMultihop {
     }
 }
 
-fn afi_safi(family: AddressFamily) -> proto::AfiSafi {
+/// The prefix limit GoBGP will run: `None` for no limit (GoBGP reads a limit of 0 as none).
+pub fn effective_max_prefixes(desired: &PeerConfig) -> Option<u32> {
+    desired.max_prefixes.filter(|n| *n > 0)
+}
+
+/// One family's prefix limit: more paths than this in the neighbour's Adj-RIB-In of that family
+/// and GoBGP sends a Cease (maximum number of prefixes reached) and keeps the peer down
+/// (admin state `PFX_CT`) until it is enabled again. No warning threshold: status says it.
+fn prefix_limit(family: AddressFamily, desired: &PeerConfig) -> Option<proto::PrefixLimit> {
+    effective_max_prefixes(desired).map(|max_prefixes| proto::PrefixLimit {
+        family: Some(family_to_proto(family)),
+        max_prefixes,
+        shutdown_threshold_pct: 0,
+    })
+}
+
+fn afi_safi(family: AddressFamily, desired: &PeerConfig) -> proto::AfiSafi {
     proto::AfiSafi {
         config: Some(proto::AfiSafiConfig {
             family: Some(family_to_proto(family)),
             enabled: true,
         }),
+        prefix_limits: prefix_limit(family, desired),
         ..Default::default()
     }
 }
@@ -116,7 +133,10 @@ pub fn new_peer(desired: &PeerConfig) -> proto::Peer {
             ..Default::default()
         }),
         ebgp_multihop: Some(multihop_of(desired)),
-        afi_safis: effective_families(desired).into_iter().map(afi_safi).collect(),
+        afi_safis: effective_families(desired)
+            .into_iter()
+            .map(|family| afi_safi(family, desired))
+            .collect(),
         ..Default::default()
     }
 }
@@ -153,7 +173,9 @@ pub fn updated_peer(desired: &PeerConfig, observed: &proto::Peer) -> proto::Peer
 }
 
 /// The desired families, keeping the reported entry of a family that stays (its sub-settings)
-/// and adding fresh ones.
+/// and adding fresh ones, each with the desired prefix limit. A change of the limit alone is
+/// applied in place by GoBGP 3.10 (`updatePrefixLimitConfig`: no session reset; a limit below
+/// what the neighbour already sent trips at once).
 fn updated_afi_safis(desired: &PeerConfig, observed: &proto::Peer) -> Vec<proto::AfiSafi> {
     let mut afi_safis: Vec<proto::AfiSafi> = Vec::new();
     for family in effective_families(desired) {
@@ -164,11 +186,12 @@ fn updated_afi_safis(desired: &PeerConfig, observed: &proto::Peer) -> Vec<proto:
                 .and_then(family_from_proto)
                 == Some(family)
         });
-        let mut entry = existing.cloned().unwrap_or_else(|| afi_safi(family));
+        let mut entry = existing.cloned().unwrap_or_else(|| afi_safi(family, desired));
         if let Some(config) = entry.config.as_mut() {
             config.enabled = true;
         }
         entry.state = None;
+        entry.prefix_limits = prefix_limit(family, desired);
         afi_safis.push(entry);
     }
     afi_safis

@@ -84,6 +84,32 @@ impl GoBgp {
         .await
     }
 
+    /// The global assignments of both directions, in one call (direction `UNKNOWN` lists both,
+    /// server.go ListPolicyAssignment).
+    pub(super) async fn assignments(&self) -> Result<Vec<(Direction, proto::PolicyAssignment)>, SdnError> {
+        let mut client = self.client.clone();
+        let request = proto::ListPolicyAssignmentRequest {
+            name: GLOBAL.to_owned(),
+            direction: proto::PolicyDirection::Unknown as i32,
+        };
+        let listed = self
+            .call("ListPolicyAssignment", async move {
+                let mut stream = client.list_policy_assignment(request).await?.into_inner();
+                let mut listed = Vec::new();
+                while let Some(response) = stream.message().await? {
+                    listed.extend(response.assignment);
+                }
+                Ok(listed)
+            })
+            .await?;
+        let of = |a: &proto::PolicyAssignment| {
+            Direction::BOTH
+                .into_iter()
+                .find(|d| direction_proto(*d) == a.direction)
+        };
+        Ok(listed.into_iter().filter_map(|a| Some((of(&a)?, a))).collect())
+    }
+
     pub(super) async fn add_defined_set(&self, set: proto::DefinedSet) -> Result<(), SdnError> {
         let mut client = self.client.clone();
         let request = proto::AddDefinedSetRequest {
@@ -254,15 +280,18 @@ impl GoBgp {
         request: proto::ListPathRequest,
     ) -> Result<Vec<proto::Destination>, SdnError> {
         let mut client = self.client.clone();
-        self.call("ListPath", async move {
-            let mut stream = client.list_path(request).await?.into_inner();
-            let mut destinations = Vec::new();
-            while let Some(response) = stream.message().await? {
-                destinations.extend(response.destination);
-            }
-            Ok(destinations)
-        })
-        .await
+        let destinations = self
+            .call("ListPath", async move {
+                let mut stream = client.list_path(request).await?.into_inner();
+                let mut destinations = Vec::new();
+                while let Some(response) = stream.message().await? {
+                    destinations.extend(response.destination);
+                }
+                Ok(destinations)
+            })
+            .await?;
+        self.calls.listed(destinations.len());
+        Ok(destinations)
     }
 
     pub(super) async fn add_path(&self, path: proto::Path) -> Result<(), SdnError> {

@@ -1,11 +1,11 @@
-//! A digest of cellnet's policy objects on a speaker, in four reads whatever their number: the
-//! global import and export assignments (policies in order, with cellnet's statements) and the
-//! `cellnet-*` defined sets. The speaker poll compares it between rounds: GoBGP has no event for
+//! A digest of cellnet's policy objects on a speaker, in three reads whatever their number: the
+//! global import and export assignments (one call; policies in order, with cellnet's
+//! statements) and the `cellnet-*` defined sets of both types. The speaker poll compares it between rounds: GoBGP has no event for
 //! a policy or set changed by hand.
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use super::names::{self, Direction};
+use super::names;
 use crate::sdn::SdnError;
 use crate::sdn::gobgp::GoBgp;
 use crate::sdn::gobgp::proto;
@@ -14,8 +14,10 @@ impl GoBgp {
     /// The digest (stable within this process, which is all the poll compares).
     pub async fn routes_digest(&self) -> Result<u64, SdnError> {
         let mut hasher = DefaultHasher::new();
-        for direction in Direction::BOTH {
-            let assignment = self.assignment(direction).await?;
+        let mut assignments = self.assignments().await?;
+        assignments.sort_by_key(|(direction, _)| *direction);
+        for (direction, assignment) in &assignments {
+            direction.hash(&mut hasher);
             for policy in &assignment.policies {
                 // The order of everyone's policies matters (cellnet's must come first); only
                 // cellnet's statements are its business.

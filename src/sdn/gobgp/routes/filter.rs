@@ -1,10 +1,11 @@
 //! Route filters on GoBGP: read cellnet's policy objects, plan, write.
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Instant;
 
 use ipnet::IpNet;
 
-use super::model::{self, Observed};
+use super::model::{self, Desired, Observed};
 use super::names::{self, Direction};
 use super::plan::{self, Write};
 use super::wire;
@@ -44,9 +45,16 @@ impl GoBgp {
         key: &str,
         filter: Option<&RouteFilter>,
     ) -> Result<RoutesOutcome, SdnError> {
-        let observed = self.read_filter_state(key).await?;
         let desired = model::desired(key, filter);
+        let clean_since = self.memo.filter_clean_since(key);
+        let read_at = Instant::now();
+        let observed = self
+            .read_filter_state(key, &desired, clean_since.is_some())
+            .await?;
         let plan = plan::filter_plan(key, &desired, &observed);
+        if !plan.is_empty() {
+            self.memo.filter_writing(key);
+        }
         let sent = self.sent_before_narrowing(&plan).await?;
         let mut done = Vec::new();
         for write in plan {
@@ -66,6 +74,8 @@ impl GoBgp {
         if !done.is_empty() {
             tracing::info!(endpoint = %self.endpoint, key, writes = ?done, "GoBGP route filter changed");
         }
+        // Every set of the filter is now one that its desired state names.
+        self.memo.filter_done(key, clean_since.unwrap_or(read_at));
         Ok(RoutesOutcome::from_writes(done))
     }
 
@@ -111,15 +121,16 @@ impl GoBgp {
         }
     }
 
-    /// The filter's sets (by name, never a listing of all), cellnet's two policies and the
-    /// global assignment order.
-    async fn read_filter_state(&self, key: &str) -> Result<Observed, SdnError> {
+    /// cellnet's two policies, the global assignment order of both directions (one call), and
+    /// the filter's sets by name, never a listing of all. `narrow`: only the sets that the
+    /// desired state or the filter's listed statements name (the memo says no other is left).
+    async fn read_filter_state(
+        &self,
+        key: &str,
+        desired: &Desired,
+        narrow: bool,
+    ) -> Result<Observed, SdnError> {
         let mut observed = Observed::default();
-        for (name, neighbor) in names::all_sets(key) {
-            if let Some(set) = self.defined_set(&name, neighbor).await? {
-                observed.sets.insert(name, wire::set_from_proto(&set));
-            }
-        }
         for direction in Direction::BOTH {
             if let Some(policy) = self.policy(direction.policy()).await? {
                 let statements = policy
@@ -129,9 +140,19 @@ impl GoBgp {
                     .collect();
                 observed.policies.insert(direction, statements);
             }
-            let assignment = self.assignment(direction).await?;
+        }
+        for (direction, assignment) in self.assignments().await? {
             let order = assignment.policies.into_iter().map(|p| p.name).collect();
             observed.assignments.insert(direction, order);
+        }
+        let named = named_sets(key, desired, &observed).filter(|_| narrow);
+        for (name, neighbor) in names::all_sets(key) {
+            if named.as_ref().is_some_and(|named| !named.contains(&name)) {
+                continue;
+            }
+            if let Some(set) = self.defined_set(&name, neighbor).await? {
+                observed.sets.insert(name, wire::set_from_proto(&set));
+            }
         }
         Ok(observed)
     }
@@ -267,4 +288,18 @@ enum Reset {
     In,
     Out,
     Hard,
+}
+
+/// The sets of filter `key` that its desired state or its listed statements refer to; `None`
+/// when one of its statements was altered (it may refer to anything): then all are read.
+fn named_sets(key: &str, desired: &Desired, observed: &Observed) -> Option<BTreeSet<String>> {
+    let ours = names::filter_prefix(key);
+    let mut named: BTreeSet<String> = desired.sets.keys().cloned().collect();
+    let listed = observed.policies.values().flatten();
+    for statement in listed.filter(|s| s.name.starts_with(&ours)) {
+        let shape = statement.shape.as_ref()?;
+        named.insert(shape.peers.clone());
+        named.extend(shape.allowed.clone());
+    }
+    Some(named)
 }

@@ -1,7 +1,7 @@
 //! The networks between cells on GoBGP: originating a cell's networks and filtering what each
 //! interconnect's neighbours send and get (issue #16). Inherent methods on
-//! [`GoBgp`](crate::sdn::gobgp::GoBgp); the
-//! controller wiring and the [`SdnBackend`](crate::sdn::SdnBackend) trait come later.
+//! [`GoBgp`](crate::sdn::gobgp::GoBgp), which its [`SdnBackend`](crate::sdn::SdnBackend)
+//! methods call.
 //!
 //! How cellnet tells its objects from the operator's on a shared speaker:
 //! - paths: local, with the path identifier set to the origination mark (plus a large
@@ -13,16 +13,20 @@
 //!
 //! Layout: [`model`] + [`plan`] are pure (what is wanted, what was read, which writes); [`wire`]
 //! converts to and from protobuf; `calls` are the thin RPCs; `filter`, `origination` and
-//! `observe` are the I/O of the public methods.
+//! `observe` are the I/O of the public methods; `memo` is what a client remembers so that a
+//! steady reconcile reads only what it names (a full read every 15 minutes or after a failure).
 mod calls;
 mod digest;
 mod filter;
+mod memo;
 pub mod model;
 pub mod names;
 mod observe;
 mod origination;
 pub mod plan;
 pub mod wire;
+
+pub(crate) use memo::RoutesMemo;
 
 #[cfg(test)]
 mod tests;

@@ -18,13 +18,30 @@ impl GoBgp {
     /// speaker's own global import policy drops a path as it is added (GoBGP answers OK and
     /// keeps nothing; a local path has no Adj-RIB-In to re-evaluate): adding it again would not
     /// help.
+    ///
+    /// Reads the whole Loc-RIB only when this client has not done so recently; otherwise EXACT
+    /// lookups of the wanted networks and of those it may still hold ([`RoutesMemo`]) find the
+    /// same paths of ours for a fraction of the table.
+    ///
+    /// [`RoutesMemo`]: super::RoutesMemo
     pub async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
         check(origination)?;
-        let ours = self.own_paths(origination.mark, None).await?;
+        let (mark, wanted) = (origination.mark, origination.wanted());
+        let known = self.memo.may_hold(mark);
+        let ours = match &known {
+            Some(held) => {
+                let lookup: Vec<IpNet> = held.union(&wanted).copied().collect();
+                self.own_paths(mark, Some(&lookup)).await?
+            }
+            None => self.own_paths(mark, None).await?,
+        };
+        let full = known.is_none();
         let writes = plan::origination_plan(origination, &ours);
         if writes.is_empty() {
+            self.memo.holds(mark, wanted, full);
             return Ok(RoutesOutcome::Unchanged);
         }
+        self.memo.writing(mark, &wanted);
         let asn = self.global().await?.asn;
         let mut added = Vec::new();
         for write in &writes {
@@ -55,6 +72,7 @@ impl GoBgp {
             );
             return Ok(RoutesOutcome::Conflict { reason });
         }
+        self.memo.holds(mark, wanted, full);
         Ok(RoutesOutcome::from_writes(
             writes.iter().map(ToString::to_string).collect(),
         ))
@@ -68,6 +86,7 @@ impl GoBgp {
             self.delete_path(wire::withdrawal_path(path.net, mark)).await?;
             done.push(PathWrite::Delete(path.net).to_string());
         }
+        self.memo.forget_origination(mark);
         Ok(RoutesOutcome::from_writes(done))
     }
 

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::sdn::{AddressFamily, ObservedPeer, PeerConfig, SessionState};
 
+pub mod app_rib;
+pub mod rib_state;
+
 /// `afi-safi-name` identities (openconfig-bgp-types), as the peer-group example of the
 /// peering guide writes them in JSON.
 pub fn afi_safi_name(family: AddressFamily) -> &'static str {
@@ -57,6 +60,10 @@ pub fn peer_type(local_asn: u32, peer_asn: u32) -> &'static str {
 ///   `local-address` is the session's source address ("Optional Local IP ... used to establish
 ///   connections to the remote peer").
 /// - `auth-password` only when a password is set.
+/// - `desired.max_prefixes` is not sent: the guides document no prefix limit for a neighbour
+///   (the openconfig model's `prefix-limit` is not in them), so the route status says the
+///   limit is not enforced on OpenDaylight (the controller reports it; `prefix_limit_hit` is
+///   never set, see [`rib_state::counts`]).
 pub fn neighbor(desired: &PeerConfig, local_asn: u32) -> Value {
     let mut config = json!({
         "peer-type": peer_type(local_asn, desired.peer_asn),
