@@ -39,6 +39,8 @@ neutron_demo() {
   url="$(cat "$SANDBOX/neutron.url")"
   kubectl create secret generic neutron-demo --dry-run=client -o yaml --from-literal=clouds.yaml="$(printf \
     'clouds:\n  demo:\n    auth_type: none\n    endpoint_override: %s\n' "$url")" | kubectl apply -f - >/dev/null
+  # The label lets cellnet use the Secret (docs/security.md).
+  kubectl label secret neutron-demo cellnet.io/credentials=true --overwrite >/dev/null
   stage "apply examples/neutron/demo/" kubectl apply -f examples/neutron/demo/
   stage "wait until Neutron is configured for both cells" \
     kubectl wait --for=condition=NeutronConfigured --timeout=120s infraendpoint/cell1-neutron infraendpoint/cell2-neutron

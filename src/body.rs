@@ -4,6 +4,26 @@
 /// Larger than any answer cellnet reads (a neighbour list of thousands of peers is < 4 MiB).
 pub const MAX_BODY: usize = 8 << 20;
 
+/// Longest excerpt of another server's answer that cellnet copies into a status or an Event, in
+/// characters: enough to tell an error page from an API error, too little to relay a foreign
+/// document (whoever may set the URL may point it at any server the controller reaches).
+pub const MAX_EXCERPT: usize = 200;
+
+/// `text` on one line (control characters as spaces), at most `max` characters with an ellipsis.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let text = text.trim();
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
 /// Why a body could not be read.
 #[derive(Debug)]
 pub enum BodyError {
@@ -63,6 +83,18 @@ mod tests {
     async fn get(url: &str) -> reqwest::Response {
         crate::tls::install_crypto_provider();
         reqwest::Client::new().get(url).send().await.unwrap()
+    }
+
+    #[test]
+    fn excerpts_are_short_and_on_one_line() {
+        assert_eq!(excerpt(" a\r\nb\u{1b}[31m ", 50), "a  b [31m");
+        let long = excerpt(&"x".repeat(10_000), MAX_EXCERPT);
+        assert_eq!(long.chars().count(), MAX_EXCERPT);
+        assert!(long.ends_with('…'));
+        assert_eq!(
+            excerpt(&"é".repeat(MAX_EXCERPT), MAX_EXCERPT).chars().count(),
+            MAX_EXCERPT
+        );
     }
 
     #[tokio::test]

@@ -47,6 +47,23 @@ struct RunArgs {
     #[arg(long, value_delimiter = ',', global = true, env = "CELLNET_SECRET_NAMESPACES")]
     secret_namespaces: Vec<String>,
 
+    /// Use Secrets without the label `cellnet.io/credentials: "true"`. For single-tenant
+    /// clusters only: otherwise whoever may create an InfraEndpoint or a CellInterconnect can have
+    /// any Secret of their namespace sent to a URL of their choice.
+    #[arg(
+        long,
+        default_value_t = false,
+        global = true,
+        env = "CELLNET_ALLOW_UNLABELLED_SECRETS"
+    )]
+    allow_unlabelled_secrets: bool,
+
+    /// An SDN, Keystone or Neutron API cellnet may call: `<address, CIDR or host name>[:port]`,
+    /// e.g. `198.51.100.0/24:50051`, `[2001:db8::/32]:8181`, `*.cells.example` (repeat the flag or
+    /// separate with commas). None: any URL an InfraEndpoint names (a warning at start-up).
+    #[arg(long, value_delimiter = ',', global = true, env = "CELLNET_ENDPOINT_ALLOW")]
+    endpoint_allow: Vec<cellnet::controller::allowlist::AllowRule>,
+
     /// Where `/metrics` is served (`:8080` = all interfaces; `0` disables it).
     #[arg(long, default_value = ":8080", value_parser = parse_bind, global = true, env = "CELLNET_METRICS_BIND_ADDRESS")]
     metrics_bind_address: BindAddress,
@@ -170,6 +187,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // The endpoints run on every replica (standbys too), for the whole life of the process.
     let _servers = start_servers(&args, &metrics, &readiness).await?;
     let config = controller_config(&args);
+    warn_about_trust(&config);
     if !args.leader_elect {
         cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
             shutdown.await;
@@ -220,7 +238,22 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
             .filter(|n| !n.is_empty())
             .cloned()
             .collect(),
+        allow_unlabelled_secrets: args.allow_unlabelled_secrets,
+        endpoint_allow: cellnet::controller::allowlist::Allowlist::new(args.endpoint_allow.clone()),
         ..Default::default()
+    }
+}
+
+/// Warns about the settings that trust whoever may create cellnet's objects (docs/security.md).
+fn warn_about_trust(config: &cellnet::controller::Config) {
+    if config.endpoint_allow.is_empty() {
+        warn!(
+            "no --endpoint-allow: cellnet calls any SDN, Keystone or Neutron URL an InfraEndpoint names; \
+             list the APIs of your cells (docs/security.md)"
+        );
+    }
+    if config.allow_unlabelled_secrets {
+        warn!("--allow-unlabelled-secrets: any Secret an object names is used, labelled or not");
     }
 }
 

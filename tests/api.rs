@@ -294,6 +294,46 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "sdn.url with user and password",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "https://admin:admin@odl.example:8181/rests"}),
+            ),
+            expect: &["spec.sdn.url", "must not contain user information"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "sdn.url with a user",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "GoBGP", "url": "http://me@10.0.0.5:50051"}),
+            ),
+            expect: &["spec.sdn.url", "must not contain user information"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "sdn.url ending in ?",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "http://203.0.113.9/steal?"}),
+            ),
+            expect: &["spec.sdn.url", "must not have a query"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "sdn.url ending in #",
+            obj: iep_with(
+                "/sdn",
+                json!({"type": "OpenDaylight", "url": "http://203.0.113.9/steal#"}),
+            ),
+            expect: &["spec.sdn.url", "must not have a fragment"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
             what: "openDaylight on GoBGP",
             obj: iep_with(
                 "/sdn",
@@ -1253,6 +1293,17 @@ fn kubectl_explain_shows_the_descriptions() {
     assert!(out.contains("Hold time in seconds"), "{out}");
     let out = eventually(cp, &["explain", "iep.spec.sdn.type"]);
     assert!(out.contains("GoBGP") && out.contains("OpenDaylight"), "{out}");
+    // Every Secret reference says which label lets cellnet use the Secret.
+    for field in [
+        "cic.spec.bgp.passwordSecretRef",
+        "iep.spec.sdn.credentialsSecretRef",
+        "iep.spec.sdn.tls.caSecretRef",
+        "iep.spec.neutron.cloudSecretRef",
+        "iep.spec.neutron.bgp.passwordSecretRef",
+    ] {
+        let out = eventually(cp, &["explain", field]);
+        assert!(out.contains("cellnet.io/credentials"), "{field}: {out}");
+    }
     let out = eventually(cp, &["explain", "cic.status.local.sessionState"]);
     assert!(out.contains("Established"), "{out}");
     let out = eventually(cp, &["explain", "infraendpoint"]);

@@ -63,6 +63,22 @@ fn unreachable_cluster_gives_one_clear_line_not_a_panic() {
     );
 }
 
+/// A malformed `--endpoint-allow` rule stops the controller before it starts, with the rule named.
+#[test]
+fn a_bad_allowlist_rule_is_refused_at_start() {
+    let out = controller()
+        .args(["--endpoint-allow", "10.0.0.0/8,host:99999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--endpoint-allow") && stderr.contains("host:99999"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn exits_zero_on_sigterm_within_five_seconds() {
     let cp = support::control_plane();
@@ -81,13 +97,17 @@ fn exits_zero_on_sigterm_within_five_seconds() {
         let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
         let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut warned = false;
         loop {
             line.clear();
             assert!(
                 stderr.read_line(&mut line).unwrap() > 0,
                 "controller exited early"
             );
+            // Without --endpoint-allow it calls any URL an object names: it says so.
+            warned |= line.contains("no --endpoint-allow");
             if line.contains("controllers started") {
+                assert!(warned, "no start-up warning about the missing allowlist");
                 break;
             }
             assert!(Instant::now() < deadline, "controller did not connect in 30 s");

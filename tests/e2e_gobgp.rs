@@ -364,10 +364,11 @@ async fn md5_password_from_a_secret_and_rotation() {
     let a = Gobgpd::start("cell11", addr(11), None);
     let b = Gobgpd::start("cell12", addr(12), None);
     let secret = |value: &str| manifests::secret("bgp-md5", &[("password", value)]);
+    // First without the label cellnet.io/credentials: the password is not cellnet's to send.
     cp.apply(
         ns,
         &[
-            secret("first-S3cret-value"),
+            manifests::unlabelled_secret("bgp-md5", &[("password", "first-S3cret-value")]),
             managed_endpoint("ep-a", "cell11", 11, &a),
             managed_endpoint("ep-b", "cell12", 12, &b),
             interconnect("a-b", "ep-a", "ep-b")
@@ -376,6 +377,25 @@ async fn md5_password_from_a_secret_and_rotation() {
         ]
         .join("---\n"),
     );
+    let (refused, _) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "a-b",
+        "Ready",
+        "False",
+        Some("SecretNotPermitted"),
+        Duration::from_secs(30),
+    );
+    let message = refused.condition("Ready").unwrap().message.clone();
+    assert!(
+        message.contains("e2e-md5/bgp-md5") && message.contains("cellnet.io/credentials=true"),
+        "{message}"
+    );
+    assert!(
+        a.neighbor_json(ip(12)).is_none() && b.neighbor_json(ip(11)).is_none(),
+        "no peer, so no password, on either speaker"
+    );
+    cp.apply(ns, &secret("first-S3cret-value"));
     let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
     let applied = obj
         .status

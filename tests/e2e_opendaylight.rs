@@ -287,6 +287,71 @@ async fn wrong_credentials_are_sdn_auth_failed_without_a_retry_storm() {
     assert!(server.neighbor(&addr(22).to_string()).is_some());
 }
 
+/// Credentials in a Secret without the label `cellnet.io/credentials: "true"` are not cellnet's
+/// to send: the status names the Secret and the fix, and OpenDaylight receives nothing, not even
+/// a request without them. Labelled, they are used.
+#[tokio::test(flavor = "multi_thread")]
+async fn unlabelled_credentials_never_reach_opendaylight() {
+    let (cp, controller) = env();
+    let ns = "e2e-odl-unlabelled";
+    let server = odl(71);
+    namespace(cp, ns).await;
+    let password = "admin";
+    cp.apply(
+        ns,
+        &[
+            manifests::unlabelled_secret("odl-admin", &[("username", "admin"), ("password", password)]),
+            external("ep-odl", "odl-cell", 71)
+                .opendaylight(&server.url(), "odl-admin")
+                .yaml(),
+            external("ep-dc", "dc", 72).yaml(),
+            interconnect("odl-dc", "ep-odl", "ep-dc").yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (obj, took) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "odl-dc",
+        "Ready",
+        "False",
+        Some("SecretNotPermitted"),
+        TIMEOUT,
+    );
+    report(&format!("SecretNotPermitted after {:.1} s", took.as_secs_f64()));
+    let message = &obj.condition("Ready").unwrap().message;
+    assert!(
+        message.contains("e2e-odl-unlabelled/odl-admin") && message.contains("kubectl label secret"),
+        "{message}"
+    );
+    // Two speaker polls later (2 s each): still not one request.
+    std::thread::sleep(2 * RESYNC + Duration::from_secs(1));
+    assert_eq!(log_of(&server), Vec::<String>::new(), "requests to OpenDaylight");
+
+    let (ok, _, err) = cp.kubectl_run(&[
+        "label",
+        "secret",
+        "-n",
+        ns,
+        "odl-admin",
+        "cellnet.io/credentials=true",
+    ]);
+    assert!(ok, "{err}");
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
+    report(&format!("Ready {:.1} s after the label", took.as_secs_f64()));
+    let requests = server.requests();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| r.authorized),
+        "{:?}",
+        log_of(&server)
+    );
+    assert!(server.neighbor(&addr(72).to_string()).is_some());
+    assert!(
+        !controller.log().contains("YWRtaW46"),
+        "no basic-auth header in the log"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn opendaylight_down_is_unreachable_and_recovers() {
     let (cp, _) = env();

@@ -772,6 +772,41 @@ fn docs_wire_the_argocd_health_check_from_the_file_without_a_copy() {
     );
 }
 
+/// `endpointAllow` and `allowUnlabelledSecrets` become the controller's flags; by default neither
+/// is set (any URL, labelled Secrets only), as in the kustomize base.
+#[test]
+fn helm_passes_the_allowlist_and_the_secret_waiver() {
+    let trust = |a: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|a| a.starts_with("--endpoint-allow") || a.starts_with("--allow-unlabelled"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(trust(&args(&helm_template(&[]))), Vec::<String>::new());
+    assert_eq!(trust(&args(&kustomize_build())), Vec::<String>::new());
+    let docs = helm_template(&[
+        "--set",
+        "endpointAllow={198.51.100.0/24:50051,[2001:db8::/32]:8181,*.cells.example}",
+        "--set",
+        "allowUnlabelledSecrets=true",
+    ]);
+    assert_eq!(
+        trust(&args(&docs)),
+        [
+            "--endpoint-allow=198.51.100.0/24:50051,[2001:db8::/32]:8181,*.cells.example",
+            "--allow-unlabelled-secrets"
+        ]
+    );
+    let (ok, out, err) = helm_run(&[
+        "lint",
+        "--strict",
+        "charts/cellnet",
+        "--set",
+        "endpointAllow={10.0.0.0/8},allowUnlabelledSecrets=true",
+    ]);
+    assert!(ok, "helm lint:\n{out}\n{err}");
+}
+
 /// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set.
 #[test]
 fn helm_narrows_secret_access_to_namespaces() {

@@ -6,6 +6,8 @@
 #[path = "pipeline_fake_sdn/networks.rs"]
 mod networks;
 mod support;
+#[path = "pipeline_fake_sdn/trust.rs"]
+mod trust;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -270,7 +272,8 @@ async fn opendaylight_on_both_sides_keeps_both_ledger_claims_and_removes_both_pe
     let ns = "pipeline-odl";
     assert!(support::namespace(cp, ns).await, "namespace {ns} is new");
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "odl"}, "stringData": {"username": "admin", "password": "admin"}
+        "metadata": {"name": "odl", "labels": {"cellnet.io/credentials": "true"}},
+        "stringData": {"username": "admin", "password": "admin"}
     }))
     .unwrap();
     create(&client, ns, &secret).await;

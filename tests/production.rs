@@ -15,9 +15,9 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cellnet::api::CellInterconnect;
+use cellnet::api::{CellInterconnect, InfraEndpoint};
 use ops::{Replica, argocd_health, kstatus, repo, run, run_with_input, sample};
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
 use support::manifests::{self, BGP_PORT, interconnect};
 use support::{
@@ -689,9 +689,177 @@ async fn secret_access_narrowed_to_one_namespace_still_runs_the_main_flow() {
         "{}",
         controller.log()
     );
+
+    // A Secret in a namespace the identity may not read: the object says so in its status (as
+    // docs/install.md promises), instead of a reconcile error only the log shows.
+    let other = "prod-narrow-other";
+    namespace(cp, other).await;
+    cp.apply(
+        other,
+        &[
+            manifests::secret("bgp-password", &[("password", "s3cret")]),
+            external("ep-x", "cell8", 8).gobgp("http://127.0.3.8:1").yaml(),
+            external("ep-y", "cell9", 9).yaml(),
+            interconnect("x-y", "ep-x", "ep-y")
+                .password("bgp-password", "password")
+                .yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (forbidden, took) = wait_condition::<CellInterconnect>(
+        cp,
+        other,
+        "x-y",
+        "Ready",
+        "False",
+        Some("SecretForbidden"),
+        Duration::from_secs(30),
+    );
+    report(&format!(
+        "narrowed Secrets: SecretForbidden in status after {:.1} s",
+        took.as_secs_f64()
+    ));
+    let message = message_of(&forbidden, "Ready");
+    assert!(
+        message.contains("prod-narrow-other/bgp-password") && message.contains("rbac.secretNamespaces"),
+        "names the Secret and the fix: {message}"
+    );
+    // Its speaker was never reachable: released without cleanup.
+    let orphan = "cellnet.io/deletion-policy=Orphan";
+    let (ok, _, err) = run(kubectl(cp).args(["annotate", "-n", other, "cic/x-y", orphan]));
+    assert!(ok, "{err}");
+    clean_up(cp, other);
     clean_up(cp, ns);
     assert_eq!(controller.terminate(), Some(0), "{}", controller.log());
     drop((a, b));
+}
+
+/// The chart's `allowUnlabelledSecrets` and `endpointAllow`, run as the controller's flags: an
+/// unlabelled BGP password is used (the single-tenant waiver), and an SDN API or a Keystone
+/// outside the list gets `EndpointNotAllowed` without a single connection (a listener counts).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_allowlist_and_secret_waiver_as_the_controller_runs_them() {
+    let _turn = TURN.lock().await;
+    let cp = support::control_plane();
+    cp.install_crds();
+    let ns = "prod-trust";
+    namespace(cp, ns).await;
+    let outside = std::net::TcpListener::bind("127.0.3.20:0").expect("bind 127.0.3.20");
+    let outside_url = format!("http://{}", outside.local_addr().unwrap());
+    let (ok, yaml, err) = run(std::process::Command::new(ops::helm())
+        .current_dir(repo())
+        .args([
+            "template",
+            "trust",
+            "charts/cellnet",
+            "--namespace",
+            "cellnet-trust",
+        ])
+        .args(["--set", "endpointAllow={127.0.0.1},allowUnlabelledSecrets=true"]));
+    assert!(ok, "helm template: {err}");
+    let docs = ops::yaml_docs(&yaml);
+    let deployment = ops::find(&docs, "Deployment", "cellnet-controller");
+    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| a.starts_with("--endpoint-allow") || a.starts_with("--allow-unlabelled"))
+        .map(String::from)
+        .collect();
+    assert_eq!(args, ["--endpoint-allow=127.0.0.1", "--allow-unlabelled-secrets"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut controller = Replica::start("cellnet-trust-0", &cp.kubeconfig, &args);
+    controller.wait_log("caches synced", Duration::from_secs(30));
+    assert!(
+        !controller.log().contains("no --endpoint-allow"),
+        "{}",
+        controller.log()
+    );
+
+    let a = Gobgpd::start("prod-cell10", addr(10), None);
+    let b = Gobgpd::start("prod-cell11", addr(11), None);
+    let clouds = format!(
+        "clouds:\n  c:\n    auth:\n      auth_url: {outside_url}/v3\n      username: u\n      password: p\n"
+    );
+    let neutron = json!({"cloudSecretRef": {"name": "clouds"}, "cloud": "c",
+        "network": {"physicalNetwork": "p"}, "subnet": {"cidr": "198.51.100.64/28"}});
+    cp.apply(
+        ns,
+        &[
+            manifests::unlabelled_secret("bgp-password", &[("password", "s3cret")]),
+            manifests::unlabelled_secret("clouds", &[("clouds.yaml", &clouds)]),
+            managed_endpoint("ep-a", "cell10", 10, &a),
+            managed_endpoint("ep-b", "cell11", 11, &b),
+            interconnect("a-b", "ep-a", "ep-b")
+                .password("bgp-password", "password")
+                .yaml(),
+            external("ep-far", "cell12", 12).gobgp(&outside_url).yaml(),
+            interconnect("far-b", "ep-far", "ep-b").yaml(),
+            manifests::endpoint("ep-ks")
+                .cell("cell13")
+                .address("198.51.100.66")
+                .asn(65313)
+                .neutron(neutron)
+                .yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "a-b", READY_TIMEOUT);
+    report(&format!(
+        "waiver: a-b Ready with an unlabelled password after {:.1} s",
+        took.as_secs_f64()
+    ));
+    let (far, _) = wait_condition::<InfraEndpoint>(
+        cp,
+        ns,
+        "ep-far",
+        "Ready",
+        "False",
+        Some("EndpointNotAllowed"),
+        Duration::from_secs(30),
+    );
+    let message = message_of(&far, "Ready");
+    assert!(
+        message.contains("127.0.3.20") && message.contains("127.0.0.1"),
+        "{message}"
+    );
+    let (ks, _) = wait_condition::<InfraEndpoint>(
+        cp,
+        ns,
+        "ep-ks",
+        "NeutronConfigured",
+        "False",
+        Some("EndpointNotAllowed"),
+        Duration::from_secs(30),
+    );
+    assert!(message_of(&ks, "NeutronConfigured").contains("auth.auth_url"));
+    wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "far-b",
+        "Ready",
+        "False",
+        Some("EndpointNotAllowed"),
+        Duration::from_secs(30),
+    );
+    // Let a late connection arrive (the speaker poll runs every 10 s), then count them all.
+    std::thread::sleep(Duration::from_secs(2));
+    outside.set_nonblocking(true).unwrap();
+    let connections = std::iter::from_fn(|| outside.accept().ok()).count();
+    assert_eq!(connections, 0, "connections to the API outside the list");
+    // Deletion does not wait for a speaker cellnet may not call.
+    clean_up(cp, ns);
+    assert_eq!(controller.terminate(), Some(0), "{}", controller.log());
+    drop((a, b));
+}
+
+/// The message of condition `type_` of a typed object.
+fn message_of(obj: &impl serde::Serialize, type_: &str) -> String {
+    let obj = serde_json::to_value(obj).unwrap();
+    condition(&obj, type_)
+        .unwrap_or_else(|| panic!("no {type_} in {obj}"))
+        .2
 }
 
 /// Now as RFC 3339 with microseconds (a Lease's MicroTime).

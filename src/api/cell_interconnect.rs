@@ -186,6 +186,8 @@ pub struct BgpSpec {
     pub ebgp_multihop: Option<u8>,
 
     /// Secret key holding the TCP MD5 (RFC 2385) password of the session, for both sides.
+    /// The Secret must carry the label `cellnet.io/credentials: "true"` (reason
+    /// `SecretNotPermitted` without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<SecretKeyRef>,
 

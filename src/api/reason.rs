@@ -77,6 +77,16 @@ reasons! {
     EndpointNotManaged => stalls: true,
     /// A referenced Secret or one of its keys is missing.
     SecretNotFound => stalls: true,
+    /// A referenced Secret lacks the label `cellnet.io/credentials: "true"` that lets cellnet
+    /// use it; nothing from it is sent anywhere until it is labelled (or the controller runs
+    /// with `--allow-unlabelled-secrets`).
+    SecretNotPermitted => stalls: true,
+    /// The controller's RBAC does not let it read a referenced Secret (403); grant it `get` on
+    /// Secrets in that namespace (Helm `rbac.secretNamespaces`). Retried with backoff.
+    SecretForbidden => stalls: false,
+    /// The URL of an SDN, Keystone or Neutron API is outside the operator's allowlist
+    /// (`--endpoint-allow`); cellnet made no connection to it.
+    EndpointNotAllowed => stalls: true,
     /// Endpoint: something the API server could not refuse is unusable (an address that is not an
     /// IP, an IPv6 address without `routerId`).
     InvalidEndpoint => stalls: true,

@@ -11,6 +11,7 @@ use kube::{Client, Resource};
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use super::allowlist::Allowlist;
 use super::backoff::Backoffs;
 use super::speakers::Speakers;
 use super::{changes, endpoint, neutron_sync};
@@ -36,6 +37,11 @@ pub struct Config {
     pub secret_namespaces: Vec<String>,
     /// Opens SDN clients: the real backends, or an in-memory speaker in tests.
     pub connector: Arc<dyn crate::sdn::Connector>,
+    /// Use referenced Secrets without the label `cellnet.io/credentials: "true"`
+    /// (`--allow-unlabelled-secrets`, for single-tenant clusters).
+    pub allow_unlabelled_secrets: bool,
+    /// The SDN, Keystone and Neutron APIs cellnet may call (`--endpoint-allow`); empty: any.
+    pub endpoint_allow: Allowlist,
 }
 
 impl Default for Config {
@@ -47,6 +53,8 @@ impl Default for Config {
             instance: None,
             secret_namespaces: Vec::new(),
             connector: Arc::new(crate::sdn::RealConnector),
+            allow_unlabelled_secrets: false,
+            endpoint_allow: Allowlist::default(),
         }
     }
 }
@@ -67,6 +75,10 @@ pub struct Context {
     pub neutron: Arc<neutron_sync::NeutronClients>,
     /// Events to send: a queue drained by a few senders beside the reconciles, never in their way.
     pub events: mpsc::Sender<(Event, ObjectReference)>,
+    /// Whether Secrets without the `cellnet.io/credentials` label may be used.
+    pub allow_unlabelled_secrets: bool,
+    /// The APIs cellnet may call; empty: any.
+    pub endpoint_allow: Allowlist,
 }
 
 /// The caches the reconciles read, filled by the watches of [`super::wiring`].
@@ -112,6 +124,8 @@ impl Context {
             endpoint_writes: Default::default(),
             own_writes: caches.own_writes,
             events: events_tx,
+            allow_unlabelled_secrets: config.allow_unlabelled_secrets,
+            endpoint_allow: config.endpoint_allow.clone(),
             metrics,
             neutron: Arc::new(neutron_sync::NeutronClients::new(
                 config.sdn_resync_interval,

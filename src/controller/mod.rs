@@ -3,6 +3,7 @@
 //! watchers ([`speakers`]) requeue the objects of a speaker when something changes on it.
 //!
 //! The modules, one line each for what it owns:
+pub mod allowlist; // the operator's allowlist of the APIs cellnet may call (--endpoint-allow)
 pub mod backoff; // per-object retry delays of failing reconciles
 pub mod changes; // which watch events are worth a reconcile
 pub mod context; // Context shared by the reconciles, Config from the command line, the Event queue

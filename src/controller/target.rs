@@ -52,20 +52,35 @@ pub struct SecretValue {
     pub version: String,
 }
 
-/// Reads one key of a Secret in `namespace`; a missing Secret or key is a `SecretNotFound` problem.
+/// The label a Secret must carry before cellnet uses it: whoever may create an InfraEndpoint or a
+/// CellInterconnect may name any Secret of the namespace, and cellnet sends its value to a URL
+/// they choose; the label is the Secret owner's consent (`--allow-unlabelled-secrets` waives it).
+pub const CREDENTIALS_LABEL: &str = "cellnet.io/credentials";
+
+/// Reads one key of a Secret in `namespace`: a missing Secret or key is `SecretNotFound`, one
+/// without [`CREDENTIALS_LABEL`] `SecretNotPermitted` (its value is not read), a Secret the
+/// controller's RBAC may not read `SecretForbidden`.
 pub async fn read_secret_key(
     ctx: &Context,
     namespace: &str,
     name: &str,
     key: &str,
 ) -> Result<Checked<SecretValue>> {
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
+    let secret = match Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
-        .await?;
+        .await
+    {
+        Ok(secret) => secret,
+        Err(kube::Error::Api(s)) if s.code == 403 => return Ok(Err(forbidden(namespace, name))),
+        Err(e) => return Err(e.into()),
+    };
     let Some(secret) = secret else {
         let message = format!("Secret {namespace}/{name} not found");
         return Ok(Err(Problem::new(Reason::SecretNotFound, message)));
     };
+    if !ctx.allow_unlabelled_secrets && !labelled(&secret) {
+        return Ok(Err(not_permitted(namespace, name)));
+    }
     let version = secret.metadata.resource_version.clone().unwrap_or_default();
     let value = secret
         .data
@@ -80,6 +95,32 @@ pub async fn read_secret_key(
             Err(Problem::new(Reason::SecretNotFound, message))
         }
     })
+}
+
+/// Whether the Secret carries `cellnet.io/credentials: "true"`.
+fn labelled(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CREDENTIALS_LABEL))
+        .is_some_and(|v| v == "true")
+}
+
+fn not_permitted(namespace: &str, name: &str) -> Problem {
+    let message = format!(
+        "Secret {namespace}/{name} lacks the label {CREDENTIALS_LABEL}: \"true\", so cellnet does not use it; \
+         if it is meant for cellnet, label it: kubectl label secret -n {namespace} {name} {CREDENTIALS_LABEL}=true"
+    );
+    Problem::new(Reason::SecretNotPermitted, message)
+}
+
+fn forbidden(namespace: &str, name: &str) -> Problem {
+    let message = format!(
+        "the controller may not read Secret {namespace}/{name} (403 Forbidden): grant its ServiceAccount \
+         get on Secrets in namespace {namespace} (Helm: add it to rbac.secretNamespaces)"
+    );
+    Problem::new(Reason::SecretForbidden, message)
 }
 
 /// Reads `key` of the Secret `name` if a reference is given.
@@ -98,6 +139,18 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
     let Some(sdn) = ep.spec.sdn.as_ref() else {
         return Ok(Err(Problem::new(Reason::EndpointNotManaged, "not SDN-managed")));
     };
+    let url = normalize_url(&sdn.url);
+    // The API server refuses these since the CEL rule; objects written before may still have them.
+    if let Err(why) = super::allowlist::check_plain(&url) {
+        return Ok(Err(Problem::new(
+            Reason::InvalidSdnConfig,
+            format!("spec.sdn.url: {why}"),
+        )));
+    }
+    if let Err(why) = ctx.endpoint_allow.check(&url) {
+        let message = format!("spec.sdn.url: {why}");
+        return Ok(Err(Problem::new(Reason::EndpointNotAllowed, message)));
+    }
     let ns = ep.metadata.namespace.as_deref().unwrap_or("default");
     let creds = sdn.credentials_secret_ref.as_ref().map(|r| r.name.as_str());
     let username = match optional_secret(ctx, ns, creds, "username").await? {
@@ -123,7 +176,7 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
     let odl = sdn.open_daylight_or_default();
     Ok(Ok(SdnTarget {
         kind: backend_kind(sdn.type_),
-        url: normalize_url(&sdn.url),
+        url,
         ca_pem,
         insecure_skip_verify: tls.is_some_and(|t| t.insecure_skip_verify),
         credentials,

@@ -55,6 +55,24 @@ pub struct Cloud {
     pub endpoint_override: Option<String>,
 }
 
+impl Cloud {
+    /// Every URL cellnet would call for this cloud as written in the clouds.yaml, with the field
+    /// that holds it (Keystone's `auth_url`, Neutron's endpoint); the catalog's URLs come later,
+    /// from Keystone.
+    pub fn urls(&self) -> Vec<(&'static str, &str)> {
+        let mut urls = match &self.auth {
+            Auth::None { .. } => vec![],
+            Auth::Password { auth_url, .. } | Auth::ApplicationCredential { auth_url, .. } => {
+                vec![("auth.auth_url", auth_url.as_str())]
+            }
+        };
+        if let Some(endpoint) = self.endpoint_override.as_deref() {
+            urls.push(("the Neutron endpoint (endpoint_override)", endpoint));
+        }
+        urls
+    }
+}
+
 /// Why a clouds.yaml cannot be used; messages never contain secret values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CloudError {

@@ -309,11 +309,16 @@ impl SdnBackend for FakeSpeaker {
     }
 }
 
-/// Hands out one [`FakeSpeaker`] per API URL (the same one for every connect).
+/// Hands out one [`FakeSpeaker`] per API URL (the same one for every connect), and records the
+/// credentials each connect handed over: what a real client would send to that URL.
 #[derive(Debug, Default)]
 pub struct FakeConnector {
     speakers: Mutex<HashMap<String, FakeSpeaker>>,
+    connects: Mutex<Vec<(String, Option<UserPassword>)>>,
 }
+
+/// A username and password as a connect handed them over.
+type UserPassword = (String, String);
 
 impl FakeConnector {
     /// The speaker behind `url` (created on first use, as if it ran bare).
@@ -326,10 +331,29 @@ impl FakeConnector {
             .or_insert_with(|| FakeSpeaker::new(kind, url))
             .clone()
     }
+
+    /// The credentials (username, password) of every connect to `url` so far, in order.
+    pub fn credentials_sent(&self, url: &str) -> Vec<Option<UserPassword>> {
+        let connects = self.connects.lock().unwrap_or_else(|p| p.into_inner());
+        connects
+            .iter()
+            .filter(|(u, _)| u == url.trim_end_matches('/'))
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
 }
 
 impl Connector for FakeConnector {
     fn connect(&self, target: &SdnTarget, _timeout: Duration) -> Result<Arc<dyn SdnBackend>, SdnError> {
+        let credentials = target
+            .credentials
+            .as_ref()
+            .map(|c| (c.username.clone(), c.password.expose().to_string()));
+        let url = target.url.trim_end_matches('/').to_string();
+        self.connects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((url, credentials));
         Ok(Arc::new(self.speaker(target.kind, &target.url)))
     }
 }

@@ -175,17 +175,28 @@ impl Interconnect {
     }
 }
 
-/// A Secret `name` with `stringData` (the API server stores it base64 in `data`).
+/// A Secret `name` with `stringData` (the API server stores it base64 in `data`), labelled
+/// `cellnet.io/credentials: "true"` as users must label the Secrets cellnet may use.
 pub fn secret(name: &str, string_data: &[(&str, &str)]) -> String {
+    let mut object = unlabelled_secret_json(name, string_data);
+    object["metadata"]["labels"] = json!({"cellnet.io/credentials": "true"});
+    serde_yaml::to_string(&object).expect("a JSON value is YAML")
+}
+
+/// A Secret as [`secret`] makes it but without the label: cellnet must not use it.
+pub fn unlabelled_secret(name: &str, string_data: &[(&str, &str)]) -> String {
+    serde_yaml::to_string(&unlabelled_secret_json(name, string_data)).expect("a JSON value is YAML")
+}
+
+fn unlabelled_secret_json(name: &str, string_data: &[(&str, &str)]) -> Value {
     let data: serde_json::Map<String, Value> = string_data
         .iter()
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
-    let object = json!({
+    json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name},
         "stringData": data,
-    });
-    serde_yaml::to_string(&object).expect("a JSON value is YAML")
+    })
 }

@@ -16,7 +16,8 @@ pub const DEFAULT_CLOUDS_KEY: &str = "clouds.yaml";
 pub struct NeutronSpec {
     /// Secret in the same namespace holding a standard OpenStack `clouds.yaml` (Keystone v3
     /// password or application credential, `region_name`, `interface`; or `auth_type: none`
-    /// with `endpoint_override` for a Neutron without Keystone).
+    /// with `endpoint_override` for a Neutron without Keystone). The Secret must carry the label
+    /// `cellnet.io/credentials: "true"` (reason `SecretNotPermitted` without it).
     pub cloud_secret_ref: CloudSecretRef,
 
     /// Name of the entry under `clouds:` in that file.
@@ -183,7 +184,9 @@ pub struct NeutronBgpSpec {
     #[serde(default = "default_true")]
     pub advertise_floating_ip_host_routes: bool,
 
-    /// Secret key holding the TCP MD5 password of the peer; absent: no authentication.
+    /// Secret key holding the TCP MD5 password of the peer; absent: no authentication. The
+    /// Secret must carry the label `cellnet.io/credentials: "true"` (reason `SecretNotPermitted`
+    /// without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<crate::api::SecretKeyRef>,
 }

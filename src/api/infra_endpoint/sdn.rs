@@ -32,15 +32,25 @@ pub struct SdnSpec {
     pub type_: SdnType,
 
     /// Base URL of the SDN controller's API, http or https (for example `http://10.0.0.5:50051`
-    /// for GoBGP's gRPC API or `https://odl.example:8181` for OpenDaylight RESTCONF).
+    /// for GoBGP's gRPC API or `https://odl.example:8181` for OpenDaylight RESTCONF), without
+    /// user information, query or fragment. The controller calls only URLs its operator allows
+    /// (`--endpoint-allow`; otherwise reason `EndpointNotAllowed`).
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new(
         "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''"
     )
     .message("spec.sdn.url must be an http or https URL with a host"))]
+    #[x_kube(validation = Rule::new("!self.matches('^[^:/?#]*://[^/?#]*@')")
+        .message("spec.sdn.url must not contain user information (user:password@); put credentials in credentialsSecretRef"))]
+    #[x_kube(validation = Rule::new("!self.contains('?')")
+        .message("spec.sdn.url must not have a query (?...): cellnet appends its own paths to the URL"))]
+    #[x_kube(validation = Rule::new("!self.contains('#')")
+        .message("spec.sdn.url must not have a fragment (#...): cellnet appends its own paths to the URL"))]
     pub url: String,
 
     /// Secret in the same namespace with the keys `username` and `password` for the SDN API.
+    /// The Secret must carry the label `cellnet.io/credentials: "true"` (reason
+    /// `SecretNotPermitted` without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
 
@@ -77,7 +87,8 @@ pub struct SecretRef {
     .field_path(".insecureSkipVerify"))]
 pub struct TlsSpec {
     /// Secret in the same namespace whose key `ca.crt` holds the PEM CA bundle that signs the
-    /// SDN API's certificate. Absent: the system trust roots.
+    /// SDN API's certificate. Absent: the system trust roots. The Secret must carry the label
+    /// `cellnet.io/credentials: "true"` (reason `SecretNotPermitted` without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_secret_ref: Option<SecretRef>,
 

@@ -119,6 +119,12 @@ async fn cleanup_side(
     let cell = this.spec.cell.clone();
     let (target, speaker) = match connect(ctx, this).await? {
         Ok(connected) => connected,
+        // The operator does not let cellnet call this speaker (any more): nothing to remove there.
+        Err(problem) if problem.reason == Reason::EndpointNotAllowed => {
+            let note = format!("{}; peers, if any, left there", problem.message);
+            notes.add(EventType::Warning, Reason::Orphaned, "DeletePeer", note);
+            return Ok(None);
+        }
         Err(problem) => return Ok(Some(problem)),
     };
     if let Some(problem) = remove_filter(cic, ctx, &cell, &target, &speaker).await {

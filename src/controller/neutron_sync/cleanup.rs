@@ -1,11 +1,11 @@
 //! Deletion of what cellnet created in Neutron for an endpoint, in reverse order: the BGP peer
 //! (and the cell's speaker when it has no other peer), the subnet, the network.
 use kube::ResourceExt;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{NeutronOutcome, bgp, cell_of, credentials, plan};
-use crate::api::InfraEndpoint;
 use crate::api::infra_endpoint::{CloudSecretRef, NeutronStatus};
+use crate::api::{InfraEndpoint, Reason};
 use crate::controller::Context;
 use crate::controller::error::Result;
 use crate::controller::problem::Problem;
@@ -37,6 +37,11 @@ pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutcome
     };
     let client = match credentials::client(ctx, ep, &secret_ref, &cloud).await? {
         Ok(c) => c,
+        // The operator does not let cellnet call this cloud (any more): nothing to remove there.
+        Err(p) if p.reason == Reason::EndpointNotAllowed => {
+            warn!(cell = %ep.spec.cell, endpoint = %ep.name_any(), problem = %p, "Neutron objects, if any, left in place");
+            return Ok(NeutronOutcome::removed());
+        }
         Err(p) => return Ok(NeutronOutcome::failed(status, p.within(cell_of(ep)))),
     };
     match remove_all(&client, &plan::owner_tag(ep), &mut status).await {

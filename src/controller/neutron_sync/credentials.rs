@@ -8,10 +8,10 @@ use kube::ResourceExt;
 use super::PeerPassword;
 use crate::api::infra_endpoint::{CloudSecretRef, NeutronBgpSpec};
 use crate::api::{InfraEndpoint, Reason};
-use crate::controller::Context;
 use crate::controller::error::Result;
 use crate::controller::problem::Problem;
 use crate::controller::target::{self, Checked, SecretValue};
+use crate::controller::{Context, allowlist};
 use crate::neutron::{NeutronClient, clouds};
 
 /// One key of a Secret in the endpoint's namespace.
@@ -45,8 +45,33 @@ pub(super) async fn client(
             return Ok(Err(Problem::new(Reason::InvalidCloud, message)));
         }
     };
+    if let Err(p) = urls_usable(ctx, &cloud) {
+        let (name, key) = (&secret_ref.name, &secret_ref.key);
+        return Ok(Err(p.within(format!(
+            "Secret {ns}/{name} key {key:?}, cloud {:?}",
+            cloud.name
+        ))));
+    }
     let key = format!("{ns}/{}/{}/{}", secret_ref.name, secret_ref.key, cloud.name);
     Ok(ctx.neutron.get(&key, cloud).map_err(Problem::from))
+}
+
+/// The cloud's Keystone and Neutron URLs are plain (`InvalidCloud`) and in the operator's
+/// allowlist (`EndpointNotAllowed`); checked before any connection.
+fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
+    for (field, url) in cloud.urls() {
+        // Never the URL itself in the message: it may hold a password (user:password@).
+        if let Err(why) = allowlist::check_plain(url) {
+            return Err(Problem::new(Reason::InvalidCloud, format!("{field}: {why}")));
+        }
+        if let Err(why) = ctx.endpoint_allow.check(url) {
+            return Err(Problem::new(
+                Reason::EndpointNotAllowed,
+                format!("{field}: {why}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The peer's MD5 password when `bgp.passwordSecretRef` names one.

@@ -33,14 +33,17 @@ pub(super) fn transport(what: &str, url: &str, e: &reqwest::Error) -> NeutronErr
     NeutronError::Unreachable(format!("{what} at {url}: {kind}"))
 }
 
-/// Neutron's (`NeutronError.message`) or Keystone's (`error.message`) message from an error body.
+/// Neutron's (`NeutronError.message`) or Keystone's (`error.message`) message from an error body,
+/// else the body: a sanitised excerpt of at most [`crate::body::MAX_EXCERPT`] characters either
+/// way, since it goes into status and the server is whatever the clouds.yaml names.
 pub(super) fn error_message(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    v.pointer("/NeutronError/message")
+    let message = v
+        .pointer("/NeutronError/message")
         .or_else(|| v.pointer("/error/message"))
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| body.chars().take(300).collect())
+        .unwrap_or(body);
+    crate::body::excerpt(message, crate::body::MAX_EXCERPT)
 }
 
 pub(super) fn neutron_base(url: &str) -> String {

@@ -46,6 +46,20 @@ fn urls_and_messages() {
     assert_eq!(enc("cellnet.io/cell=c1"), "cellnet.io%2Fcell%3Dc1");
 }
 
+/// Whatever the server sends, status gets at most a short excerpt of it, on one line.
+#[test]
+fn foreign_bodies_are_excerpted() {
+    let page = format!("<html>\n{}</html>", "x".repeat(10_000));
+    let message = error_message(&page);
+    assert_eq!(message.chars().count(), crate::body::MAX_EXCERPT);
+    assert!(
+        message.starts_with("<html> xxx") && message.ends_with('…'),
+        "{message}"
+    );
+    let long = format!(r#"{{"error": {{"message": "{}"}}}}"#, "y".repeat(5_000));
+    assert_eq!(error_message(&long).chars().count(), crate::body::MAX_EXCERPT);
+}
+
 #[test]
 fn answers() {
     let base = "http://n:9696/v2.0";

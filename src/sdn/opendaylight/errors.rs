@@ -11,6 +11,7 @@
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+use crate::body::{MAX_EXCERPT, excerpt};
 use crate::sdn::SdnError;
 
 #[derive(Debug, Deserialize)]
@@ -46,59 +47,52 @@ pub fn parse_errors(body: &[u8]) -> Vec<RestconfError> {
         .unwrap_or_default()
 }
 
-/// Longest excerpt of a non-RESTCONF body, and of each field of an RFC 8040 error, in characters.
-const MAX_EXCERPT: usize = 200;
 /// How many entries of an RFC 8040 body are named; the rest are counted.
 const MAX_ERRORS: usize = 5;
-/// Longest description, in characters: it ends up in a status condition and in Events, whatever
-/// size of body a server (or a proxy in front of it) sends.
-pub const MAX_DESCRIPTION: usize = 1024;
+/// Longest description, in characters: the status line, at most [`MAX_EXCERPT`] characters of
+/// the server's own text, and the count of the errors left out. It ends up in a status
+/// condition and in Events, whatever a server (or whatever the URL points at) sends.
+pub const MAX_DESCRIPTION: usize = MAX_EXCERPT + 80;
 
-/// `text` on one line (control characters as spaces), at most `max` characters with an ellipsis.
-fn excerpt(text: &str, max: usize) -> String {
-    let text = text.trim();
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(max).is_some() {
-        out.pop();
-        out.push('…');
+/// One RFC 8040 error as "<error-tag>: <error-message> (at <error-path>)".
+fn one_error(e: &RestconfError) -> String {
+    let mut text = e.error_tag.clone();
+    if let Some(message) = e.error_message.as_deref().filter(|t| !t.is_empty()) {
+        text.push_str(": ");
+        text.push_str(message);
     }
-    out
+    if let Some(path) = e.error_path.as_deref().filter(|p| !p.is_empty()) {
+        text.push_str(&format!(" (at {path})"));
+    }
+    text
 }
 
-/// "HTTP 409 Conflict: data-exists: <error-message>" from the status and the RFC 8040 body
-/// (a short excerpt of a non-RESTCONF body instead). At most [`MAX_DESCRIPTION`] characters:
-/// a body with many or long errors used to give a message as long as the body
-/// (fuzz/regressions/restconf_errors; the fuzz harness checks the bound).
+/// "HTTP 409 Conflict: data-exists: <error-message>" from the status and the RFC 8040 body (the
+/// body itself when it is something else). What comes from the server is one sanitised excerpt
+/// of at most [`MAX_EXCERPT`] characters: a body with many or long errors used to give a message
+/// as long as the body (fuzz/regressions/restconf_errors; the fuzz harness checks the bound),
+/// and any server's text ended up in status.
 pub fn describe(status: StatusCode, body: &[u8]) -> String {
-    let mut message = format!("HTTP {status}");
     let errors = parse_errors(body);
-    if errors.is_empty() {
-        let text = excerpt(&String::from_utf8_lossy(body), MAX_EXCERPT);
-        if !text.is_empty() {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        return message;
-    }
-    for e in errors.iter().take(MAX_ERRORS) {
+    let theirs = match errors.is_empty() {
+        true => String::from_utf8_lossy(body).into_owned(),
+        false => errors
+            .iter()
+            .take(MAX_ERRORS)
+            .map(one_error)
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let mut message = format!("HTTP {status}");
+    let text = excerpt(&theirs, MAX_EXCERPT);
+    if !text.is_empty() {
         message.push_str(": ");
-        message.push_str(&excerpt(&e.error_tag, MAX_EXCERPT));
-        if let Some(text) = e.error_message.as_deref().filter(|t| !t.is_empty()) {
-            message.push_str(": ");
-            message.push_str(&excerpt(text, MAX_EXCERPT));
-        }
-        if let Some(path) = e.error_path.as_deref().filter(|p| !p.is_empty()) {
-            message.push_str(&format!(" (at {})", excerpt(path, MAX_EXCERPT)));
-        }
+        message.push_str(&text);
     }
     if errors.len() > MAX_ERRORS {
         message.push_str(&format!(" (and {} more errors)", errors.len() - MAX_ERRORS));
     }
-    excerpt(&message, MAX_DESCRIPTION)
+    message
 }
 
 /// The error for a response with a failure status.
@@ -195,12 +189,17 @@ mod tests {
             r#"{{"errors":{{"error":[{{"error-tag":"{long}","error-message":"{long}","error-path":"{long}"}}]}}}}"#
         );
         let msg = describe(StatusCode::CONFLICT, one.as_bytes());
-        assert!(msg.chars().count() <= MAX_DESCRIPTION, "{}", msg.len());
+        assert_eq!(
+            msg.chars().count(),
+            "HTTP 409 Conflict: ".len() + MAX_EXCERPT,
+            "{msg}"
+        );
         assert!(msg.starts_with("HTTP 409 Conflict: xxx"), "{msg}");
         let entry = r#"{"error-tag":"operation-failed","error-message":"no"}"#;
         let many = format!(r#"{{"errors":{{"error":[{}]}}}}"#, vec![entry; 1000].join(","));
         let msg = describe(StatusCode::CONFLICT, many.as_bytes());
         assert!(msg.ends_with("(and 995 more errors)"), "{msg}");
+        assert!(msg.chars().count() <= MAX_DESCRIPTION, "{msg}");
         let msg = describe(StatusCode::BAD_GATEWAY, format!("{long}\n").as_bytes());
         assert_eq!(msg.chars().count(), "HTTP 502 Bad Gateway: ".len() + MAX_EXCERPT);
         assert!(msg.ends_with('…'));

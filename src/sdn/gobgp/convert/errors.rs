@@ -14,7 +14,7 @@ pub fn status_to_error(endpoint: &str, operation: &'static str, status: &Status)
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => SdnError::AuthFailed {
             endpoint,
-            message: status.message().to_owned(),
+            message: theirs(status),
         },
         Code::Unavailable => SdnError::Unreachable {
             endpoint,
@@ -27,14 +27,20 @@ pub fn status_to_error(endpoint: &str, operation: &'static str, status: &Status)
         _ => SdnError::Rejected {
             endpoint,
             operation,
-            message: status.message().to_owned(),
+            message: theirs(status),
         },
     }
 }
 
+/// The server's status message as a sanitised excerpt: it goes into status, and the server is
+/// whatever `spec.sdn.url` points at.
+fn theirs(status: &Status) -> String {
+    crate::body::excerpt(status.message(), crate::body::MAX_EXCERPT)
+}
+
 /// The status message followed by its chain of causes ("tcp connect error: Connection refused").
 fn describe(status: &Status) -> String {
-    let mut message = status.message().to_owned();
+    let mut message = theirs(status);
     let mut source = status.source();
     while let Some(err) = source {
         let text = err.to_string();

@@ -351,6 +351,18 @@ fn statuses() {
     assert!(matches!(e, SdnError::AuthFailed { .. }));
 }
 
+/// Whatever a server at the URL answers, status gets a short excerpt of it on one line.
+#[test]
+fn foreign_status_messages_are_excerpted() {
+    let long = format!("line one\r\n{}", "z".repeat(5_000));
+    let e = status_to_error("http://h:1", "AddPeer", &Status::unknown(long));
+    let SdnError::Rejected { message, .. } = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(message.chars().count(), crate::body::MAX_EXCERPT, "{message}");
+    assert!(message.starts_with("line one  zzz"), "{message}");
+}
+
 fn limits_of(peer: &proto::Peer) -> Vec<Option<(proto::Family, u32)>> {
     peer.afi_safis
         .iter()
