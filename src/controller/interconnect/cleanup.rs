@@ -127,12 +127,13 @@ async fn cleanup_side(
         }
         Err(problem) => return Ok(Some(problem)),
     };
-    if let Some(problem) = remove_filter(cic, ctx, &cell, &target, &speaker).await {
+    let peers = addresses(cic, this, other);
+    if let Some(problem) = remove_filter(cic, ctx, (&cell, &peers), &target, &speaker).await {
         return Ok(Some(problem));
     }
     let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
     let ledger = Ledger::of(cic);
-    for addr in addresses(cic, this, other) {
+    for addr in peers {
         let Ok(ip) = addr.parse::<IpAddr>() else { continue };
         if !ledger.may_touch(target.kind, &speaker.key, ip) {
             continue; // never created by cellnet: not ours to remove
@@ -167,7 +168,7 @@ async fn cleanup_side(
 async fn remove_filter(
     cic: &CellInterconnect,
     ctx: &Context,
-    cell: &str,
+    (cell, peers): (&str, &BTreeSet<String>),
     target: &SdnTarget,
     speaker: &Speaker,
 ) -> Option<Problem> {
@@ -180,8 +181,11 @@ async fn remove_filter(
         }
         Ok(_) | Err(SdnError::Unsupported(_)) => None,
         Err(source) => {
+            // Said as the peers' removal: the filter goes first, the peers right after it.
+            let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
             let message = format!(
-                "cell {cell}: cannot remove route filter {key} from speaker {} ({source})",
+                "cell {cell}: cannot remove peer {} and its route filter {key} from speaker {} ({source})",
+                peers.join(", "),
                 target.url
             );
             Some(Problem::new(source.category(), message))
