@@ -186,13 +186,7 @@ async fn run_interconnects(
     let requeue = speaker_requeue(speaker_changes, move |changes: &[SpeakerChange]| {
         mappers::interconnects_on(|r| eps.get(r), &cics.state(), changes)
     });
-    let endpoint_specs = watcher(
-        Api::<InfraEndpoint>::all(sources.client.clone()),
-        sources.watcher_config.clone(),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    let endpoint_specs = sources.endpoint_spec_changes();
     ctrl
         // Only endpoint spec changes concern interconnects: an endpoint's status changes with
         // every interconnect added to it, and reacting to that requeued them all (a storm at scale).
@@ -246,13 +240,7 @@ async fn run_endpoints(
         None,
     );
     // Another endpoint's networks can start or end a conflict with this one's.
-    let endpoint_specs = watcher(
-        Api::<InfraEndpoint>::all(sources.client.clone()),
-        sources.watcher_config.clone(),
-    )
-    .default_backoff()
-    .touched_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    let endpoint_specs = sources.endpoint_spec_changes();
     let neighbours = {
         let eps = sources.endpoints.clone();
         move |ep: InfraEndpoint| {
@@ -285,6 +273,20 @@ async fn run_endpoints(
 }
 
 impl Sources {
+    /// Endpoints whose generation changed (their spec, or a deletion held by a finalizer): one
+    /// watch per controller that needs them.
+    fn endpoint_spec_changes(
+        &self,
+    ) -> impl futures::Stream<Item = Result<InfraEndpoint, watcher::Error>> + Send + 'static {
+        watcher(
+            Api::<InfraEndpoint>::all(self.client.clone()),
+            self.watcher_config.clone(),
+        )
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default())
+    }
+
     /// Changes of Secret metadata. Metadata only: the controller never caches Secret values; it
     /// reads them when it needs them. With --secret-namespaces, one watch per namespace, so RBAC
     /// can grant Secrets per namespace. Called once per controller: two watches of the same

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 pub use ipnet::IpNet;
 
+use super::SdnError;
+
 /// What one speaker originates for its local InfraEndpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origination {
@@ -29,6 +31,32 @@ impl Origination {
     pub fn wanted(&self) -> BTreeSet<IpNet> {
         normalized(&self.networks)
     }
+
+    /// Refuses what no backend may write: mark 0, or a network of another family than its next
+    /// hop.
+    pub fn check(&self) -> Result<(), SdnError> {
+        check_mark(self.mark)?;
+        let v4 = self.next_hop.is_ipv4();
+        if let Some(net) = self.networks.iter().find(|n| matches!(n, IpNet::V4(_)) != v4) {
+            return Err(SdnError::InvalidConfig(format!(
+                "network {net} cannot be originated with next hop {} (another address family)",
+                self.next_hop
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses mark 0: the identifier (GoBGP) or path-id (OpenDaylight, the guides' examples) of
+/// every path written without one, an operator's by hand included; with it, cellnet's paths and
+/// theirs would replace each other.
+pub fn check_mark(mark: u32) -> Result<(), SdnError> {
+    if mark == 0 {
+        return Err(SdnError::InvalidConfig(
+            "origination mark 0 is not cellnet's".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What a speaker accepts from the neighbours of one interconnect.

@@ -38,7 +38,9 @@ use super::OpenDaylight;
 use super::model::app_rib::{self, Route, RouteFamily, RouteWrite};
 use super::model::rib_state;
 use crate::sdn::SdnError;
-use crate::sdn::routes::{ExportRule, ImportRule, Origination, RouteCounts, RouteFilter, RoutesOutcome};
+use crate::sdn::routes::{
+    ExportRule, ImportRule, Origination, RouteCounts, RouteFilter, RoutesOutcome, check_mark,
+};
 
 /// What [`OpenDaylight::ensure_application_peer`] found or did.
 enum AppPeer {
@@ -53,7 +55,7 @@ impl OpenDaylight {
     /// peer created if absent, one POST per new network, one PUT per changed next hop, one
     /// DELETE per network no longer wanted. Steady state: three reads (peer, two tables).
     pub(super) async fn originate(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
-        check(origination)?;
+        origination.check()?;
         let peer = self.application_peer_or_unsupported()?;
         let mut writes = Vec::new();
         match self.ensure_application_peer(peer).await? {
@@ -325,32 +327,6 @@ pub(super) fn check_filter(filter: &RouteFilter) -> Result<RoutesOutcome, SdnErr
     }
 }
 
-fn check_mark(mark: u32) -> Result<(), SdnError> {
-    if mark == 0 {
-        // 0 is the path-id of the guides' examples, hence of any route written by hand.
-        return Err(SdnError::InvalidConfig(
-            "origination mark 0 is not cellnet's".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check(origination: &Origination) -> Result<(), SdnError> {
-    check_mark(origination.mark)?;
-    let v4 = origination.next_hop.is_ipv4();
-    if let Some(net) = origination
-        .networks
-        .iter()
-        .find(|n| matches!(n, IpNet::V4(_)) != v4)
-    {
-        return Err(SdnError::InvalidConfig(format!(
-            "network {net} cannot be originated with next hop {} (another address family)",
-            origination.next_hop
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,12 +378,12 @@ mod tests {
             networks: vec!["192.0.2.0/24".parse().unwrap()],
             owner: "cellnet:ns/ep".into(),
         };
-        assert!(matches!(check(&o), Err(SdnError::InvalidConfig(_))));
+        assert!(matches!(o.check(), Err(SdnError::InvalidConfig(_))));
         let mixed = Origination {
             mark: 9,
             networks: vec!["2001:db8::/32".parse().unwrap()],
             ..o
         };
-        assert!(check(&mixed).unwrap_err().to_string().contains("2001:db8::/32"));
+        assert!(mixed.check().unwrap_err().to_string().contains("2001:db8::/32"));
     }
 }

@@ -8,7 +8,7 @@ use super::wire;
 use crate::sdn::SdnError;
 use crate::sdn::gobgp::GoBgp;
 use crate::sdn::gobgp::proto::{self, table_lookup_prefix};
-use crate::sdn::routes::{Origination, RoutesOutcome};
+use crate::sdn::routes::{Origination, RoutesOutcome, check_mark};
 
 impl GoBgp {
     /// Makes cellnet's local paths with `origination.mark` exactly its networks, each with its
@@ -25,7 +25,7 @@ impl GoBgp {
     ///
     /// [`RoutesMemo`]: super::RoutesMemo
     pub async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
-        check(origination)?;
+        origination.check()?;
         let (mark, wanted) = (origination.mark, origination.wanted());
         let known = self.memo.may_hold(mark);
         let ours = match &known {
@@ -139,31 +139,4 @@ fn own_path(path: &proto::Path, mark: u32) -> Option<OwnPath> {
         net: wire::prefix_of(path)?,
         next_hop: wire::next_hop_of(path),
     })
-}
-
-fn check_mark(mark: u32) -> Result<(), SdnError> {
-    if mark == 0 {
-        // 0 is the identifier of every path added without one, an operator's `gobgp global rib
-        // add` included: with it, cellnet's paths and theirs would replace each other.
-        return Err(SdnError::InvalidConfig(
-            "origination mark 0 is not cellnet's".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check(origination: &Origination) -> Result<(), SdnError> {
-    check_mark(origination.mark)?;
-    let next_hop_v4 = origination.next_hop.is_ipv4();
-    if let Some(net) = origination
-        .networks
-        .iter()
-        .find(|n| matches!(n, IpNet::V4(_)) != next_hop_v4)
-    {
-        return Err(SdnError::InvalidConfig(format!(
-            "network {net} cannot be originated with next hop {} (another address family)",
-            origination.next_hop
-        )));
-    }
-    Ok(())
 }
