@@ -139,7 +139,6 @@ fn requeue(ctx: &Context, ep: &InfraEndpoint, next: Next) -> Action {
     match next {
         Next::After(wait) => Action::requeue(wait),
         Next::Backoff => Action::requeue(ctx.backoffs.next_delay(&key(ep))),
-        Next::AwaitChange => Action::await_change(),
         Next::Resync(every) => {
             ctx.backoffs.reset(&key(ep));
             Action::requeue(every)

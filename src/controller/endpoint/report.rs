@@ -198,15 +198,17 @@ fn count_only_change(old: &InfraEndpointStatus, new: &InfraEndpointStatus) -> bo
             }
 }
 
+/// Re-check of a deleted endpoint that waits for its interconnects to go.
+pub const IN_USE_RECHECK: Duration = Duration::from_secs(10);
+
 /// When to look at the endpoint again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// A count-only status write was held back: write it then.
+    /// A count-only status write was held back, or a deletion waits for its interconnects:
+    /// look again then.
     After(Duration),
     /// A transient failure: retry with the endpoint's backoff.
     Backoff,
-    /// Wait for a change (deletion waiting for its interconnects).
-    AwaitChange,
     /// Healthy, or stalled until a change: the periodic check (which also notices a speaker
     /// restarted bare, and Neutron drift).
     Resync(Duration),
@@ -219,7 +221,8 @@ pub fn next(facts: &Facts, held: Option<Duration>, resync: Duration) -> Next {
     }
     match facts.phase {
         Phase::CleanupFailed => Next::Backoff,
-        Phase::InUse => Next::AwaitChange,
+        // The interconnects' deletions requeue it; the re-check covers one that was missed.
+        Phase::InUse => Next::After(IN_USE_RECHECK),
         Phase::Live if !facts.verdict.is_ready() && !facts.verdict.stalled() => Next::Backoff,
         Phase::Live => Next::Resync(resync),
     }

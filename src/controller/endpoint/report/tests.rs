@@ -214,7 +214,7 @@ fn the_next_look_follows_the_phase_and_the_verdict() {
         "stalled: only the periodic check"
     );
     let in_use = Facts::stopped(Phase::InUse, 1, Problem::new(Reason::InUse, "waits"), None);
-    assert_eq!(next(&in_use, None, RESYNC), Next::AwaitChange);
+    assert_eq!(next(&in_use, None, RESYNC), Next::After(IN_USE_RECHECK));
     let cleanup = Facts::stopped(Phase::CleanupFailed, 0, stalled, None);
     assert_eq!(next(&cleanup, None, RESYNC), Next::Backoff);
 }
