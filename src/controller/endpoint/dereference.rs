@@ -1,6 +1,6 @@
 //! Step 1 (Kubernetes reads): how many CellInterconnects refer to the endpoint.
-use kube::{Resource, ResourceExt};
 use kube::api::Api;
+use kube::{Resource, ResourceExt};
 
 use super::super::Context;
 use super::super::error::Result;
