@@ -324,9 +324,9 @@ pub struct CellInterconnectStatus {
     pub last_handled_reconcile_at: Option<String>,
 
     /// cellnet's ledger of the neighbours it created on speakers that cannot carry an owner
-    /// marker (OpenDaylight). Written by the controller before each create, kept by every status
-    /// write; cellnet changes or deletes such a neighbour only when it is listed here. It lives in
-    /// status because only the controller may write `cellinterconnects/status`.
+    /// marker (OpenDaylight). Written by the controller before each create, left alone by every
+    /// other status write; cellnet changes or deletes such a neighbour only when it is listed here.
+    /// It lives in status because only the controller may write `cellinterconnects/status`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owned_peers: Vec<OwnedPeer>,
 }
