@@ -54,8 +54,10 @@ neutron_demo() {
     "${os[@]}" network list --tags "cellnet.io/cell=$cell" --long -c Name -c 'Network Type' -c Subnets -c Tags
     echo "\$ openstack bgp speaker show cellnet-$cell -c name -c local_as -c peers -c networks"
     "${os[@]}" bgp speaker show "cellnet-$cell" -c name -c local_as -c peers -c networks
-    echo "\$ openstack bgp peer show cellnet-$cell-$cell-neutron -c name -c peer_ip -c remote_as"
-    "${os[@]}" bgp peer show "cellnet-$cell-$cell-neutron" -c name -c peer_ip -c remote_as
+    # The peer's name ends in the endpoint's uid (cellnet's owner mark, docs/neutron.md).
+    peer="cellnet-$cell-$cell-neutron-$(kubectl get infraendpoint "$cell-neutron" -o jsonpath='{.metadata.uid}')"
+    echo "\$ openstack bgp peer show $peer -c name -c peer_ip -c remote_as"
+    "${os[@]}" bgp peer show "$peer" -c name -c peer_ip -c remote_as
   done
   echo
 }

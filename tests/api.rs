@@ -1060,6 +1060,10 @@ async fn status_round_trips_through_the_subresource() {
         }),
         applied_password_secret_version: None,
         last_handled_reconcile_at: Some("2026-11-25T18:00:00Z".into()),
+        owned_peers: vec![cellnet::api::OwnedPeer {
+            speaker: "OpenDaylight|https://odl:8443".into(),
+            neighbor: "10.9.0.2".into(),
+        }],
     };
     let cics: Api<CellInterconnect> = Api::namespaced(client.clone(), ns);
     let patch = json!({"apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect", "status": status});

@@ -78,6 +78,39 @@ fn endpoint(name: &str, cell: &str, net: u8, physnet: &str, secret: &str, bgp: O
         .yaml()
 }
 
+/// [`endpoint`] with its network named `network` (two namespaces' endpoints of one name would
+/// otherwise ask for the same network name).
+fn endpoint_on(name: &str, cell: &str, net: u8, physnet: &str, network: &str, bgp: Value) -> String {
+    let yaml = endpoint(name, cell, net, physnet, "region1", Some(bgp));
+    let mut doc: Value = serde_yaml::from_str(&yaml).unwrap();
+    doc["spec"]["neutron"]["network"]["name"] = json!(network);
+    serde_yaml::to_string(&doc).unwrap()
+}
+
+/// Creates a neutron-dynamic-routing object by hand (as an operator would): its id.
+fn make_by_hand(n: &Neutron, collection: &str, body: Value) -> String {
+    let (code, made) = n.api("POST", &format!("/{collection}"), Some(&body));
+    assert_eq!(code, 201, "{made}");
+    let key = collection.trim_end_matches('s').replace('-', "_");
+    made[key]["id"].as_str().unwrap().to_string()
+}
+
+/// Writes `status.neutron.<field>` = `id` as someone with status rights (or a bad restore) would.
+fn forge_status(cp: &ControlPlane, ns: &str, name: &str, ids: Value) {
+    let patch = json!({"status": {"neutron": ids}}).to_string();
+    let (ok, _, err) = cp.kubectl_run(&[
+        "patch",
+        "-n",
+        ns,
+        &format!("iep/{name}"),
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
+    assert!(ok, "{err}");
+}
+
 /// `spec.neutron.bgp` with `localAs` and the MD5 password from key `password` of a Secret.
 fn bgp(local_as: u32, password_secret: Option<&str>) -> Value {
     let mut bgp = json!({"localAs": local_as});
@@ -223,7 +256,9 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
         Some(pid.as_str()),
         "peer replaced"
     );
-    let named = peers_named(n, "cellnet-cella-ep1");
+    // The peer's name carries the endpoint's uid: cellnet's owner mark on an untaggable object.
+    let peer_name = format!("cellnet-cella-ep1-{}", later.uid().unwrap());
+    let named = peers_named(n, &peer_name);
     assert_eq!(named.len(), 1, "{named:?}");
     assert_eq!(named[0]["id"], pid.as_str());
 
@@ -301,7 +336,7 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     assert_eq!(n.api("GET", &format!("/subnets/{subnet_id}"), None).0, 404);
     assert_eq!(n.api("GET", &format!("/bgp-peers/{peer_id}"), None).0, 404);
     assert!(speakers_named(n, "cellnet-cella").is_empty());
-    assert!(peers_named(n, "cellnet-cella-ep1").is_empty());
+    assert!(peers_named(n, &peer_name).is_empty());
 }
 
 #[tokio::test]
@@ -652,4 +687,105 @@ async fn the_neutron_subnet_reaches_the_other_cell_unless_announce_subnet_is_fal
         (out.trim().is_empty().then_some(()), out)
     });
     drop((a, b));
+}
+
+/// Two namespaces, one project, the same cell and endpoint name: the second endpoint must make
+/// a peer of its own (the peer's name carries the endpoint's uid), never take or replace the
+/// first's, and its deletion leaves the first's peer and the shared speaker.
+#[tokio::test]
+async fn same_cell_and_endpoint_name_in_two_namespaces_never_touch_each_others_peer() {
+    let (cp, _, n) = env();
+    let (ns1, ns2) = ("neutron-twin-a", "neutron-twin-b");
+    for (ns, net, physnet) in [(ns1, 38, "physnet-g1"), (ns2, 39, "physnet-g2")] {
+        namespace(cp, ns).await;
+        cp.apply(ns, &noauth_secret("region1", n));
+        let network = format!("infra-{ns}");
+        cp.apply(
+            ns,
+            &endpoint_on("ep1", "cellg", net, physnet, &network, bgp(64610, None)),
+        );
+    }
+    let (a, b) = (wait_configured(cp, ns1, "ep1"), wait_configured(cp, ns2, "ep1"));
+    let peer_of = |ep: &InfraEndpoint| ep.neutron().and_then(|n| n.bgp_peer_id.clone()).unwrap();
+    let (peer_a, peer_b) = (peer_of(&a), peer_of(&b));
+    assert_ne!(peer_a, peer_b, "each endpoint has a peer of its own");
+    let got = n.get(&format!("/bgp-peers/{peer_a}"))["bgp_peer"].clone();
+    assert_eq!(got["peer_ip"], "10.38.0.10", "{got}");
+    assert_eq!(got["name"], format!("cellnet-cellg-ep1-{}", a.uid().unwrap()));
+    let speakers = speakers_named(n, "cellnet-cellg");
+    assert_eq!(speakers.len(), 1, "{speakers:?}");
+    let sid = speakers[0]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        n.api("GET", &format!("/bgp-peers/{peer_a}"), None).0,
+        200,
+        "not replaced"
+    );
+
+    cp.kubectl_run(&["delete", "-n", ns2, "iep/ep1", "--timeout=60s"]);
+    assert_eq!(n.api("GET", &format!("/bgp-peers/{peer_b}"), None).0, 404);
+    assert_eq!(
+        n.api("GET", &format!("/bgp-peers/{peer_a}"), None).0,
+        200,
+        "the twin's peer stays"
+    );
+    let s = n.get(&format!("/bgp-speakers/{sid}"))["bgp_speaker"].clone();
+    assert_eq!(s["peers"], json!([peer_a]), "{s}");
+    let a = cp.get::<InfraEndpoint>(ns1, "ep1").unwrap();
+    assert_eq!(a.condition("NeutronConfigured").unwrap().status, "True");
+    cp.kubectl_run(&["delete", "-n", ns1, "iep/ep1", "--timeout=60s"]);
+    assert!(speakers_named(n, "cellnet-cellg").is_empty());
+}
+
+/// Ids in `status.neutron` that name objects cellnet did not create (written by someone with
+/// status rights, or a bad restore) are never replaced nor deleted: not by a reconcile, not by
+/// the endpoint's deletion.
+#[tokio::test]
+async fn forged_neutron_ids_in_status_never_delete_someone_elses_objects() {
+    let (cp, _, n) = env();
+    let ns = "neutron-forged";
+    namespace(cp, ns).await;
+    let their_speaker = make_by_hand(
+        n,
+        "bgp-speakers",
+        json!({"bgp_speaker": {"name": "operator-speaker", "local_as": 64620, "ip_version": 4}}),
+    );
+    let their_peer = make_by_hand(
+        n,
+        "bgp-peers",
+        json!({"bgp_peer": {"name": "operator-peer", "peer_ip": "10.40.0.99", "remote_as": 65099, "auth_type": "none"}}),
+    );
+    cp.apply(ns, &noauth_secret("region1", n));
+    cp.apply(
+        ns,
+        &endpoint("ep1", "cellh", 40, "physnet-h", "region1", Some(bgp(64621, None))),
+    );
+    let ours = wait_configured(cp, ns, "ep1");
+    let our_peer = ours.neutron().and_then(|n| n.bgp_peer_id.clone()).unwrap();
+    let forged = json!({"bgpSpeakerId": their_speaker, "bgpPeerId": their_peer});
+
+    // A reconcile with forged ids: finds its own objects again, leaves theirs.
+    forge_status(cp, ns, "ep1", forged.clone());
+    cp.kubectl_run(&["annotate", "-n", ns, "iep/ep1", "poke=1"]);
+    wait_for("status back to cellnet's own peer", TIMEOUT, || {
+        let ep = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
+        let peer = ep.neutron().and_then(|n| n.bgp_peer_id.clone());
+        (
+            (peer.as_deref() == Some(our_peer.as_str())).then_some(()),
+            format!("{peer:?}"),
+        )
+    });
+    assert_eq!(n.api("GET", &format!("/bgp-peers/{their_peer}"), None).0, 200);
+    assert_eq!(
+        n.api("GET", &format!("/bgp-speakers/{their_speaker}"), None).0,
+        200
+    );
+
+    // Deletion with forged ids: theirs stay.
+    forge_status(cp, ns, "ep1", forged);
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);
+    let peer = n.get(&format!("/bgp-peers/{their_peer}"))["bgp_peer"].clone();
+    assert_eq!(peer["name"], "operator-peer", "{peer}");
+    let speaker = n.get(&format!("/bgp-speakers/{their_speaker}"))["bgp_speaker"].clone();
+    assert_eq!(speaker["name"], "operator-speaker", "{speaker}");
 }

@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use cellnet::api::{CellInterconnect, SdnKind, SessionState};
-use kube::ResourceExt as _;
 use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
@@ -69,6 +68,30 @@ fn count(server: &OdlServer, method: &str, path_suffix: &str) -> usize {
         .iter()
         .filter(|r| r.method == method && r.path.ends_with(path_suffix))
         .count()
+}
+
+/// cellnet's ownership record (`status.ownedPeers`) as (speaker, neighbour) pairs.
+fn owned_peers(obj: &CellInterconnect) -> Vec<(String, String)> {
+    let owned = obj.status.iter().flat_map(|s| &s.owned_peers);
+    owned.map(|p| (p.speaker.clone(), p.neighbor.clone())).collect()
+}
+
+/// The Events of `reason` in `ns`, as "type: message".
+fn events_of(cp: &ControlPlane, ns: &str, reason: &str) -> Vec<String> {
+    let out = cp.kubectl_run(&["get", "events", "-n", ns, "-o", "json"]).1;
+    let list: Value = serde_json::from_str(&out).unwrap_or_default();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["type"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
 }
 
 fn log_of(server: &OdlServer) -> Vec<String> {
@@ -146,16 +169,11 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
     assert_eq!(peer["conf"]["description"], "cellnet:e2e-odl-mixed/gobgp-odl");
     assert_eq!(peer["conf"]["peer_asn"], asn(2));
 
-    // The ownership record of the OpenDaylight neighbour is on the object.
+    // The ownership record of the OpenDaylight neighbour is in the controller-only status.
     let obj = cp.get::<CellInterconnect>(ns, "gobgp-odl").unwrap();
-    let record = obj
-        .annotations()
-        .get("cellnet.io/owned-peers")
-        .expect("ownership record");
-    let record: Value = serde_json::from_str(record).unwrap();
     assert_eq!(
-        record[format!("OpenDaylight|{}", server.url())],
-        json!([addr(1).to_string()])
+        owned_peers(&obj),
+        vec![(format!("OpenDaylight|{}", server.url()), addr(1).to_string())]
     );
 
     // No BGP runs behind the test server: OpenDaylight reports Established (as configured in
@@ -407,9 +425,9 @@ async fn neighbour_made_by_someone_else_is_a_conflict_and_untouched() {
         Some("PeerConflict")
     );
     assert!(
-        !obj.annotations().contains_key("cellnet.io/owned-peers"),
+        owned_peers(&obj).is_empty(),
         "not recorded as cellnet's: {:?}",
-        obj.annotations()
+        obj.status
     );
     std::thread::sleep(3 * RESYNC);
     assert_eq!(server.neighbor(&neighbor).unwrap(), before);
@@ -439,6 +457,108 @@ async fn deleting_the_interconnect_leaves_someone_elses_neighbour() {
     assert!(ok, "{err}");
     assert!(server.neighbor(&neighbor).is_some(), "{:?}", log_of(&server));
     assert_eq!(count(&server, "DELETE", ""), 0);
+}
+
+/// The ownership record cannot be forged: a user who may edit the interconnect writes the
+/// annotation older controllers trusted, naming a neighbour someone made by hand at the remote's
+/// address. cellnet never rewrites nor deletes it, and says why in a Warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_ownership_annotation_never_deletes_a_hand_made_neighbour() {
+    let (cp, _) = env();
+    let ns = "e2e-odl-forged";
+    let server = odl(61);
+    let neighbor = addr(62).to_string();
+    server.add_neighbor_by_hand(&neighbor, 64999);
+    let before = server.neighbor(&neighbor).unwrap();
+    odl_to_external(cp, ns, &server, 61, "admin").await;
+    wait_condition::<CellInterconnect>(cp, ns, "odl-dc", "Ready", "False", Some("PeerConflict"), TIMEOUT);
+    let forged = json!({format!("OpenDaylight|{}", server.url()): [neighbor.clone()]}).to_string();
+    let (ok, _, err) = cp.kubectl_run(&[
+        "annotate",
+        "-n",
+        ns,
+        "cic/odl-dc",
+        &format!("cellnet.io/owned-peers={forged}"),
+        "cellnet.io/reconcile-requested-at=forged",
+    ]);
+    assert!(ok, "{err}");
+    wait_for("the forged annotation handled", TIMEOUT, || {
+        let obj = cp.get::<CellInterconnect>(ns, "odl-dc");
+        let status = obj.as_ref().and_then(|o| o.status.as_ref());
+        let handled = status.and_then(|s| s.last_handled_reconcile_at.as_deref()) == Some("forged");
+        (handled.then_some(()), format!("{status:?}"))
+    });
+    let obj = cp.get::<CellInterconnect>(ns, "odl-dc").unwrap();
+    assert!(owned_peers(&obj).is_empty(), "{:?}", obj.status);
+    assert_eq!(
+        obj.condition("Ready").map(|c| c.reason.as_str()),
+        Some("PeerConflict")
+    );
+
+    let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cic/odl-dc", "--timeout=60s"]);
+    assert!(ok, "{err}");
+    assert_eq!(server.neighbor(&neighbor), Some(before), "{:?}", log_of(&server));
+    let writes: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.short())
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    let (warnings, _) = wait_for("a PeerNotOwned Warning", TIMEOUT, || {
+        let events = events_of(cp, ns, "PeerNotOwned");
+        let found = events
+            .iter()
+            .any(|e| e.starts_with("Warning") && e.contains(&neighbor));
+        (found.then(|| events.clone()), format!("{events:?}"))
+    });
+    assert!(
+        warnings.iter().any(|e| e.contains("cellnet.io/owned-peers")),
+        "the ignored annotation is named: {warnings:?}"
+    );
+}
+
+/// OpenDaylight on both sides: both claims are kept (one write for both), the interconnect
+/// becomes Ready, and its deletion leaves both servers with no neighbour.
+#[tokio::test(flavor = "multi_thread")]
+async fn opendaylight_on_both_sides_keeps_both_claims_and_removes_both_neighbours() {
+    let (cp, _) = env();
+    let ns = "e2e-odl-both";
+    namespace(cp, ns).await;
+    let (a, b) = (odl(71), odl(72));
+    let applied = Instant::now();
+    cp.apply(
+        ns,
+        &[
+            credentials("odl-admin", "admin"),
+            external("ep-a", "odl-a", 71)
+                .opendaylight(&a.url(), "odl-admin")
+                .yaml(),
+            external("ep-b", "odl-b", 72)
+                .opendaylight(&b.url(), "odl-admin")
+                .yaml(),
+            interconnect("a-b", "ep-a", "ep-b").yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "a-b", TIMEOUT);
+    report(&format!(
+        "odl-odl: Ready {:.1} s after apply",
+        applied.elapsed().as_secs_f64()
+    ));
+    let mut expected = vec![
+        (format!("OpenDaylight|{}", a.url()), addr(72).to_string()),
+        (format!("OpenDaylight|{}", b.url()), addr(71).to_string()),
+    ];
+    expected.sort();
+    assert_eq!(owned_peers(&obj), expected);
+    assert_eq!(a.neighbor_addresses(), vec![addr(72).to_string()]);
+    assert_eq!(b.neighbor_addresses(), vec![addr(71).to_string()]);
+
+    let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cic/a-b", "--timeout=60s"]);
+    assert!(ok, "{err}");
+    assert!(a.neighbor_addresses().is_empty(), "{:?}", log_of(&a));
+    assert!(b.neighbor_addresses().is_empty(), "{:?}", log_of(&b));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -299,12 +299,21 @@ async fn opendaylight_on_both_sides_keeps_both_ledger_claims_and_removes_both_pe
         .get("e-f")
         .await
         .unwrap();
-    let ledger = cic.metadata.annotations.unwrap_or_default()
-        [cellnet::controller::interconnect::OWNED_PEERS_ANNOTATION]
-        .clone();
-    assert!(
-        ledger.contains("fake-odl-e") && ledger.contains("fake-odl-f"),
-        "both sides' claims kept: {ledger}"
+    // The ledger is in status (only the controller writes it).
+    let ledger: Vec<(String, String)> = cic
+        .status
+        .iter()
+        .flat_map(|s| &s.owned_peers)
+        .map(|p| (p.speaker.clone(), p.neighbor.clone()))
+        .collect();
+    let want = |url: &str, neighbor: &str| (format!("OpenDaylight|{url}"), neighbor.to_string());
+    assert_eq!(
+        ledger,
+        vec![
+            want("http://fake-odl-e:8181", "192.0.2.6"),
+            want("http://fake-odl-f:8181", "192.0.2.5")
+        ],
+        "both sides' claims kept"
     );
     Api::<CellInterconnect>::namespaced(client.clone(), ns)
         .delete("e-f", &DeleteParams::default())

@@ -322,6 +322,23 @@ pub struct CellInterconnectStatus {
     /// handled (Flux's `lastHandledReconcileAt` pattern), so tools can wait for a forced resync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+
+    /// cellnet's ledger of the neighbours it created on speakers that cannot carry an owner
+    /// marker (OpenDaylight). Written by the controller before each create, left alone by every
+    /// other status write; cellnet changes or deletes such a neighbour only when it is listed here.
+    /// It lives in status because only the controller may write `cellinterconnects/status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owned_peers: Vec<OwnedPeer>,
+}
+
+/// A neighbour cellnet created on a speaker without owner markers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedPeer {
+    /// The speaker: `<backend kind>|<SDN URL>`.
+    pub speaker: String,
+    /// The neighbour address configured on that speaker.
+    pub neighbor: String,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::super::speaker_setup::{self, Speaker};
 use super::super::target::{self, Checked};
 use super::super::{Context, error::Error, error::Result};
 use super::dereference::endpoint_for_cleanup;
-use super::ledger::Ledger;
+use super::ledger::{self, Ledger};
 use super::plan::{owner_marker, recorded_peer};
 use super::publish::{send_events, write_status};
 use super::report::Notes;
@@ -43,6 +43,10 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
     // One Event per reason for both sides (kube's recorder keeps only the first note of a
     // repeated reason on an object).
     let mut notes = Notes::default();
+    if ledger::legacy_annotation(cic) {
+        let note = ledger::legacy_annotation_note();
+        notes.add(EventType::Warning, Reason::PeerNotOwned, "DeletePeer", note);
+    }
     for (this, other) in [(&local, &remote), (&remote, &local)] {
         let Some(this) = this.as_ref().filter(|e| e.spec.is_managed()) else {
             continue;
@@ -136,7 +140,16 @@ async fn cleanup_side(
     for addr in peers {
         let Ok(ip) = addr.parse::<IpAddr>() else { continue };
         if !ledger.may_touch(target.kind, &speaker.key, ip) {
-            continue; // never created by cellnet: not ours to remove
+            // Never recorded as created by cellnet: not ours to remove, whatever else says so.
+            if let Ok(Some(_)) = speaker.backend.observe_peer(ip).await {
+                let note = format!(
+                    "cell {cell}: neighbour {addr} on speaker {} is not in cellnet's record (status.ownedPeers); \
+                     left untouched",
+                    target.url
+                );
+                notes.add(EventType::Warning, Reason::PeerNotOwned, "DeletePeer", note);
+            }
+            continue;
         }
         let removed = speaker.backend.remove_peer(ip, &owner).await;
         if matches!(removed, Ok(RemoveOutcome::Removed | RemoveOutcome::Absent)) {

@@ -2,11 +2,17 @@
 //! ([`Ownership::Marker`]); OpenDaylight neighbours cannot carry one, so cellnet keeps a ledger of
 //! the neighbours it created ([`Ownership::Ledger`]).
 //!
-//! The ledger is an annotation on the CellInterconnect, written *before* the peer is created: it
-//! survives controller restarts and status loss (a backup restore drops status, not annotations),
-//! and a crash between the record and the create only leads to a create later. Both sides'
-//! claims of one reconcile go out in one write, computed from one read, so neither can erase the
-//! other's.
+//! The ledger is `status.ownedPeers` of the CellInterconnect: only the controller may write the
+//! status subresource, so a user who may edit the object cannot make cellnet adopt (and later
+//! delete) a neighbour it did not create. It is written *before* the peer is created, so a crash
+//! between the record and the create only leads to a create later, and every other status write
+//! carries it over. Both sides' claims of one reconcile go out in one write, computed from one
+//! read, so neither can erase the other's.
+//!
+//! Older controllers kept the ledger in the annotation `cellnet.io/owned-peers`. Anyone who may
+//! edit the object may write that annotation, and a neighbour's existence on the backend does not
+//! say who made it, so it is never read: its presence raises a Warning Event and an operator with
+//! access to the status subresource moves it (docs/opendaylight.md, "Upgrading").
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -14,11 +20,11 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::super::{Context, error::Result};
-use crate::api::CellInterconnect;
+use super::super::{Context, FIELD_MANAGER, error::Result};
+use crate::api::{CellInterconnect, OwnedPeer};
 use crate::sdn::{BackendKind, Ownership};
 
-/// `{"<speaker key>": ["<neighbour address>", ...]}` as JSON.
+/// Where controllers before 0.x kept the ledger; ignored now (user-writable).
 pub const OWNED_PEERS_ANNOTATION: &str = "cellnet.io/owned-peers";
 
 /// How a backend kind tells cellnet's peers from others'.
@@ -34,14 +40,29 @@ pub fn ownership(kind: BackendKind) -> Ownership {
 pub struct Ledger(BTreeMap<String, BTreeSet<String>>);
 
 impl Ledger {
-    /// The ledger on `cic`; a broken annotation owns nothing.
+    /// The ledger in `cic`'s status (the only place cellnet trusts).
     pub fn of(cic: &CellInterconnect) -> Self {
-        Self(
-            cic.annotations()
-                .get(OWNED_PEERS_ANNOTATION)
-                .and_then(|v| serde_json::from_str(v).ok())
-                .unwrap_or_default(),
-        )
+        let mut ledger = Self::default();
+        for p in cic.status.iter().flat_map(|s| &s.owned_peers) {
+            ledger
+                .0
+                .entry(p.speaker.clone())
+                .or_default()
+                .insert(p.neighbor.clone());
+        }
+        ledger
+    }
+
+    /// The ledger as `status.ownedPeers`, sorted.
+    pub fn entries(&self) -> Vec<OwnedPeer> {
+        let mut entries = Vec::new();
+        for (speaker, set) in &self.0 {
+            for neighbor in set {
+                let (speaker, neighbor) = (speaker.clone(), neighbor.clone());
+                entries.push(OwnedPeer { speaker, neighbor });
+            }
+        }
+        entries
     }
 
     /// Whether the ledger says cellnet created `address` on `speaker`.
@@ -69,23 +90,50 @@ impl Ledger {
         ownership(kind) == Ownership::Marker || self.owns(speaker, &address.to_string())
     }
 
-    /// Writes the ledger onto the object when it differs from what was `stored` there.
-    pub async fn store(&self, ctx: &Context, cic: &CellInterconnect, stored: &Ledger) -> Result<()> {
+    /// Writes the ledger into the object's status when it differs from what was `stored` there;
+    /// returns the object as written (later status writes of the reconcile start from it).
+    pub async fn store(
+        &self,
+        ctx: &Context,
+        cic: &CellInterconnect,
+        stored: &Ledger,
+    ) -> Result<Option<CellInterconnect>> {
         if self == stored {
-            return Ok(());
+            return Ok(None);
         }
         let api: Api<CellInterconnect> =
             Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
-        let value = if self.0.is_empty() {
+        // A merge patch replaces the list whole; null removes it.
+        let entries = self.entries();
+        let value = if entries.is_empty() {
             serde_json::Value::Null
         } else {
-            json!(serde_json::to_string(&self.0).expect("json"))
+            json!(entries)
         };
-        let patch = json!({"metadata": {"annotations": {OWNED_PEERS_ANNOTATION: value}}});
-        api.patch(&cic.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        let patch = json!({"status": {"ownedPeers": value}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        let written = api
+            .patch_status(&cic.name_any(), &params, &Patch::Merge(&patch))
             .await?;
-        Ok(())
+        Ok(Some(written))
     }
+}
+
+/// Whether `cic` carries an ownership annotation of an older controller (or a forged one).
+pub fn legacy_annotation(cic: &CellInterconnect) -> bool {
+    cic.annotations().contains_key(OWNED_PEERS_ANNOTATION)
+}
+
+/// The Warning said when [`legacy_annotation`] holds.
+pub fn legacy_annotation_note() -> String {
+    format!(
+        "annotation {OWNED_PEERS_ANNOTATION} ignored: cellnet's ownership record is status.ownedPeers, which only \
+         the controller writes; neighbours named only in the annotation are never changed or deleted \
+         (see docs/opendaylight.md, Upgrading)"
+    )
 }
 
 #[cfg(test)]
@@ -94,26 +142,31 @@ mod tests {
 
     const ODL: &str = "OpenDaylight|https://odl:8443";
 
-    fn with_annotation(value: &str) -> CellInterconnect {
+    fn with(annotation: &str, owned: serde_json::Value) -> CellInterconnect {
         serde_json::from_value(json!({
             "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
-            "metadata": {"name": "x", "namespace": "ns", "annotations": {OWNED_PEERS_ANNOTATION: value}},
-            "spec": {"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"}}
+            "metadata": {"name": "x", "namespace": "ns", "annotations": {OWNED_PEERS_ANNOTATION: annotation}},
+            "spec": {"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"}},
+            "status": {"ownedPeers": owned}
         }))
         .unwrap()
     }
 
     #[test]
-    fn reads_the_annotation() {
-        let ledger = Ledger::of(&with_annotation(
-            "{\"OpenDaylight|https://odl:8443\":[\"10.0.0.2\"]}",
-        ));
+    fn reads_status_and_never_the_user_writable_annotation() {
+        let forged = "{\"OpenDaylight|https://odl:8443\":[\"10.0.0.9\"]}";
+        let cic = with(forged, json!([{"speaker": ODL, "neighbor": "10.0.0.2"}]));
+        let ledger = Ledger::of(&cic);
         assert!(ledger.owns(ODL, "10.0.0.2"));
-        assert!(!ledger.owns(ODL, "10.0.0.3"));
+        assert!(!ledger.owns(ODL, "10.0.0.9"), "the annotation owns nothing");
         assert!(!ledger.owns("GoBgp|http://x", "10.0.0.2"));
-        assert!(
-            !Ledger::of(&with_annotation("not json")).owns(ODL, "10.0.0.2"),
-            "a broken record owns nothing"
+        assert!(legacy_annotation(&cic));
+        assert_eq!(
+            ledger.entries(),
+            vec![OwnedPeer {
+                speaker: ODL.into(),
+                neighbor: "10.0.0.2".into()
+            }]
         );
     }
 

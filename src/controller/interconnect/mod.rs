@@ -27,6 +27,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -37,7 +38,7 @@ pub use plan::owner_marker;
 
 use super::Context;
 use super::error::{Error, Result};
-use crate::api::CellInterconnect;
+use crate::api::{CellInterconnect, Reason};
 use dereference::Dereferenced;
 use ledger::Ledger;
 use plan::{Side, SidePlan};
@@ -138,7 +139,9 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     };
     let password_version = inputs.password.as_ref().map(|s| s.version.clone());
     let sides = plan::plan(cic, inputs);
-    let found = carry_out(ctx, cic, sides).await?;
+    let (found, ledger) = carry_out(ctx, cic, sides).await?;
+    // The ledger was written to status by carry_out; the status written below keeps it.
+    let cic = &with_ledger(cic, ledger);
     let old = cic.status.as_ref();
     let report = report::report(
         &found,
@@ -161,8 +164,17 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
 
 /// Prepares both sides, claims in the ledger what they are about to create (one write for
 /// both), executes them, and releases what turned out not to be cellnet's.
-async fn carry_out(ctx: &Context, cic: &CellInterconnect, sides: [Side<SidePlan>; 2]) -> Result<[Found; 2]> {
+async fn carry_out(
+    ctx: &Context,
+    cic: &CellInterconnect,
+    sides: [Side<SidePlan>; 2],
+) -> Result<([Found; 2], Ledger)> {
     let stored = Ledger::of(cic);
+    if ledger::legacy_annotation(cic) {
+        let note = ledger::legacy_annotation_note();
+        ctx.publish(cic, EventType::Warning, Reason::PeerNotOwned, "RecordPeer", note)
+            .await;
+    }
     let mut staged = Vec::with_capacity(2);
     for side in sides {
         staged.push(match side {
@@ -190,10 +202,19 @@ async fn carry_out(ctx: &Context, cic: &CellInterconnect, sides: [Side<SidePlan>
         });
     }
     let found: [Found; 2] = found.try_into().map_err(|_| ()).expect("two sides");
-    report::ledger_after(&found, claimed.clone())
-        .store(ctx, cic, &claimed)
-        .await?;
-    Ok(found)
+    let after = report::ledger_after(&found, claimed.clone());
+    after.store(ctx, cic, &claimed).await?;
+    Ok((found, after))
+}
+
+/// `cic` with `ledger` as its status' record (what the API server holds after carry_out).
+fn with_ledger(cic: &CellInterconnect, ledger: Ledger) -> CellInterconnect {
+    let mut cic = cic.clone();
+    let entries = ledger.entries();
+    if cic.status.is_some() || !entries.is_empty() {
+        cic.status.get_or_insert_default().owned_peers = entries;
+    }
+    cic
 }
 
 fn requeue(ctx: &Context, cic: &CellInterconnect, next: Next) -> Action {

@@ -1,14 +1,15 @@
 //! Step 5 (Kubernetes writes): status when it changed, the Events of the report, its metrics.
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
-use super::super::{Context, error::Result, status_write};
+use super::super::{Context, FIELD_MANAGER, error::Result, status_write};
 use super::RECONCILE_REQUESTED_ANNOTATION;
 use super::report::{Notes, Report, Tally};
 use super::status::{self, Outcome};
-use crate::api::CellInterconnect;
+use crate::api::{CellInterconnect, CellInterconnectStatus};
+use serde_json::json;
 
 /// Writes the status computed from `outcome`, unless it equals the current one.
 pub async fn write_status(
@@ -26,9 +27,48 @@ pub async fn write_status(
     }
     let api: Api<CellInterconnect> =
         Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
-    status_write::replace_status(&api, &cic.name_any(), &new).await?;
+    match cic.status.as_ref() {
+        // Field by field, ownedPeers left out: a cache behind our last ledger write must not
+        // erase it (only `Ledger::store` writes it).
+        Some(old) => {
+            let patch = keep_ledger_patch(old, &new).map_err(kube::Error::SerdeError)?;
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            api.patch_status(&cic.name_any(), &params, &Patch::<()>::Json(patch))
+                .await?;
+        }
+        None => {
+            status_write::replace_status(&api, &cic.name_any(), &new).await?;
+        }
+    }
     ctx.metrics.status_write("CellInterconnect");
     Ok(())
+}
+
+/// A JSON patch that makes every top-level status field but `ownedPeers` what `new` says: each
+/// field of `new` set, each one only `old` had removed. (A field `old` had that the API server
+/// no longer has means the cache is behind: the patch fails and the reconcile is retried.)
+fn keep_ledger_patch(
+    old: &CellInterconnectStatus,
+    new: &CellInterconnectStatus,
+) -> serde_json::Result<json_patch::Patch> {
+    const LEDGER: &str = "ownedPeers";
+    let (old, new) = (serde_json::to_value(old)?, serde_json::to_value(new)?);
+    let empty = serde_json::Map::new();
+    let (old, new) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
+    let mut ops = Vec::new();
+    for (field, value) in new.iter().filter(|(f, _)| *f != LEDGER) {
+        ops.push(json!({"op": "add", "path": format!("/status/{field}"), "value": value}));
+    }
+    for field in old.keys().filter(|f| *f != LEDGER && !new.contains_key(*f)) {
+        ops.push(json!({"op": "remove", "path": format!("/status/{field}")}));
+    }
+    serde_json::from_value(json!(ops))
 }
 
 /// Queues the Events (one per reason) and logs them.
@@ -57,4 +97,38 @@ pub fn count(ctx: &Context, tallies: &[Tally]) {
 pub async fn publish(ctx: &Context, cic: &CellInterconnect, report: &Report) {
     count(ctx, &report.tallies);
     send_events(ctx, cic, report.notes.clone()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::OwnedPeer;
+
+    #[test]
+    fn a_status_write_never_touches_the_ledger_even_from_a_cache_behind_it() {
+        let owned = vec![OwnedPeer {
+            speaker: "OpenDaylight|https://odl".into(),
+            neighbor: "10.0.0.2".into(),
+        }];
+        // The API server has the ledger; the cache the reconcile read from does not yet.
+        let mut doc = json!({"status": {"localCell": "a", "lastHandledReconcileAt": "x",
+            "ownedPeers": serde_json::to_value(&owned).unwrap()}});
+        let cached = CellInterconnectStatus {
+            local_cell: Some("a".into()),
+            last_handled_reconcile_at: Some("x".into()),
+            ..Default::default()
+        };
+        let new = CellInterconnectStatus {
+            local_cell: Some("b".into()),
+            ..Default::default()
+        };
+        json_patch::patch(&mut doc, &keep_ledger_patch(&cached, &new).unwrap()).unwrap();
+        let got: CellInterconnectStatus = serde_json::from_value(doc["status"].clone()).unwrap();
+        assert_eq!(got.owned_peers, owned, "ledger kept");
+        assert_eq!(got.local_cell.as_deref(), Some("b"));
+        assert_eq!(
+            got.last_handled_reconcile_at, None,
+            "what the new status leaves out is gone"
+        );
+    }
 }

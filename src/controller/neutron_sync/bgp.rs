@@ -1,10 +1,15 @@
 //! neutron-dynamic-routing for the endpoint: the cell's BGP speaker (shared by the cell's
 //! endpoints), the peer that is this endpoint, and the endpoint's network as a gateway network
-//! of the speaker. Speakers and peers carry no tags: ours are known by id in status or by name.
-use tracing::info;
+//! of the speaker. Speakers and peers carry no tags (nor a description): a peer is ours when its
+//! name ends in the endpoint's uid, the speaker when it has the cell's name; an id in status is
+//! only a hint, checked like that before anything is changed or deleted.
+use tracing::{info, warn};
 
 use super::Job;
 use super::plan::{self, Change, PeerPassword};
+use kube::ResourceExt;
+
+use crate::api::InfraEndpoint;
 use crate::api::infra_endpoint::{NeutronBgpSpec, NeutronStatus};
 use crate::controller::problem::Problem;
 use crate::neutron::{BgpPeer, BgpSpeaker, NeutronClient, NeutronError};
@@ -46,8 +51,12 @@ impl Job<'_> {
     ) -> Result<BgpSpeaker, Problem> {
         let ip_version = plan::ip_version(&self.ep.spec.address);
         let found = self.find_speaker(status, ip_version).await?;
-        let own_peer = status.bgp_peer_id.as_deref();
-        let change = plan::speaker_change(bgp, ip_version, own_peer, found.as_ref())?;
+        // Only a checked peer counts as ours: a replace must never cut someone else's.
+        let own_peer = match found.is_some() {
+            true => self.find_peer(status).await?.map(|p| p.id),
+            false => None,
+        };
+        let change = plan::speaker_change(bgp, ip_version, own_peer.as_deref(), found.as_ref())?;
         let cell = &self.ep.spec.cell;
         Ok(match (change, found) {
             (Change::Keep, Some(s)) => s,
@@ -71,6 +80,7 @@ impl Job<'_> {
     ) -> Result<Option<BgpSpeaker>, Problem> {
         if let Some(id) = &status.bgp_speaker_id
             && let Some(s) = self.client.bgp_speaker(id).await?
+            && plan::is_cells_speaker(self.ep, &s)
         {
             return Ok(Some(s));
         }
@@ -117,11 +127,12 @@ impl Job<'_> {
     async fn find_peer(&self, status: &NeutronStatus) -> Result<Option<BgpPeer>, Problem> {
         if let Some(id) = &status.bgp_peer_id
             && let Some(p) = self.client.bgp_peer(id).await?
+            && plan::is_our_peer(self.ep, &p, true)
         {
             return Ok(Some(p));
         }
         let named = self.client.bgp_peers_named(&plan::peer_name(self.ep)).await?;
-        Ok(named.into_iter().next())
+        Ok(named.into_iter().find(|p| plan::is_our_peer(self.ep, p, false)))
     }
 
     async fn create_peer(&self, password: Option<&PeerPassword>) -> Result<BgpPeer, Problem> {
@@ -135,34 +146,56 @@ impl Job<'_> {
 }
 
 /// Takes this endpoint's peer and network off the speaker, deletes the peer, and the speaker
-/// when no other peer uses it. Clears their ids in `status` as they go.
-pub(super) async fn remove(client: &NeutronClient, status: &mut NeutronStatus) -> Result<(), NeutronError> {
-    if let Some(speaker_id) = status.bgp_speaker_id.clone()
-        && let Some(s) = client.bgp_speaker(&speaker_id).await?
-    {
+/// when no other peer uses it. Clears their ids in `status` as they go. Only what passes the
+/// ownership checks is touched: an id in status that names someone else's object is dropped
+/// from status with a warning, the object left as it is.
+pub(super) async fn remove(
+    client: &NeutronClient,
+    ep: &InfraEndpoint,
+    status: &mut NeutronStatus,
+) -> Result<(), NeutronError> {
+    let speaker = match status.bgp_speaker_id.clone() {
+        Some(id) => client.bgp_speaker(&id).await?,
+        None => None,
+    };
+    let speaker = speaker.filter(|s| owned_or_warn(ep, "BGP speaker", &s.id, plan::is_cells_speaker(ep, s)));
+    let peer = match status.bgp_peer_id.clone() {
+        Some(id) => client.bgp_peer(&id).await?,
+        None => None,
+    };
+    let peer = peer.filter(|p| owned_or_warn(ep, "BGP peer", &p.id, plan::is_our_peer(ep, p, true)));
+    if let Some(s) = &speaker {
         if let Some(net) = status.network_id.as_ref().filter(|n| s.networks.contains(n)) {
             client
                 .speaker_action(&s.id, "remove_gateway_network", "network_id", net)
                 .await?;
         }
-        if let Some(peer) = status.bgp_peer_id.as_ref().filter(|p| s.peers.contains(p)) {
+        if let Some(p) = peer.as_ref().filter(|p| s.peers.contains(&p.id)) {
             client
-                .speaker_action(&s.id, "remove_bgp_peer", "bgp_peer_id", peer)
+                .speaker_action(&s.id, "remove_bgp_peer", "bgp_peer_id", &p.id)
                 .await?;
         }
     }
-    if let Some(peer) = status.bgp_peer_id.clone() {
-        client.delete(&format!("/bgp-peers/{peer}")).await?;
-        status.bgp_peer_id = None;
+    if let Some(p) = peer {
+        client.delete(&format!("/bgp-peers/{}", p.id)).await?;
     }
+    status.bgp_peer_id = None;
     status.applied_password_secret_version = None;
-    if let Some(speaker_id) = status.bgp_speaker_id.clone() {
-        if let Some(s) = client.bgp_speaker(&speaker_id).await?
-            && s.peers.is_empty()
-        {
-            client.delete(&format!("/bgp-speakers/{}", s.id)).await?;
-        }
-        status.bgp_speaker_id = None;
+    if let Some(s) = speaker
+        && let Some(s) = client.bgp_speaker(&s.id).await?
+        && s.peers.is_empty()
+    {
+        client.delete(&format!("/bgp-speakers/{}", s.id)).await?;
     }
+    status.bgp_speaker_id = None;
     Ok(())
+}
+
+/// `owned`, with a warning when it is not: status named an object cellnet did not create.
+fn owned_or_warn(ep: &InfraEndpoint, what: &str, id: &str, owned: bool) -> bool {
+    if !owned {
+        let endpoint = ep.name_any();
+        warn!(cell = %ep.spec.cell, %endpoint, %id, "status names a Neutron {what} that is not cellnet's: left untouched");
+    }
+    owned
 }

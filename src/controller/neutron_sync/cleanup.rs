@@ -44,7 +44,7 @@ pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutcome
         }
         Err(p) => return Ok(NeutronOutcome::failed(status, p.within(cell_of(ep)))),
     };
-    match remove_all(&client, &plan::owner_tag(ep), &mut status).await {
+    match remove_all(&client, ep, &mut status).await {
         Ok(()) => {
             info!(cell = %ep.spec.cell, endpoint = %ep.name_any(), "removed what cellnet created in Neutron");
             Ok(NeutronOutcome::removed())
@@ -59,10 +59,11 @@ pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutcome
 /// The BGP objects, the subnet, then every network with our owner tag.
 async fn remove_all(
     client: &NeutronClient,
-    owner: &str,
+    ep: &InfraEndpoint,
     status: &mut NeutronStatus,
 ) -> Result<(), NeutronError> {
-    bgp::remove(client, status).await?;
+    let owner = &plan::owner_tag(ep);
+    bgp::remove(client, ep, status).await?;
     if let Some(id) = status.subnet_id.clone() {
         if client
             .subnet(&id)

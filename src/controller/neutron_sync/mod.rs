@@ -161,7 +161,7 @@ impl Job<'_> {
         status.subnet_id = Some(subnet.id);
         let cidr = &self.spec.subnet.cidr;
         let Some(bgp) = self.spec.bgp.as_ref() else {
-            bgp::remove(self.client, status).await?;
+            bgp::remove(self.client, self.ep, status).await?;
             return Ok(plan::configured_message(&name, &net, cidr, None));
         };
         let (speaker, peer) = self.ensure_bgp(bgp, status, &net.id, password).await?;

@@ -44,9 +44,33 @@ pub(super) fn speaker_name(ep: &InfraEndpoint) -> String {
     format!("cellnet-{}", ep.spec.cell)
 }
 
-/// The BGP peer that is this endpoint.
+/// The BGP peer that is this endpoint. BGP peers take no tags and have no description, so the
+/// name is cellnet's owner mark: it ends in the endpoint's uid, which no other endpoint (another
+/// namespace with the same cell and endpoint name) and no hand-made peer has.
 pub(super) fn peer_name(ep: &InfraEndpoint) -> String {
+    format!("{}-{}", legacy_peer_name(ep), ep.uid().unwrap_or_default())
+}
+
+/// The peer name of controllers before the uid was in it.
+fn legacy_peer_name(ep: &InfraEndpoint) -> String {
     format!("cellnet-{}-{}", ep.spec.cell, ep.name_any())
+}
+
+/// Whether cellnet made `p` for `ep` and may replace or delete it: it carries the endpoint's
+/// uid in its name. A peer of an older controller (name without uid) is only accepted when
+/// reached through the id in status (`via_status`) and it is this endpoint's address and AS.
+pub(super) fn is_our_peer(ep: &InfraEndpoint, p: &BgpPeer, via_status: bool) -> bool {
+    p.name == peer_name(ep)
+        || (via_status
+            && p.name == legacy_peer_name(ep)
+            && same_ip(&p.peer_ip, &ep.spec.address)
+            && p.remote_as == ep.spec.asn)
+}
+
+/// Whether `s` is the cell's speaker cellnet makes (shared by the cell's endpoints, so named by
+/// the cell); a speaker of another name, whatever id status holds, is never changed or deleted.
+pub(super) fn is_cells_speaker(ep: &InfraEndpoint, s: &BgpSpeaker) -> bool {
+    s.name == speaker_name(ep)
 }
 
 pub(super) fn owner_tag(ep: &InfraEndpoint) -> String {

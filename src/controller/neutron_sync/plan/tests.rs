@@ -81,7 +81,11 @@ fn names_and_tags_follow_the_cell_and_endpoint() {
     let spec = spec();
     assert_eq!(network_name(&ep, &spec), "cellnet-c1-ep1");
     assert_eq!(speaker_name(&ep), "cellnet-c1");
-    assert_eq!(peer_name(&ep), "cellnet-c1-ep1");
+    assert_eq!(
+        peer_name(&ep),
+        "cellnet-c1-ep1-u1",
+        "the uid marks the peer as this endpoint's"
+    );
     assert_eq!(owner_tag(&ep), "cellnet.io/owner=u1");
     assert_eq!(cell_tag(&ep), "cellnet.io/cell=c1");
     let named = NeutronSpec {
@@ -316,4 +320,41 @@ fn the_message_says_what_is_in_place() {
         configured_message("infra", &net, "10.1.0.0/24", Some((&speaker(&[]), &peer()))),
         "Neutron network infra (n1) with subnet 10.1.0.0/24; BGP speaker cellnet-c1 (AS 64600) peers with 10.1.0.10 (AS 65001)"
     );
+}
+
+#[test]
+fn only_a_peer_named_with_the_uid_or_a_matching_legacy_one_in_status_is_ours() {
+    let ep = ep(json!(null));
+    let ours = BgpPeer {
+        name: "cellnet-c1-ep1-u1".into(),
+        ..peer()
+    };
+    assert!(is_our_peer(&ep, &ours, false));
+    let other_namespace = BgpPeer {
+        name: "cellnet-c1-ep1-u2".into(),
+        ..peer()
+    };
+    assert!(!is_our_peer(&ep, &other_namespace, true));
+    let legacy = peer();
+    assert!(
+        !is_our_peer(&ep, &legacy, false),
+        "found by name: could be anyone's"
+    );
+    let legacy_here = BgpPeer {
+        peer_ip: ep.spec.address.clone(),
+        remote_as: ep.spec.asn,
+        ..peer()
+    };
+    assert!(is_our_peer(&ep, &legacy_here, true));
+    let hand_made = BgpPeer {
+        name: "operator-peer".into(),
+        ..legacy_here.clone()
+    };
+    assert!(!is_our_peer(&ep, &hand_made, true));
+    assert!(is_cells_speaker(&ep, &speaker(&[])));
+    let foreign = BgpSpeaker {
+        name: "operator-speaker".into(),
+        ..speaker(&[])
+    };
+    assert!(!is_cells_speaker(&ep, &foreign));
 }
