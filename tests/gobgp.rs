@@ -631,3 +631,74 @@ async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::Ip
         .map(|p| p.session)
         .unwrap_or_default()
 }
+
+/// How many TCP connections a plain listener at `address`:BGP_PORT accepts during `window`.
+async fn connections_during(address: Ipv4Addr, window: Duration) -> usize {
+    let listener = tokio::net::TcpListener::bind((address, BGP_PORT))
+        .await
+        .expect("bind");
+    let mut accepted = 0;
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok((stream, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+        drop(stream);
+        accepted += 1;
+    }
+    accepted
+}
+
+/// GoBGP dials a fresh neighbour within 5-10 s (its connect loop), so a window of 20 s holds at
+/// least one attempt from a dialling peer.
+const DIAL_WINDOW: Duration = Duration::from_secs(20);
+
+/// A passive peer never opens a connection; turned active by an update, the same peer dials.
+#[tokio::test]
+async fn a_passive_peer_never_dials_until_made_active() {
+    let (gobgpd, client) = started(131).await;
+    let mut desired = PeerConfig {
+        passive: true,
+        ..peer(addr(131), addr(132), "cellnet:test/passive")
+    };
+    client.ensure_peer(&desired).await.unwrap();
+    let listed = gobgpd.neighbor_json(IpAddr::V4(addr(132))).expect("peer");
+    assert_eq!(listed["transport"]["passive_mode"], true, "{listed}");
+    let (passive_dials, started_at) = (connections_during(addr(132), DIAL_WINDOW).await, Instant::now());
+    assert_eq!(passive_dials, 0, "a passive peer dialled: {}", gobgpd.log());
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+
+    desired.passive = false;
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["passive_mode"]
+        }
+    );
+    let active_dials = connections_during(addr(132), DIAL_WINDOW).await;
+    println!(
+        "passive peer: {passive_dials} connections in {DIAL_WINDOW:?}; the same peer made active: \
+         {active_dials} in {:?}",
+        started_at.elapsed()
+    );
+    assert!(active_dials > 0, "an active peer did not dial: {}", gobgpd.log());
+}
+
+/// With one side passive the session still comes up: the other side dials.
+#[tokio::test]
+async fn a_pair_with_one_passive_side_comes_up() {
+    let [(ga, ca, pa), (gb, cb, pb)] = pair(133, 134, "cellnet:test/one-passive", |_| {}).await;
+    let pb = PeerConfig { passive: true, ..pb };
+    assert_eq!(
+        cb.ensure_peer(&pb).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["passive_mode"]
+        }
+    );
+    let took = wait_established(&ca, &ga, pa.neighbor).await;
+    wait_established(&cb, &gb, pb.neighbor).await;
+    println!("one side passive: Established after {:.1} s", took.as_secs_f64());
+    let listed = gb.neighbor_json(pb.neighbor).expect("peer");
+    assert_eq!(listed["transport"]["passive_mode"], true, "{listed}");
+    assert_eq!(cb.ensure_peer(&pb).await.unwrap().outcome, PeerOutcome::Unchanged);
+}
