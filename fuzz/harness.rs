@@ -56,6 +56,7 @@ fn desired(selector: u8) -> PeerConfig {
         admin_message: None,
         owned_record: true,
         max_prefixes: (selector & 64 != 0).then_some(100),
+        passive: selector & 128 != 0,
     }
 }
 

@@ -631,3 +631,147 @@ async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::Ip
         .map(|p| p.session)
         .unwrap_or_default()
 }
+
+/// How many TCP connections a plain listener at `address`:BGP_PORT accepts during `window`.
+async fn connections_during(address: Ipv4Addr, window: Duration) -> usize {
+    let listener = tokio::net::TcpListener::bind((address, BGP_PORT))
+        .await
+        .expect("bind");
+    let mut accepted = 0;
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok((stream, _))) = tokio::time::timeout_at(deadline, listener.accept()).await {
+        drop(stream);
+        accepted += 1;
+    }
+    accepted
+}
+
+/// GoBGP dials a fresh neighbour within 5-10 s (its connect loop), so a window of 20 s holds at
+/// least one attempt from a dialling peer.
+const DIAL_WINDOW: Duration = Duration::from_secs(20);
+
+/// A passive peer never opens a connection; turned active by an update, the same peer dials.
+#[tokio::test]
+async fn a_passive_peer_never_dials_until_made_active() {
+    let (gobgpd, client) = started(131).await;
+    let mut desired = PeerConfig {
+        passive: true,
+        ..peer(addr(131), addr(132), "cellnet:test/passive")
+    };
+    client.ensure_peer(&desired).await.unwrap();
+    let listed = gobgpd.neighbor_json(IpAddr::V4(addr(132))).expect("peer");
+    assert_eq!(listed["transport"]["passive_mode"], true, "{listed}");
+    let (passive_dials, started_at) = (connections_during(addr(132), DIAL_WINDOW).await, Instant::now());
+    assert_eq!(passive_dials, 0, "a passive peer dialled: {}", gobgpd.log());
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+
+    desired.passive = false;
+    assert_eq!(
+        client.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["passive_mode"]
+        }
+    );
+    let active_dials = connections_during(addr(132), DIAL_WINDOW).await;
+    println!(
+        "passive peer: {passive_dials} connections in {DIAL_WINDOW:?}; the same peer made active: \
+         {active_dials} in {:?}",
+        started_at.elapsed()
+    );
+    assert!(active_dials > 0, "an active peer did not dial: {}", gobgpd.log());
+}
+
+/// With one side passive the session still comes up: the other side dials.
+#[tokio::test]
+async fn a_pair_with_one_passive_side_comes_up() {
+    let [(ga, ca, pa), (gb, cb, pb)] = pair(133, 134, "cellnet:test/one-passive", |_| {}).await;
+    let pb = PeerConfig { passive: true, ..pb };
+    assert_eq!(
+        cb.ensure_peer(&pb).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["passive_mode"]
+        }
+    );
+    let took = wait_established(&ca, &ga, pa.neighbor).await;
+    wait_established(&cb, &gb, pb.neighbor).await;
+    println!("one side passive: Established after {:.1} s", took.as_secs_f64());
+    let listed = gb.neighbor_json(pb.neighbor).expect("peer");
+    assert_eq!(listed["transport"]["passive_mode"], true, "{listed}");
+    assert_eq!(cb.ensure_peer(&pb).await.unwrap().outcome, PeerOutcome::Unchanged);
+}
+
+/// Aborts the TCP connection of the session between `a` and `b` on both ends at once (`ss -K`,
+/// the kernel's socket destroy), as a cut underlay that comes back at once would.
+fn drop_both_ends(a: Ipv4Addr, b: Ipv4Addr) {
+    let filter = format!("( src {a} and dst {b} ) or ( src {b} and dst {a} )");
+    let out = std::process::Command::new("ss")
+        .args(["-K", "-t", &filter])
+        .output()
+        .expect("ss");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Seconds from a simultaneous drop to Established on both ends, `rounds` times.
+async fn drop_to_established(pair: &[(Gobgpd, GoBgp, PeerConfig); 2], rounds: usize) -> Vec<f64> {
+    let [(ga, ca, pa), (gb, cb, pb)] = pair;
+    let (a, b) = (pb.neighbor, pa.neighbor);
+    let (IpAddr::V4(a4), IpAddr::V4(b4)) = (a, b) else {
+        unreachable!()
+    };
+    let mut took = Vec::new();
+    for _ in 0..rounds {
+        wait_established(ca, ga, b).await;
+        wait_established(cb, gb, a).await;
+        let dropped = Instant::now();
+        drop_both_ends(a4, b4);
+        // Both ends see the loss before the clock counts the way back.
+        while session(ca, b).await == SessionState::Established
+            || session(cb, a).await == SessionState::Established
+        {
+            assert!(dropped.elapsed() < ESTABLISH_TIMEOUT, "the session did not drop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        wait_established(ca, ga, b).await;
+        wait_established(cb, gb, a).await;
+        took.push(dropped.elapsed().as_secs_f64());
+    }
+    took
+}
+
+fn summary(times: &[f64]) -> String {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    format!(
+        "min {:.1} s, median {:.1} s, max {:.1} s over {} drops: {:?}",
+        sorted[0],
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1],
+        sorted.len(),
+        times
+            .iter()
+            .map(|t| (t * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    )
+}
+
+/// Measurement, not a check (run with `--ignored`, about 5 minutes): time from a simultaneous
+/// drop to Established with both sides dialling and with one side passive.
+#[tokio::test]
+#[ignore = "measurement: cargo test --test gobgp -- --ignored --nocapture"]
+async fn measure_simultaneous_drop_to_established() {
+    let rounds = 10;
+    let both = pair(137, 138, "cellnet:test/both-dial", |_| {}).await;
+    let both_dial = drop_to_established(&both, rounds).await;
+    let one = pair(139, 140, "cellnet:test/one-dials", |_| {}).await;
+    let passive = PeerConfig {
+        passive: true,
+        ..one[1].2.clone()
+    };
+    one[1].1.ensure_peer(&passive).await.unwrap();
+    let one_dials = drop_to_established(&one, rounds).await;
+    println!("both sides dial: {}", summary(&both_dial));
+    println!("one side passive: {}", summary(&one_dials));
+}

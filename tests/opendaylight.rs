@@ -178,6 +178,35 @@ async fn updates_only_what_changed_with_one_put() {
     );
 }
 
+/// bgpcep docs/bgp, bgp-user-guide-bgp-peering.rst "BGP Peering": the neighbour's
+/// `transport/config/passive-mode` ("true" to only accept the peer's connection).
+#[tokio::test]
+async fn passive_mode_is_stored_compared_and_changed_with_one_put() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    let mut desired = peer("192.0.2.16");
+    desired.passive = true;
+    odl.ensure_peer(&desired).await.unwrap();
+    let stored = server.neighbor("192.0.2.16").unwrap();
+    assert_eq!(stored["transport"]["config"]["passive-mode"], true);
+    server.clear_requests();
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+    desired.passive = false;
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["passive_mode"]
+        }
+    );
+    let stored = server.neighbor("192.0.2.16").unwrap();
+    assert_eq!(stored["transport"]["config"]["passive-mode"], false);
+    assert_eq!(writes(&server), ["PUT /neighbors/neighbor=192.0.2.16 -> 204"]);
+}
+
 #[tokio::test]
 async fn deletes_with_204_and_a_missing_neighbour_is_absent() {
     let server = server();

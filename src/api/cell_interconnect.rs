@@ -197,6 +197,23 @@ pub struct BgpSpec {
     #[schemars(length(min = 1, max = 3))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub address_families: Vec<AddressFamily>,
+
+    /// Which side only listens when cellnet manages both: `Remote` (default), `Local` or `None`
+    /// (both dial). Two speakers that dial each other at the same moment can both wait in
+    /// OpenSent until GoBGP's 240 s OpenSent timer ends; with one side passive only the other
+    /// opens the TCP connection. Ignored when the remote side is external (the local side
+    /// always dials then). Changing it resets the session on both managed speakers.
+    #[serde(default)]
+    pub passive_side: PassiveSide,
+}
+
+/// The side of an interconnect that waits for the other to connect (`spec.bgp.passiveSide`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum PassiveSide {
+    Local,
+    #[default]
+    Remote,
+    None,
 }
 
 impl Default for BgpSpec {
@@ -207,6 +224,7 @@ impl Default for BgpSpec {
             ebgp_multihop: None,
             password_secret_ref: None,
             address_families: default_address_families(),
+            passive_side: PassiveSide::default(),
         }
     }
 }
@@ -272,6 +290,11 @@ pub struct SideStatus {
     /// Whether cellnet has configured this side's speaker (always false for an external side).
     #[serde(default)]
     pub configured: bool,
+
+    /// This side's speaker only listens (transport passive mode): it waits for the other side
+    /// to connect, per `spec.bgp.passiveSide`. Absent: it dials.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passive: bool,
 
     /// The routes exchanged on this side's session; absent until observed, and for an external
     /// side.

@@ -96,6 +96,9 @@ pub struct PeerConfig {
     /// the session down (`spec.routes.maxPrefixes`); `None`: no limit. Backends without a
     /// prefix limit ignore it (the route status says so).
     pub max_prefixes: Option<u32>,
+    /// Only listen for the neighbour's connection, never dial it (transport passive mode): one
+    /// side of a pair cellnet manages on both ends, so that they never dial each other at once.
+    pub passive: bool,
 }
 
 impl PeerConfig {
@@ -117,6 +120,7 @@ impl PeerConfig {
             admin_message: None,
             owned_record: false,
             max_prefixes: None,
+            passive: false,
         }
     }
 }

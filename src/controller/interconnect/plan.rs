@@ -9,7 +9,7 @@ use super::super::networks::{self, Carried, Conflict};
 use super::super::problem::Problem;
 use super::super::speakers::{SpeakerKey, speaker_key};
 use super::super::target::{self, Checked};
-use crate::api::{self, AdminState, CellInterconnect, InfraEndpoint, Reason, SdnKind};
+use crate::api::{self, AdminState, CellInterconnect, InfraEndpoint, PassiveSide, Reason, SdnKind};
 use crate::sdn::{
     AddressFamily, OWNER_PREFIX, Origination, Password, PeerConfig, RouteFilter, SdnTarget, SpeakerConfig,
 };
@@ -130,6 +130,8 @@ pub fn peer_config(
         admin_message: cic.spec.admin_message.clone(),
         owned_record: false,
         max_prefixes: Some(cic.spec.routes.max_prefixes),
+        // Set by [`plan`], which knows which side this is and whether both are managed.
+        passive: false,
     })
 }
 
@@ -193,20 +195,46 @@ pub fn plan_side(
     })
 }
 
+/// Whether a side only listens: only when cellnet manages both sides (an external peer may be
+/// passive itself, so the local side then always dials), and then the side `passiveSide` names.
+pub fn listens(passive_side: PassiveSide, is_local: bool, both_managed: bool) -> bool {
+    both_managed
+        && match passive_side {
+            PassiveSide::Local => is_local,
+            PassiveSide::Remote => !is_local,
+            PassiveSide::None => false,
+        }
+}
+
+fn with_passive(side: Checked<SidePlan>, passive: bool) -> Checked<SidePlan> {
+    side.map(|mut plan| {
+        plan.peer.passive = passive;
+        plan
+    })
+}
+
 /// Both sides: the local one always managed, the remote one managed unless it is external.
 pub fn plan(cic: &CellInterconnect, inputs: super::dereference::Inputs) -> [Side<SidePlan>; 2] {
     let password = inputs.password.as_ref().map(|s| Password::new(s.value.clone()));
     let (local, remote) = (&inputs.local, &inputs.remote);
     let l: WithConflicts = (local, &inputs.local_conflicts);
     let r: WithConflicts = (remote, &inputs.remote_conflicts);
+    let both_managed = inputs.remote_target.is_some();
+    let passive_side = cic.spec.bgp.passive_side;
     let local_side = Side::Managed(
         SideId::of(local, remote),
-        plan_side(cic, l, r, inputs.local_target, password.as_ref()),
+        with_passive(
+            plan_side(cic, l, r, inputs.local_target, password.as_ref()),
+            listens(passive_side, true, both_managed),
+        ),
     );
     let remote_side = match inputs.remote_target {
         Some(target) => Side::Managed(
             SideId::of(remote, local),
-            plan_side(cic, r, l, target, password.as_ref()),
+            with_passive(
+                plan_side(cic, r, l, target, password.as_ref()),
+                listens(passive_side, false, both_managed),
+            ),
         ),
         None => Side::External(SideId::of(remote, local)),
     };

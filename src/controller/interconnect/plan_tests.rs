@@ -145,3 +145,30 @@ fn unusable_inputs_become_problems_not_errors() {
         Err(secret)
     );
 }
+
+#[test]
+fn one_side_listens_only_when_both_are_managed() {
+    // Default: the remote side listens.
+    let cic = interconnect(json!({}));
+    assert_eq!(cic.spec.bgp.passive_side, PassiveSide::Remote);
+    let side = cic.spec.bgp.passive_side;
+    assert!(!listens(side, true, true) && listens(side, false, true));
+    assert!(listens(PassiveSide::Local, true, true) && !listens(PassiveSide::Local, false, true));
+    for is_local in [true, false] {
+        assert!(!listens(PassiveSide::None, is_local, true));
+    }
+    // An external remote: the local side dials whatever passiveSide says.
+    for side in [PassiveSide::Local, PassiveSide::Remote, PassiveSide::None] {
+        assert!(!listens(side, true, false));
+    }
+    let local = interconnect(json!({"passiveSide": "Local"}));
+    assert_eq!(local.spec.bgp.passive_side, PassiveSide::Local);
+    assert!(
+        serde_json::from_value::<CellInterconnect>(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect", "metadata": {"name": "x"},
+            "spec": {"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"},
+                     "bgp": {"passiveSide": "Both"}}
+        }))
+        .is_err()
+    );
+}

@@ -88,6 +88,7 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             cell: id.cell.clone(),
             sdn: id.sdn,
             peer_address: id.peer_address.clone(),
+            passive: matches!(f, Found::Applied(_, plan, _) if plan.peer.passive),
             result,
             routes,
         });

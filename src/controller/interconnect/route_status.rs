@@ -158,6 +158,7 @@ mod tests {
             cell: cell.into(),
             sdn: SdnKind::GoBgp,
             peer_address: "192.0.2.9".into(),
+            passive: false,
             result: SideResult::Configured {
                 session: SessionState::Established,
                 admin_down: false,

@@ -19,6 +19,8 @@ pub struct Side {
     pub sdn: SdnKind,
     /// The neighbour address configured on this side's speaker.
     pub peer_address: String,
+    /// This side's speaker only listens (`spec.bgp.passiveSide`).
+    pub passive: bool,
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
@@ -82,6 +84,7 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
     let mut new = SideStatus {
         sdn: Some(side.sdn),
         peer_address: Some(side.peer_address.clone()),
+        passive: side.passive,
         flaps: old.flaps,
         ..Default::default()
     };

@@ -10,6 +10,7 @@ fn side(cell: &str, result: SideResult) -> Side {
         cell: cell.into(),
         sdn: SdnKind::GoBgp,
         peer_address: "10.0.0.2".into(),
+        passive: false,
         result,
         routes: None,
     }

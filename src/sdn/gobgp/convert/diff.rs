@@ -67,6 +67,9 @@ pub fn peer_diff(desired: &PeerConfig, observed: &proto::Peer) -> Vec<&'static s
     if transport.local_address.parse::<IpAddr>().ok() != Some(desired.local_address) {
         fields.push("local_address");
     }
+    if transport.passive_mode != desired.passive {
+        fields.push("passive_mode");
+    }
     if timers.hold_time != u64::from(desired.hold_time) {
         fields.push("hold_time");
     }

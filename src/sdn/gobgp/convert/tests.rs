@@ -442,3 +442,30 @@ fn a_tripped_peer_is_enabled_only_for_a_higher_limit() {
         );
     }
 }
+
+#[test]
+fn passive_mode_is_written_compared_and_updated() {
+    let passive = PeerConfig {
+        passive: true,
+        ..desired()
+    };
+    let sent = new_peer(&passive);
+    assert!(sent.transport.as_ref().unwrap().passive_mode);
+    // Equal: nothing to write.
+    assert!(peer_diff(&passive, &as_reported(&sent)).is_empty());
+    // A dialling peer where we want a listening one, and the other way round.
+    let dialling = as_reported(&new_peer(&desired()));
+    assert!(!dialling.transport.as_ref().unwrap().passive_mode);
+    assert_eq!(peer_diff(&passive, &dialling), vec!["passive_mode"]);
+    assert_eq!(peer_diff(&desired(), &as_reported(&sent)), vec!["passive_mode"]);
+    // The update turns it on and then agrees with what it wrote.
+    let updated = updated_peer(&passive, &dialling);
+    assert!(updated.transport.as_ref().unwrap().passive_mode);
+    assert!(peer_diff(&passive, &updated).is_empty());
+    assert!(
+        !updated_peer(&desired(), &as_reported(&sent))
+            .transport
+            .unwrap()
+            .passive_mode
+    );
+}

@@ -130,6 +130,7 @@ pub fn new_peer(desired: &PeerConfig) -> proto::Peer {
         transport: Some(proto::Transport {
             local_address: desired.local_address.to_string(),
             remote_port: u32::from(desired.remote_port),
+            passive_mode: desired.passive,
             ..Default::default()
         }),
         ebgp_multihop: Some(multihop_of(desired)),
@@ -166,6 +167,9 @@ pub fn updated_peer(desired: &PeerConfig, observed: &proto::Peer) -> proto::Peer
     let transport = peer.transport.get_or_insert_with(Default::default);
     transport.local_address = desired.local_address.to_string();
     transport.remote_port = u32::from(desired.remote_port);
+    // A change of passive mode is a transport change: GoBGP 3.10 deletes and re-adds the
+    // neighbour (Cease, "other configuration change"), so the session resets.
+    transport.passive_mode = desired.passive;
 
     peer.ebgp_multihop = Some(multihop_of(desired));
     peer.afi_safis = updated_afi_safis(desired, observed);

@@ -56,8 +56,9 @@ pub fn peer_type(local_asn: u32, peer_asn: u32) -> &'static str {
 ///   OpenDaylight's session sends keepalives at a third of the negotiated hold time (RFC 4271
 ///   section 4.4's suggestion), so `desired.keepalive_interval` is not sent.
 /// - `connect-retry` is left at OpenDaylight's default (30 s).
-/// - `transport/config/passive-mode` is `false` (OpenDaylight also connects out) and
-///   `local-address` is the session's source address ("Optional Local IP ... used to establish
+/// - `transport/config/passive-mode` is `desired.passive` (`true`: OpenDaylight only accepts the
+///   neighbour's connection and never connects out; `false`, the default: it connects out too),
+///   and `local-address` is the session's source address ("Optional Local IP ... used to establish
 ///   connections to the remote peer").
 /// - `auth-password` only when a password is set.
 /// - `desired.max_prefixes` is not sent: the guides document no prefix limit for a neighbour
@@ -83,7 +84,7 @@ pub fn neighbor(desired: &PeerConfig, local_asn: u32) -> Value {
         "timers": {"config": {"hold-time": desired.hold_time}},
         "transport": {"config": {
             "remote-port": desired.remote_port,
-            "passive-mode": false,
+            "passive-mode": desired.passive,
             "local-address": desired.local_address.to_string(),
         }},
         "afi-safis": {"afi-safi": families},
@@ -249,7 +250,7 @@ fn transport_diff(desired: &PeerConfig, transport: Option<&Value>) -> Vec<&'stat
     if port != f64::from(desired.remote_port) {
         fields.push("remote_port");
     }
-    if boolean(get("passive-mode")).unwrap_or(false) {
+    if boolean(get("passive-mode")).unwrap_or(false) != desired.passive {
         fields.push("passive_mode");
     }
     let local = get("local-address")

@@ -110,3 +110,24 @@ fn reads_lists_and_states() {
         Some((4200000000, None))
     );
 }
+
+#[test]
+fn passive_mode_is_sent_and_compared() {
+    let passive = PeerConfig {
+        passive: true,
+        ..desired()
+    };
+    let body = neighbor(&passive, 65000);
+    assert_eq!(body["transport"]["config"]["passive-mode"], json!(true));
+    assert!(diff(&passive, 65000, &body).is_empty());
+    // The guide's string form, and a neighbour left at the default (absent: false).
+    let mut observed = body.clone();
+    observed["transport"]["config"]["passive-mode"] = json!("true");
+    assert!(diff(&passive, 65000, &observed).is_empty());
+    observed["transport"]["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("passive-mode");
+    assert_eq!(diff(&passive, 65000, &observed), ["passive_mode"]);
+    assert_eq!(diff(&desired(), 65000, &body), ["passive_mode"]);
+}
