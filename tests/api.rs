@@ -845,7 +845,8 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
     let raw: Value = serde_json::to_value(cics.get("disabled").await.unwrap()).unwrap();
     assert_eq!(
         raw["spec"]["bgp"],
-        json!({"holdTime": 90, "keepaliveInterval": 30, "addressFamilies": ["ipv4-unicast"]})
+        json!({"holdTime": 90, "keepaliveInterval": 30, "addressFamilies": ["ipv4-unicast"],
+               "passiveSide": "Remote"})
     );
     let hold0 = cics.get("hold-0").await.unwrap();
     assert_eq!(
