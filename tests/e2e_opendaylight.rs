@@ -154,11 +154,12 @@ async fn mixed_gobgp_and_opendaylight_cells_configure_both_sides() {
     assert!(post.authorized);
     assert_eq!(
         post.body.clone().unwrap(),
+        // The remote side of a managed pair only listens (spec.bgp.passiveSide defaults to Remote).
         json!({"neighbor": [{
             "neighbor-address": addr(1).to_string(),
             "config": {"peer-type": "EXTERNAL", "peer-as": asn(1)},
             "timers": {"config": {"hold-time": 9}},
-            "transport": {"config": {"remote-port": BGP_PORT, "passive-mode": false, "local-address": addr(2).to_string()}},
+            "transport": {"config": {"remote-port": BGP_PORT, "passive-mode": true, "local-address": addr(2).to_string()}},
             "afi-safis": {"afi-safi": [{"afi-safi-name": "openconfig-bgp-types:IPV4-UNICAST"}]}
         }]})
     );
