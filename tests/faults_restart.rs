@@ -478,17 +478,30 @@ fn keep_logs(cp: &'static ControlPlane, ns: &'static str, controller: &Controlle
 
 /// (Ready, total) CellInterconnects in `ns`, or `None` if the API does not answer.
 fn ready_count(cp: &ControlPlane, ns: &str) -> Option<(usize, usize)> {
+    ready_and_not(cp, ns).map(|(counts, _)| counts)
+}
+
+/// (ready, total), and the first few interconnects that are not Ready with their Ready reason
+/// and message, so a failed wait names them.
+fn ready_and_not(cp: &ControlPlane, ns: &str) -> Option<((usize, usize), Vec<String>)> {
     let (ok, out, _) = cp.kubectl_run(&["get", "cic", "-n", ns, "-o", "json", "--request-timeout=5s"]);
     if !ok {
         return None;
     }
     let list: Value = serde_json::from_str(&out).ok()?;
     let items = list["items"].as_array()?;
-    let ready = items
+    let not_ready: Vec<String> = items
         .iter()
-        .filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True"))
-        .count();
-    Some((ready, items.len()))
+        .filter_map(|o| match condition(o, "Ready") {
+            Some((s, _, _)) if s == "True" => None,
+            found => Some(format!(
+                "{}: {found:?}",
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )),
+        })
+        .collect();
+    let counts = (items.len() - not_ready.len(), items.len());
+    Some((counts, not_ready.into_iter().take(5).collect()))
 }
 
 fn wait_all_ready(cp: &ControlPlane, ns: &str, timeout: Duration) -> Duration {
@@ -496,10 +509,13 @@ fn wait_all_ready(cp: &ControlPlane, ns: &str, timeout: Duration) -> Duration {
         &format!("all {INTERCONNECTS} interconnects in {ns} Ready"),
         timeout,
         || {
-            let counts = ready_count(cp, ns);
+            let seen = ready_and_not(cp, ns);
+            let all = seen
+                .as_ref()
+                .is_some_and(|&((r, t), _)| r == t && t == INTERCONNECTS);
             (
-                counts.filter(|&(r, t)| r == t && t == INTERCONNECTS).map(|_| ()),
-                format!("(ready, total) = {counts:?}"),
+                all.then_some(()),
+                format!("(ready, total) and not Ready = {seen:?}"),
             )
         },
     );

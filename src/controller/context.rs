@@ -70,6 +70,8 @@ pub struct Context {
     pub endpoint_writes: endpoint::StatusWrites,
     /// Interconnect metadata writes already acted on (their watch events need no reconcile).
     pub own_writes: Arc<changes::OwnWrites>,
+    /// The status last written to each object, for when the cache is behind it.
+    pub status_memo: super::status_write::StatusMemo,
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
     pub neutron: Arc<neutron_sync::NeutronClients>,
@@ -123,6 +125,7 @@ impl Context {
             backoffs: Backoffs::new(RECONCILE_BACKOFF.0, RECONCILE_BACKOFF.1),
             endpoint_writes: Default::default(),
             own_writes: caches.own_writes,
+            status_memo: Default::default(),
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),

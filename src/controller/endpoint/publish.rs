@@ -61,8 +61,14 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);
     let uid = ep.uid().unwrap_or_default();
+    let cached_rv = ep.resource_version();
+    let unchanged = |new| {
+        ctx.status_memo
+            .unchanged(&uid, cached_rv.as_deref(), ep.status.as_ref(), new)
+    };
     match report::write_kind(ep.status.as_ref(), &new) {
-        Write::Unchanged => return Ok(None),
+        Write::Unchanged if unchanged(&new) => return Ok(None),
+        Write::Unchanged => {}
         Write::CountOnly => {
             if let Some(wait) = ctx.endpoint_writes.wait(&uid) {
                 return Ok(Some(wait));
@@ -71,7 +77,9 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
         Write::Now => {}
     }
     let api: Api<InfraEndpoint> = Api::namespaced(ctx.client.clone(), &ep.namespace().unwrap_or_default());
-    status_write::replace_status(&api, &ep.name_any(), &new).await?;
+    let written = status_write::replace_status(&api, &ep.name_any(), &new).await?;
+    ctx.status_memo
+        .wrote(&uid, written.resource_version().as_deref(), &new);
     ctx.endpoint_writes.wrote(&uid);
     ctx.metrics.status_write("InfraEndpoint");
     if ep.status.as_ref().and_then(|s| s.neutron.as_ref()) != new.neutron.as_ref() {

@@ -57,6 +57,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
     }
     send_events(ctx, cic, notes).await;
     ctx.backoffs.reset(&key(cic));
+    ctx.status_memo.forget(&cic.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 

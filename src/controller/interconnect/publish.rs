@@ -22,12 +22,17 @@ pub async fn write_status(
     if let Some(requested) = cic.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
         new.last_handled_reconcile_at = Some(requested.clone());
     }
-    if cic.status.as_ref() == Some(&new) {
+    let uid = cic.uid().unwrap_or_default();
+    let cached_rv = cic.resource_version();
+    if ctx
+        .status_memo
+        .unchanged(&uid, cached_rv.as_deref(), cic.status.as_ref(), &new)
+    {
         return Ok(());
     }
     let api: Api<CellInterconnect> =
         Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
-    match cic.status.as_ref() {
+    let written = match cic.status.as_ref() {
         // Field by field, ownedPeers left out: a cache behind our last ledger write must not
         // erase it (only `Ledger::store` writes it).
         Some(old) => {
@@ -37,12 +42,12 @@ pub async fn write_status(
                 ..Default::default()
             };
             api.patch_status(&cic.name_any(), &params, &Patch::<()>::Json(patch))
-                .await?;
+                .await?
         }
-        None => {
-            status_write::replace_status(&api, &cic.name_any(), &new).await?;
-        }
-    }
+        None => status_write::replace_status(&api, &cic.name_any(), &new).await?,
+    };
+    ctx.status_memo
+        .wrote(&uid, written.resource_version().as_deref(), &new);
     ctx.metrics.status_write("CellInterconnect");
     Ok(())
 }
