@@ -195,6 +195,7 @@ pub fn observed(entry: &Value) -> Option<ObservedPeer> {
         // The guide documents no administrative shutdown of a neighbour.
         admin_down: false,
         last_error: None,
+        diagnostics: Default::default(),
     })
 }
 
