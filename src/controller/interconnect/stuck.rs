@@ -34,15 +34,16 @@ pub enum Cause {
 
 /// The likely cause from the state and the counters (GoBGP counts since the peer was
 /// configured, so a session that worked before has non-zero counts: the state decides first).
+/// OpenDaylight counts NOTIFICATIONs but no OPENs: without an OPEN count, "no OPEN" is never
+/// concluded.
 pub fn cause(state: SessionState, d: &PeerDiagnostics, passive: bool) -> Cause {
-    let (Some(opens), Some(sent), Some(received)) =
-        (d.opens_received, d.notifications_sent, d.notifications_received)
-    else {
-        return Cause::Unknown;
-    };
+    let (sent, received) = (
+        d.notifications_sent.unwrap_or(0),
+        d.notifications_received.unwrap_or(0),
+    );
     match state {
         SessionState::OpenSent | SessionState::OpenConfirm => Cause::Waiting,
-        _ if opens == 0 => Cause::NoOpen { passive },
+        _ if d.opens_received == Some(0) => Cause::NoOpen { passive },
         _ if sent > 0 && sent >= received => Cause::WeRejected,
         _ if received > 0 => Cause::TheyRejected,
         _ => Cause::Unknown,
@@ -87,8 +88,8 @@ pub fn explain(cause: Cause, d: &Declared) -> String {
             "the peer rejected this speaker's OPEN (NOTIFICATION received): check the AS it \
              expects for this side ({local}), hold time, address families, password on the peer"
         ),
-        Cause::Waiting => "OPEN exchanged but the session does not move on: a connection \
-             collision (both sides dialling at once) or a peer that accepts TCP without answering"
+        Cause::Waiting => "OPEN sent but the session goes no further: a connection collision \
+             (both sides dialling at once) or a peer that accepts TCP without answering"
             .to_string(),
         Cause::Unknown => "the speaker reports nothing that explains it".to_string(),
     }

@@ -70,6 +70,12 @@ fn counters_name_the_cause() {
     assert_eq!(cause(Active, &counters(3, 0, 3), false), Cause::TheyRejected);
     assert_eq!(cause(OpenSent, &counters(3, 0, 0), false), Cause::Waiting);
     assert_eq!(cause(Active, &PeerDiagnostics::default(), false), Cause::Unknown);
+    // OpenDaylight: NOTIFICATION counts only.
+    let odl = PeerDiagnostics {
+        notifications_received: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(cause(Active, &odl, false), Cause::TheyRejected);
 }
 
 #[test]
