@@ -147,11 +147,9 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
 /// Stuck detection's fields: the outage's start, the resets, the negotiated timers.
 fn health_status(new: &mut SideStatus, old: &SideStatus, side: &Side, now: &Time) {
     let health = &side.health;
-    new.not_established_since = match side.result {
-        // Unread: the outage, if any, goes on.
-        SideResult::Failed(_) => old.not_established_since.clone(),
-        _ => health.down_since.clone(),
-    };
+    // Only a configured side that is not Established has one: a side that failed (its message
+    // says why) starts a new count once its peer is configured again.
+    new.not_established_since = health.down_since.clone();
     new.resets = old.resets.saturating_add(u32::from(health.reset));
     new.last_reset_time = if health.reset {
         Some(now.clone())
