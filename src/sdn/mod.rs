@@ -174,7 +174,8 @@ pub struct ObservedPeer {
 
 /// What a speaker reports about a session's messages and timers, where it reports it (`None`:
 /// this backend does not say). Stuck detection reads the cause of a session that does not come
-/// up from it.
+/// up from it. Neither GoBGP nor OpenDaylight reports the codes of the last NOTIFICATION or the
+/// AS of a refused OPEN, so there is no field for them (docs/failure-modes.md, "Stuck sessions").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerDiagnostics {
     /// OPEN messages received from the neighbour (GoBGP: since the peer was configured).
@@ -183,23 +184,9 @@ pub struct PeerDiagnostics {
     pub notifications_sent: Option<u64>,
     /// NOTIFICATION messages received from the neighbour.
     pub notifications_received: Option<u64>,
-    /// The last NOTIFICATION sent and received, where the backend reports its codes.
-    pub last_notification_sent: Option<Notification>,
-    pub last_notification_received: Option<Notification>,
-    /// The AS number the neighbour announced in its OPEN, where the backend reports it.
-    pub remote_asn: Option<u32>,
     /// Hold time and keepalive interval agreed on the session (seconds), while it is up.
     pub negotiated_hold_time: Option<u16>,
     pub negotiated_keepalive: Option<u16>,
-}
-
-/// A BGP NOTIFICATION (RFC 4271 4.5) as a speaker reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notification {
-    pub code: u8,
-    pub subcode: u8,
-    /// The shutdown communication (RFC 8203/9003) of a Cease, if any.
-    pub message: Option<String>,
 }
 
 /// What [`SdnBackend::ensure_peer`] did, and the peer as it saw it when that already tells its

@@ -91,10 +91,10 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             passive: matches!(f, Found::Applied(_, plan, _) if plan.peer.passive),
             result,
             routes,
-            health: status::Health {
+            health: Box::new(status::Health {
                 diagnostics: diagnostics_of(f),
                 ..Default::default()
-            },
+            }),
         });
     }
     for (i, before) in before.into_iter().enumerate() {

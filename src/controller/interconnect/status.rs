@@ -24,8 +24,9 @@ pub struct Side {
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
-    /// What the speaker says about a session that is down, and what cellnet did about it.
-    pub health: Health,
+    /// What the speaker says about a session that is down, and what cellnet did about it (boxed:
+    /// most sides are up, and `Outcome` holds two).
+    pub health: Box<Health>,
 }
 
 /// A managed side's session beyond its state (see [`super::stuck`]).

@@ -219,12 +219,12 @@ fn the_verdict_decides_when_to_look_again() {
 fn a_stuck_side_says_so_and_counts_its_resets() {
     let active = sdn::SessionState::Active;
     let mut local = side("cell1", up(active));
-    local.health = Health {
+    local.health = Box::new(Health {
         diagnostics: Default::default(),
         down_since: Some(at(0)),
         stuck: Some("stuck in Active for more than 30 s: no OPEN ever received".into()),
         reset: true,
-    };
+    });
     let outcome = Outcome::Sides {
         local,
         remote: side("cell2", up(sdn::SessionState::Established)),
@@ -247,7 +247,7 @@ fn a_stuck_side_says_so_and_counts_its_resets() {
     };
     let mut up_again = local.clone();
     up_again.result = up(sdn::SessionState::Established);
-    up_again.health = Health::default();
+    up_again.health = Box::default();
     let s = compute(
         Some(&s),
         Some(1),

@@ -44,7 +44,7 @@ fn side(session: SessionState, opens: u64, sent: u64) -> status::Side {
             last_error: None,
         },
         routes: None,
-        health: status::Health {
+        health: Box::new(status::Health {
             diagnostics: PeerDiagnostics {
                 opens_received: Some(opens),
                 notifications_sent: Some(sent),
@@ -52,7 +52,7 @@ fn side(session: SessionState, opens: u64, sent: u64) -> status::Side {
                 ..Default::default()
             },
             ..Default::default()
-        },
+        }),
     }
 }
 

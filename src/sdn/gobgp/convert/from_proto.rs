@@ -117,7 +117,6 @@ pub fn diagnostics_of(peer: &proto::Peer) -> PeerDiagnostics {
         notifications_received: Some(received.map_or(0, |m| m.notification)),
         negotiated_hold_time: timers.and_then(|t| seconds(t.negotiated_hold_time)),
         negotiated_keepalive: timers.and_then(|t| seconds(t.keepalive_interval)),
-        ..Default::default()
     }
 }
 
