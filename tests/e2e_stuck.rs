@@ -4,7 +4,8 @@
 //! `SessionReset`); a peer cellnet does not own is never reset.
 //!
 //! The controller runs with `--session-stuck-minimum=3s` and the interconnects with hold time 3 s,
-//! so the threshold is 9 s (3 × holdTime). Speakers on 127.0.13.x, BGP port 1790.
+//! so the threshold is 9 s (3 × holdTime). Speakers on 127.0.13.x, BGP port 1790; one side on
+//! the OpenDaylight test server (bgpcep's operational state and reset RPC, see odl_server.rs).
 mod support;
 
 use std::io::Read as _;
@@ -15,6 +16,7 @@ use cellnet::api::CellInterconnect;
 use cellnet::sdn::{ResetOutcome, SdnBackend as _};
 use support::gobgp::Gobgpd;
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
+use support::odl_server::{OdlConfig, OdlServer};
 use support::{
     ControlPlane, ControllerProcess, InterconnectStatusExt as _, Kind as _, namespace, report,
     wait_condition, wait_for, wait_ready,
@@ -270,4 +272,65 @@ fn wait_stuck_nobody_listening(cp: &ControlPlane, ns: &str) {
     ));
     let message = ready_message(&obj);
     assert!(message.contains("no OPEN ever received"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_opendaylight_side_is_stuck_and_the_release_asked_for() {
+    let (cp, _) = env();
+    let ns = "stuck-odl";
+    namespace(cp, ns).await;
+    let server = OdlServer::start(OdlConfig::new(asn(10), &addr(10).to_string()));
+    // OpenDaylight's operational state says Active: the session never comes up.
+    server.set_default_session(Some("ACTIVE"));
+    let applied = Instant::now();
+    cp.apply(
+        ns,
+        &[
+            manifests::secret("odl-admin", &[("username", "admin"), ("password", "admin")]),
+            endpoint_at("ep-local", "cell10", 10, asn(10))
+                .opendaylight(&server.url(), "odl-admin")
+                .yaml(),
+            endpoint_at("ep-dc", "dc", 11, asn(11)).yaml(),
+            interconnect("link", "ep-local", "ep-dc").timers(3, 1).yaml(),
+        ]
+        .join("---\n"),
+    );
+    let (obj, _) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "link",
+        "Ready",
+        "False",
+        Some("SessionStuck"),
+        STUCK_TIMEOUT,
+    );
+    report(&format!(
+        "OpenDaylight Active: apply -> SessionStuck {:.1} s",
+        applied.elapsed().as_secs_f64()
+    ));
+    // The test server reports no message counts: nothing to name a cause from.
+    let message = ready_message(&obj);
+    assert!(
+        message.contains("stuck in Active") && message.contains("reports nothing that explains it"),
+        "{message}"
+    );
+    // cellnet asks bgpcep to release the session; without a session there is no RIB peer to
+    // release (404), so no reset is counted.
+    wait_for("a reset-session RPC", STUCK_TIMEOUT, || {
+        let asked = server
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/rests/operations/bgp-peer-rpc:reset-session");
+        (
+            asked.then_some(()),
+            format!("{} requests", server.requests().len()),
+        )
+    });
+    assert!(server.resets().is_empty());
+    let obj = cp.get::<CellInterconnect>(ns, "link").unwrap();
+    assert_eq!(obj.local().unwrap().resets, 0, "{:?}", obj.local());
+    // The session comes up: Ready, the outage over.
+    server.set_default_session(Some("ESTABLISHED"));
+    let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "link", READY_TIMEOUT);
+    assert!(obj.local().unwrap().not_established_since.is_none());
 }
