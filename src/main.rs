@@ -37,6 +37,12 @@ struct RunArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration, global = true, env = "CELLNET_SDN_TIMEOUT")]
     sdn_timeout: Duration,
 
+    /// The least time a managed BGP session may stay down (configured, not Established) before
+    /// cellnet calls it stuck (reason `SessionStuck`) and resets its own peer; the threshold is
+    /// 3 × `spec.bgp.holdTime` when that is longer. Shorten it only for tests and labs.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, global = true, env = "CELLNET_SESSION_STUCK_MINIMUM")]
+    session_stuck_minimum: Duration,
+
     /// Objects reconciled at once, per kind.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
@@ -240,6 +246,7 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
             .collect(),
         allow_unlabelled_secrets: args.allow_unlabelled_secrets,
         endpoint_allow: cellnet::controller::allowlist::Allowlist::new(args.endpoint_allow.clone()),
+        session_stuck_minimum: args.session_stuck_minimum,
         ..Default::default()
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cellnet::sdn::opendaylight::{self, OpenDaylight};
 use cellnet::sdn::{
-    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
-    SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
+    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
+    SdnBackend, SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 use odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use serde_json::json;
@@ -581,4 +581,47 @@ async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::Ip
         .unwrap()
         .map(|p| p.session)
         .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn reset_session_rpc_releases_only_recorded_neighbours_with_a_session() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    let desired = peer("192.0.2.14");
+    odl.ensure_peer(&desired).await.unwrap();
+    server.clear_requests();
+    // Not in cellnet's ledger: never reset, nothing sent.
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, false)
+            .await
+            .unwrap(),
+        ResetOutcome::NotOwned
+    );
+    assert!(server.requests().is_empty());
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, true)
+            .await
+            .unwrap(),
+        ResetOutcome::Reset
+    );
+    assert_eq!(server.resets(), ["192.0.2.14"]);
+    let sent = server.requests();
+    assert_eq!(sent[0].path, "/rests/operations/bgp-peer-rpc:reset-session");
+    assert_eq!(sent[0].content_type.as_deref(), Some(YANG_JSON));
+    // The guide's input, peer-ref into the RIB keyed bgp://{address}.
+    let peer_ref = r#"/rib:bgp-rib/rib:rib[rib:id="bgp-example"]/rib:peer[rib:peer-id="bgp://192.0.2.14"]"#;
+    assert_eq!(
+        sent[0].body,
+        Some(json!({"bgp-peer-rpc:input": {"peer-ref": peer_ref}}))
+    );
+    // A neighbour without a session is no peer of the RIB: the RPC has nothing to release.
+    server.set_session_state("192.0.2.14", "ACTIVE");
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, true)
+            .await
+            .unwrap(),
+        ResetOutcome::Absent
+    );
+    assert_eq!(server.resets().len(), 1);
 }

@@ -229,6 +229,10 @@ impl Default for BgpSpec {
     }
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 fn default_hold_time() -> u16 {
     DEFAULT_HOLD_TIME
 }
@@ -282,6 +286,33 @@ pub struct SideStatus {
     /// Since when the session has been Established; absent while it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub established_since: Option<Time>,
+
+    /// Since when this side's peer has been configured but its session not Established (absent
+    /// while Established, administratively down or not configured). Kept across controller
+    /// restarts: stuck detection counts from it (reason `SessionStuck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_established_since: Option<Time>,
+
+    /// How many times cellnet reset this side's session because it was stuck (not Established
+    /// for longer than the threshold: 3 × `spec.bgp.holdTime`, at least the controller's
+    /// `--session-stuck-minimum`, 30 s by default).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resets: u32,
+
+    /// When cellnet last reset this side's session. A stuck session is reset at most once per
+    /// threshold, the wait doubling with each reset of the same outage (at most an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_time: Option<Time>,
+
+    /// The hold time (seconds) agreed with the peer, while the session is Established and the
+    /// speaker reports it (GoBGP does; see docs/failure-modes.md for each backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_hold_time: Option<u16>,
+
+    /// The keepalive interval (seconds) in use on the Established session, where the speaker
+    /// reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_keepalive: Option<u16>,
 
     /// The last error this side reported or met (SDN API error, BGP NOTIFICATION...).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -59,6 +59,11 @@ reasons! {
     // ---- Waiting, not a fault
     /// Interconnect: a managed side's BGP session is not Established yet (the message names the state).
     SessionNotEstablished => stalls: false,
+    /// Interconnect: a managed side's session has not been Established for longer than the stuck
+    /// threshold (3 × `spec.bgp.holdTime`, at least `--session-stuck-minimum`); the message names
+    /// the state and the likely cause read from the speaker's message counters, and cellnet
+    /// resets its own peer (Event `SessionReset`, `status.<side>.resets`).
+    SessionStuck => stalls: false,
     /// Interconnect: `spec.adminState: Disabled`; the peers stay configured, the session is shut down.
     AdministrativelyDown => stalls: false,
     /// Interconnect: `spec.suspend: true`; cellnet leaves the speakers as they are.
@@ -144,6 +149,9 @@ reasons! {
     DriftRepaired => stalls: false,
     /// Event (Warning): an Established session went down.
     SessionDown => stalls: false,
+    /// Event (Warning): cellnet reset one of its own peers whose session was stuck (at most once
+    /// per stuck threshold, the wait doubling per reset of the same outage).
+    SessionReset => stalls: false,
     /// Event: cellnet changed what a speaker announces or accepts (paths, filters).
     RoutesUpdated => stalls: false,
     /// Event (Warning): a peer at the address of cellnet's peer is someone else's; not removed.

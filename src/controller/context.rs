@@ -42,6 +42,9 @@ pub struct Config {
     pub allow_unlabelled_secrets: bool,
     /// The SDN, Keystone and Neutron APIs cellnet may call (`--endpoint-allow`); empty: any.
     pub endpoint_allow: Allowlist,
+    /// The least time a session may stay down before it is stuck and reset
+    /// (`--session-stuck-minimum`; the threshold is 3 × holdTime when that is longer).
+    pub session_stuck_minimum: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             connector: Arc::new(crate::sdn::RealConnector),
             allow_unlabelled_secrets: false,
             endpoint_allow: Allowlist::default(),
+            session_stuck_minimum: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Context {
     pub allow_unlabelled_secrets: bool,
     /// The APIs cellnet may call; empty: any.
     pub endpoint_allow: Allowlist,
+    /// See [`Config::session_stuck_minimum`].
+    pub session_stuck_minimum: Duration,
 }
 
 /// The caches the reconciles read, filled by the watches of [`super::wiring`].
@@ -129,6 +135,7 @@ impl Context {
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),
+            session_stuck_minimum: config.session_stuck_minimum,
             metrics,
             neutron: Arc::new(neutron_sync::NeutronClients::new(
                 config.sdn_resync_interval,

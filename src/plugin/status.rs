@@ -218,7 +218,7 @@ fn header(wide: bool) -> Vec<&'static str> {
         "FLAPS",
     ];
     if wide {
-        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN"]);
+        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN", "HOLD/KA", "RESETS"]);
     }
     header.push("LAST ERROR");
     header
@@ -300,12 +300,24 @@ fn side_cells(cic: &CellInterconnect, s: &SideStatus, first: bool, wide: bool) -
                     .unwrap_or_else(|| "-".into()),
             ),
             plain(if first { admin_state(cic) } else { "" }),
+            unless_external(timers(s)),
+            unless_external(s.resets.to_string()),
             plain(shorten(&error, 400)),
         ]);
     } else {
         cells.push(plain(shorten(&error, 70)));
     }
     cells
+}
+
+/// The HOLD/KA column: the hold time and keepalive agreed on the session, where the speaker
+/// reports them (`-` for what it does not).
+pub fn timers(s: &SideStatus) -> String {
+    let show = |v: Option<u16>| v.map_or_else(|| "-".to_string(), |v| format!("{v}s"));
+    match (s.negotiated_hold_time, s.negotiated_keepalive) {
+        (None, None) => "-".into(),
+        (hold, keepalive) => format!("{}/{}", show(hold), show(keepalive)),
+    }
 }
 
 /// The ADMIN column: suspended, else the admin state.

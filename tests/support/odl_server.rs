@@ -17,7 +17,14 @@
 //! - `GET  .../neighbors/neighbor={address}/state?content=nonconfig` -> `{"bgp-openconfig-extensions:state":
 //!   {"session-state": ...}}` (bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State");
 //! - application peers' programmable RIBs, a neighbour's Adj-RIB-Out, Effective-RIB-In and
-//!   prefix counters: see `odl_rib.rs`.
+//!   prefix counters: see `odl_rib.rs`;
+//! - `POST /rests/operations/bgp-peer-rpc:reset-session` with the guide's input
+//!   `{"bgp-peer-rpc:input": {"peer-ref": "/rib:bgp-rib/rib:rib[rib:id=\"{rib-id}\"]/rib:peer[rib:peer-id=\"bgp://{address}\"]"}}`
+//!   (bgp-user-guide-route-refresh.rst, "Peer Session Release"; RFC 8040 section 3.6 for the
+//!   operations resource) -> `204` (an RPC without output, RFC 8040 4.4.2); bgpcep registers the
+//!   RPC per peer of the RIB, which exists only while the neighbour has a session, so a
+//!   neighbour that is not `ESTABLISHED` (or not configured) answers `404` / `data-missing`.
+//!   Without a BGP stack the release is only counted ([`OdlServer::resets`]).
 //!
 //! Every request needs HTTP basic auth (`401` with `WWW-Authenticate` otherwise); bodies must be
 //! `application/yang-data+json` (`415` otherwise), answers are `application/yang-data+json`;
@@ -121,6 +128,8 @@ struct Inner {
     /// Application RIBs and what neighbours sent ([`rib`]).
     ribs: rib::Ribs,
     requests: Vec<Recorded>,
+    /// Neighbours whose session `reset-session` released, in order.
+    resets: Vec<String>,
 }
 
 struct Running {
@@ -176,6 +185,7 @@ impl OdlServer {
             race_next_create: None,
             ribs: rib::Ribs::default(),
             requests: Vec::new(),
+            resets: Vec::new(),
         }));
         let mut server = OdlServer {
             addr,
@@ -280,6 +290,11 @@ impl OdlServer {
     }
 
     /// The stored configuration of a neighbour.
+    /// The neighbours whose session `reset-session` released, in order.
+    pub fn resets(&self) -> Vec<String> {
+        self.lock().resets.clone()
+    }
+
     pub fn neighbor(&self, address: &str) -> Option<Value> {
         self.lock().neighbors.get(address).cloned()
     }
@@ -619,6 +634,44 @@ fn with_state(inner: &Inner, address: &str, config: &Value, content: &str) -> Va
     entry
 }
 
+/// `bgp-peer-rpc:reset-session`: the peer named by `peer-ref` must be a peer of this RIB.
+fn reset_session(inner: &mut Inner, body: Option<&Value>) -> Response {
+    let peer_ref = body
+        .and_then(|b| b.get("bgp-peer-rpc:input").or_else(|| b.get("input")))
+        .and_then(|i| i.get("peer-ref"))
+        .and_then(Value::as_str);
+    let prefix = format!(
+        "/rib:bgp-rib/rib:rib[rib:id=\"{}\"]/rib:peer[rib:peer-id=\"bgp://",
+        inner.config.rib_id
+    );
+    let Some(address) = peer_ref
+        .and_then(|r| r.strip_prefix(prefix.as_str()))
+        .and_then(|r| r.strip_suffix("\"]"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "protocol",
+            "invalid-value",
+            "expected input peer-ref naming a peer of this RIB",
+        );
+    };
+    let session = inner
+        .sessions
+        .get(address)
+        .cloned()
+        .or_else(|| inner.default_session.clone());
+    if !inner.neighbors.contains_key(address) || session.as_deref() != Some("ESTABLISHED") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "protocol",
+            "data-missing",
+            &format!("no peer bgp://{address} in the RIB"),
+        );
+    }
+    inner.resets.push(address.to_string());
+    yang(StatusCode::NO_CONTENT, None)
+}
+
 fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body: Option<Value>) -> Response {
     let no_data = || {
         error(
@@ -639,6 +692,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
             "invalid-value",
             "expected Content-Type application/yang-data+json",
         );
+    }
+    if uri.path() == "/rests/operations/bgp-peer-rpc:reset-session" && *method == Method::POST {
+        return reset_session(inner, body.as_ref());
     }
     if let Some(rest) = uri.path().strip_prefix("/rests/data/bgp-rib:application-rib=") {
         return rib::application_rib(inner, method, rest, body.as_ref());

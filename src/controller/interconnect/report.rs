@@ -9,7 +9,7 @@ use super::plan::{SideId, SidePlan};
 use super::route_status::SideRoutes;
 use super::status::{self, SideResult};
 use crate::api::{Reason, SideStatus};
-use crate::sdn::{Ownership, PeerOutcome, RoutesOutcome, SessionState};
+use crate::sdn::{Ownership, PeerDiagnostics, PeerOutcome, RoutesOutcome, SessionState};
 
 /// One Event: type, reason, action and the note for people.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +91,10 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             passive: matches!(f, Found::Applied(_, plan, _) if plan.peer.passive),
             result,
             routes,
+            health: Box::new(status::Health {
+                diagnostics: diagnostics_of(f),
+                ..Default::default()
+            }),
         });
     }
     for (i, before) in before.into_iter().enumerate() {
@@ -133,6 +137,20 @@ fn side_result<'a>(
             };
             (id, result)
         }
+    }
+}
+
+/// What the speaker said about a managed side's session, when it was read.
+fn diagnostics_of(found: &Found) -> PeerDiagnostics {
+    match found {
+        Found::Applied(_, _, facts) => facts
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|a| a.observed.as_ref())
+            .map(|p| p.diagnostics.clone())
+            .unwrap_or_default(),
+        _ => PeerDiagnostics::default(),
     }
 }
 

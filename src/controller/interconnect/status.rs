@@ -24,6 +24,22 @@ pub struct Side {
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
+    /// What the speaker says about a session that is down, and what cellnet did about it (boxed:
+    /// most sides are up, and `Outcome` holds two).
+    pub health: Box<Health>,
+}
+
+/// A managed side's session beyond its state (see [`super::stuck`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    /// The speaker's counters and negotiated timers.
+    pub diagnostics: sdn::PeerDiagnostics,
+    /// Since when the configured session has not been Established (`notEstablishedSince`).
+    pub down_since: Option<Time>,
+    /// Past the stuck threshold: the state and the likely cause, in words.
+    pub stuck: Option<String>,
+    /// cellnet reset the peer in this reconcile.
+    pub reset: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,7 +141,27 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         new.established_since = Some(now.clone());
     }
     new.routes = side.routes.as_deref().and_then(route_status::route_status);
+    health_status(&mut new, &old, side, now);
     new
+}
+
+/// Stuck detection's fields: the outage's start, the resets, the negotiated timers.
+fn health_status(new: &mut SideStatus, old: &SideStatus, side: &Side, now: &Time) {
+    let health = &side.health;
+    // Only a configured side that is not Established has one: a side that failed (its message
+    // says why) starts a new count once its peer is configured again.
+    new.not_established_since = health.down_since.clone();
+    new.resets = old.resets.saturating_add(u32::from(health.reset));
+    new.last_reset_time = if health.reset {
+        Some(now.clone())
+    } else {
+        old.last_reset_time.clone()
+    };
+    new.negotiated_hold_time = health.diagnostics.negotiated_hold_time;
+    new.negotiated_keepalive = health.diagnostics.negotiated_keepalive;
+    if let Some(stuck) = &health.stuck {
+        new.message = Some(stuck.clone());
+    }
 }
 
 /// The overall judgement of both sides.
@@ -203,6 +239,19 @@ fn session_verdict(local: &Side, remote: &Side) -> Verdict {
             local.cell, remote.cell
         );
         return verdict(false, Reason::AdministrativelyDown, message, false, Next::Resync);
+    }
+    let stuck: Vec<String> = managed
+        .clone()
+        .filter_map(|(s, o)| {
+            s.health
+                .stuck
+                .as_ref()
+                .map(|why| format!("{}: {why}", describe(s, o)))
+        })
+        .collect();
+    if !stuck.is_empty() {
+        let message = format!("BGP session stuck: {}", stuck.join("; "));
+        return verdict(false, Reason::SessionStuck, message, false, Next::Recheck);
     }
     let down: Vec<String> = managed
         .filter_map(|(s, o)| match &s.result {

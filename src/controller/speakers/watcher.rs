@@ -18,6 +18,11 @@ use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, Sessio
 /// What the poll compares between rounds (session states and ownership, never config details).
 fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
     peers.sort_by_key(|p| p.neighbor);
+    // Message counters move with every retry of a session that is down: not a change worth a
+    // requeue (the reconcile's own re-check reads them).
+    for p in &mut peers {
+        p.diagnostics = Default::default();
+    }
     peers
 }
 

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use crate::sdn::{AddressFamily, ObservedPeer, PeerConfig, SessionState};
+use crate::sdn::{AddressFamily, ObservedPeer, PeerConfig, PeerDiagnostics, SessionState};
 
 pub mod app_rib;
 pub mod rib_state;
@@ -195,7 +195,32 @@ pub fn observed(entry: &Value) -> Option<ObservedPeer> {
         // The guide documents no administrative shutdown of a neighbour.
         admin_down: false,
         last_error: None,
+        diagnostics: diagnostics(entry),
     })
+}
+
+/// What the neighbour's operational state says beyond the session state
+/// (bgp-user-guide-operational-state.rst): "BGP Neighbor Operational State" counts UPDATE and
+/// NOTIFICATION messages sent and received (no OPEN count, no NOTIFICATION codes); "BGP
+/// Neighbor Timers Operational State" has `negotiated-hold-time` once the session is up (no
+/// keepalive interval).
+pub fn diagnostics(entry: &Value) -> PeerDiagnostics {
+    let state = member(entry, "state");
+    let count = |direction: &str| {
+        state
+            .and_then(|s| path(s, &["messages", direction, "NOTIFICATION"]))
+            .and_then(|v| number(Some(v)))
+            .map(|n| n as u64)
+    };
+    let hold = path(entry, &["timers", "state", "negotiated-hold-time"])
+        .and_then(|v| number(Some(v)))
+        .and_then(|n| u16::try_from(n as u64).ok());
+    PeerDiagnostics {
+        notifications_sent: count("sent"),
+        notifications_received: count("received"),
+        negotiated_hold_time: hold,
+        ..Default::default()
+    }
 }
 
 /// What differs between `desired` and the neighbour OpenDaylight reports, by cellnet's field

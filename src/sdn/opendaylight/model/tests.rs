@@ -131,3 +131,24 @@ fn passive_mode_is_sent_and_compared() {
     assert_eq!(diff(&passive, 65000, &observed), ["passive_mode"]);
     assert_eq!(diff(&desired(), 65000, &body), ["passive_mode"]);
 }
+
+#[test]
+fn notification_counts_and_negotiated_hold_time_from_the_operational_state() {
+    // bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State" and "BGP Neighbor
+    // Timers Operational State", in one neighbour entry (content=all).
+    let entry = json!({
+        "neighbor-address": "192.0.2.1",
+        "state": {"session-state": "ACTIVE", "messages": {
+            "sent": {"UPDATE": 0, "NOTIFICATION": 3}, "received": {"UPDATE": 4, "NOTIFICATION": "1"}}},
+        "timers": {"state": {"negotiated-hold-time": "180", "uptime": 1580676}}
+    });
+    let d = observed_of(&entry).diagnostics;
+    assert_eq!(
+        (d.notifications_sent, d.notifications_received),
+        (Some(3), Some(1))
+    );
+    assert_eq!(d.negotiated_hold_time, Some(180));
+    assert_eq!((d.opens_received, d.negotiated_keepalive), (None, None));
+    let bare = observed_of(&json!({"neighbor-address": "192.0.2.1"})).diagnostics;
+    assert_eq!(bare, Default::default());
+}
