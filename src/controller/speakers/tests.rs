@@ -9,6 +9,7 @@ fn peer(last: u8, session: SessionState) -> ObservedPeer {
         session,
         admin_down: false,
         last_error: None,
+        graceful_restart: None,
     }
 }
 
