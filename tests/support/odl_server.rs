@@ -17,7 +17,9 @@
 //! - `GET  .../neighbors/neighbor={address}/state?content=nonconfig` -> `{"bgp-openconfig-extensions:state":
 //!   {"session-state": ...}}` (bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State");
 //! - application peers' programmable RIBs, a neighbour's Adj-RIB-Out, Effective-RIB-In and
-//!   prefix counters: see `odl_rib.rs`.
+//!   prefix counters: see `odl_rib.rs`;
+//! - a neighbour's graceful restart configuration and its families' operational state: see
+//!   `odl_gr.rs`.
 //!
 //! Every request needs HTTP basic auth (`401` with `WWW-Authenticate` otherwise); bodies must be
 //! `application/yang-data+json` (`415` otherwise), answers are `application/yang-data+json`;
@@ -51,6 +53,8 @@ use serde_json::{Value, json};
 
 pub const YANG_JSON: &str = "application/yang-data+json";
 
+#[path = "odl_gr.rs"]
+mod gr;
 #[path = "odl_rib.rs"]
 mod rib;
 
@@ -120,6 +124,8 @@ struct Inner {
     race_next_create: Option<(String, u32)>,
     /// Application RIBs and what neighbours sent ([`rib`]).
     ribs: rib::Ribs,
+    /// Whether each neighbour's peer sent the graceful restart capability (absent: it did).
+    peer_graceful_restart: BTreeMap<String, bool>,
     requests: Vec<Recorded>,
 }
 
@@ -175,6 +181,7 @@ impl OdlServer {
             default_session: Some("ESTABLISHED".into()),
             race_next_create: None,
             ribs: rib::Ribs::default(),
+            peer_graceful_restart: BTreeMap::new(),
             requests: Vec::new(),
         }));
         let mut server = OdlServer {
@@ -317,6 +324,12 @@ impl OdlServer {
     }
 
     /// Sets the session state one neighbour reports (`ESTABLISHED`, `ACTIVE`, ...).
+    /// Whether the peer of neighbour `address` sent the graceful restart capability (what the
+    /// families' `graceful-restart/state/received` says; default true).
+    pub fn set_peer_graceful_restart(&self, address: &str, sent: bool) {
+        self.lock().peer_graceful_restart.insert(address.to_owned(), sent);
+    }
+
     pub fn set_session_state(&self, address: &str, state: &str) {
         self.lock()
             .sessions
@@ -613,6 +626,9 @@ fn with_state(inner: &Inner, address: &str, config: &Value, content: &str) -> Va
             .cloned()
             .or_else(|| inner.default_session.clone());
         if let Some(s) = session {
+            if s == "ESTABLISHED" {
+                gr::with_families_state(inner, address, &mut entry);
+            }
             entry["state"] = json!({"session-state": s});
         }
     }
@@ -710,6 +726,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                     "neighbor-address is required",
                 );
             };
+            if let Err(message) = gr::check(entry) {
+                return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
+            }
             if let Some((raced, peer_as)) = inner.race_next_create.take() {
                 inner.neighbors.insert(
                     raced.clone(),
@@ -793,6 +812,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                             "invalid-value",
                             "the neighbor-address in the body does not match the URI",
                         );
+                    }
+                    if let Err(message) = gr::check(&entry) {
+                        return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
                     }
                     let existed = inner.neighbors.insert(address, entry).is_some();
                     yang(
