@@ -218,7 +218,7 @@ fn header(wide: bool) -> Vec<&'static str> {
         "FLAPS",
     ];
     if wide {
-        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN"]);
+        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN", "GR"]);
     }
     header.push("LAST ERROR");
     header
@@ -300,12 +300,23 @@ fn side_cells(cic: &CellInterconnect, s: &SideStatus, first: bool, wide: bool) -
                     .unwrap_or_else(|| "-".into()),
             ),
             plain(if first { admin_state(cic) } else { "" }),
+            plain(graceful_restart(s)),
             plain(shorten(&error, 400)),
         ]);
     } else {
         cells.push(plain(shorten(&error, 70)));
     }
     cells
+}
+
+/// The GR column: whether graceful restart was negotiated on this side's session (`-`: not
+/// known: off, not established, or not reported).
+fn graceful_restart(s: &SideStatus) -> &'static str {
+    match s.graceful_restart_negotiated {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
+    }
 }
 
 /// The ADMIN column: suspended, else the admin state.
