@@ -14,8 +14,8 @@
 //!   the fabric session as well (`TrafficCells::create_with(.., true)`), in both tests; only
 //!   the interconnect's `spec.bgp.gracefulRestart` differs between them.
 //!
-//! Two tests, so that the first can fail: with graceful restart no connection fails over the
-//! restart; without it the same restart breaks connections.
+//! One test on one pair of cells, in two rounds so that it can fail: without graceful restart
+//! the restart must break connections; with it, the same restart must break none.
 use std::time::{Duration, Instant};
 
 use cellnet::api::CellInterconnect;
@@ -23,11 +23,11 @@ use serde_json::Value;
 
 use crate::speakers::rib_paths;
 use crate::support::cells::{TrafficCell, TrafficCells};
-use crate::support::packets::{Probe, ProbeCounts};
+use crate::support::packets::{Listener, Probe, ProbeCounts};
 use crate::support::{ControlPlane, InterconnectStatusExt as _, manifests, namespace, report, wait_for};
 use crate::{
-    B_NETWORKS, READY_TIMEOUT, ROUTE_TIMEOUT, STATUS_TIMEOUT, assert_connects, cic, control_plane,
-    delete_all, endpoint_name, managed, serve, skip, wait_ready_is,
+    B_NETWORKS, READY_TIMEOUT, ROUTE_TIMEOUT, assert_connects, cic, control_plane, delete_all, endpoint_name,
+    managed, serve, skip, wait_ready_is,
 };
 
 const A_NETWORK: &str = "192.0.2.0/25";
@@ -46,37 +46,46 @@ const FRESH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Probing goes on this long once everything is back, so a late withdrawal would be seen.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// One test on one pair of cells (a test binary has four pairs at most): the restart without
+/// graceful restart first, which must break connections (else this test proves nothing), then
+/// graceful restart turned on and the same restart again, which must not.
 #[tokio::test(flavor = "multi_thread")]
 async fn graceful_restart_keeps_traffic_over_a_speaker_restart() {
     if skip("graceful_restart_keeps_traffic_over_a_speaker_restart") {
         return;
     }
-    let seen = restart_a_speaker("gr", true).await;
+    let cp = control_plane();
+    let ns = "traffic-gr";
+    namespace(cp, ns).await;
+    let mut cells = TrafficCells::create_with("gr", &["192.0.2.1/25"], &["192.0.2.129/25"], true);
+    let on_b = serve(&cells.b, "192.0.2.129");
+
+    connect(cp, ns, &cells, false);
+    let without = restart_a_speaker(&mut cells, &on_b, false);
     assert!(
-        seen.b_kept_route,
+        !without.probes.failed.is_empty(),
+        "no connection failed over the restart without graceful restart ({} went through): \
+         the restart with it proves nothing",
+        without.probes.ok
+    );
+    wait_ready_is(cp, ns, CIC, "True", None, READY_TIMEOUT);
+
+    connect(cp, ns, &cells, true);
+    let with = restart_a_speaker(&mut cells, &on_b, true);
+    assert!(
+        with.b_kept_route,
         "b withdrew a's network while a's speaker was away"
     );
     assert!(
-        seen.probes.failed.is_empty(),
+        with.probes.failed.is_empty(),
         "{} of {} connections failed over the restart: {:?}",
-        seen.probes.failed.len(),
-        seen.total(),
-        seen.probes.failed
+        with.probes.failed.len(),
+        with.total(),
+        with.probes.failed
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn without_graceful_restart_a_speaker_restart_breaks_traffic() {
-    if skip("without_graceful_restart_a_speaker_restart_breaks_traffic") {
-        return;
-    }
-    let seen = restart_a_speaker("nogr", false).await;
-    assert!(
-        !seen.probes.failed.is_empty(),
-        "no connection failed over the restart without graceful restart ({} went through): the \
-         graceful restart test proves nothing",
-        seen.probes.ok
-    );
+    let (obj, _) = wait_ready_is(cp, ns, CIC, "True", None, READY_TIMEOUT);
+    assert_negotiated(&obj, true);
+    delete_all(cp, ns);
 }
 
 /// What one restart showed.
@@ -92,17 +101,10 @@ impl Restart {
     }
 }
 
-/// Two cells joined by an interconnect with `spec.bgp.gracefulRestart.enabled: graceful`, cell
-/// a's speaker killed and started again while connections from a to b are probed.
-async fn restart_a_speaker(prefix: &str, graceful: bool) -> Restart {
-    let cp = control_plane();
-    let ns = format!("traffic-{prefix}");
-    namespace(cp, &ns).await;
-    let mut cells = TrafficCells::create_with(prefix, &["192.0.2.1/25"], &["192.0.2.129/25"], true);
-    let on_b = serve(&cells.b, "192.0.2.129");
-    connect(cp, &ns, &cells, graceful);
-    assert_connects(&cells.a, "192.0.2.1", &on_b, &cells.b);
-
+/// Cell a's speaker killed and started again while connections from a to b are probed; returns
+/// once everything is back (cellnet's peer and paths, the session, the fabric's routes fresh).
+fn restart_a_speaker(cells: &mut TrafficCells, on_b: &Listener, graceful: bool) -> Restart {
+    assert_connects(&cells.a, "192.0.2.1", on_b, &cells.b);
     let probe = Probe::start(
         &cells.a.netns,
         "192.0.2.1".parse().unwrap(),
@@ -143,7 +145,7 @@ async fn restart_a_speaker(prefix: &str, graceful: bool) -> Restart {
     let probes = probe.stop();
     let seen = Restart { probes, b_kept_route };
     report(&format!(
-        "{prefix}: graceful restart {}: speaker a killed, API back in {:.1} s; b kept a's route: {} \
+        "graceful restart {}: speaker a killed, API back in {:.1} s; b kept a's route: {} \
          ({} stale paths in b's RIB); after the start: cellnet's peer re-created in {:.1} s, \
          Established {:.1} s later, a's paths back {:.1} s later, a's fabric routes fresh {:.1} s \
          later; {} of {} connections failed{}",
@@ -159,9 +161,6 @@ async fn restart_a_speaker(prefix: &str, graceful: bool) -> Restart {
         seen.total(),
         failure_span(&seen.probes)
     ));
-    let (obj, _) = wait_ready_is(cp, &ns, CIC, "True", None, READY_TIMEOUT);
-    assert_negotiated(&obj, graceful);
-    delete_all(cp, &ns);
     seen
 }
 
@@ -177,15 +176,17 @@ fn connect(cp: &ControlPlane, ns: &str, cells: &TrafficCells, graceful: bool) {
         ns,
         &[managed(a, &[A_NETWORK]), managed(b, &B_NETWORKS), link].join("---\n"),
     );
-    a.wait_route("192.0.2.128/25", true, READY_TIMEOUT);
-    b.wait_route(A_NETWORK, true, ROUTE_TIMEOUT);
-    wait_ready_is(cp, ns, CIC, "True", None, READY_TIMEOUT);
-    let (obj, _) = wait_for("status says what was negotiated", STATUS_TIMEOUT, || {
+    // Turning graceful restart on resets the session (a new OPEN): wait for the status that
+    // says it was negotiated before the routes, which then are those of the new session.
+    let (obj, _) = wait_for("status says what was negotiated", READY_TIMEOUT, || {
         let obj = cic(cp, ns, CIC);
         let sides = negotiated(&obj);
         let want = if graceful { Some(true) } else { None };
         ((sides == [want, want]).then_some(obj), format!("{sides:?}"))
     });
+    a.wait_route("192.0.2.128/25", true, READY_TIMEOUT);
+    b.wait_route(A_NETWORK, true, ROUTE_TIMEOUT);
+    wait_ready_is(cp, ns, CIC, "True", None, READY_TIMEOUT);
     assert_negotiated(&obj, graceful);
     report(&format!(
         "{ns}: apply -> Ready with gracefulRestartNegotiated {:?} in {:.1} s",
