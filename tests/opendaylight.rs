@@ -207,6 +207,72 @@ async fn passive_mode_is_stored_compared_and_changed_with_one_put() {
     assert_eq!(writes(&server), ["PUT /neighbors/neighbor=192.0.2.16 -> 204"]);
 }
 
+/// bgpcep docs/bgp, bgp-user-guide-graceful-restart-capability.rst: the neighbour's
+/// `graceful-restart/config/restart-time` and each family's `graceful-restart/config/enable`;
+/// the families' operational `graceful-restart/state` (operational-state guide) tells whether
+/// it was negotiated.
+#[tokio::test]
+async fn graceful_restart_is_stored_compared_changed_and_reported() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    let mut desired = peer("192.0.2.17");
+    desired.graceful_restart = Some(120);
+    odl.ensure_peer(&desired).await.unwrap();
+    let stored = server.neighbor("192.0.2.17").unwrap();
+    assert_eq!(
+        stored["graceful-restart"],
+        json!({"config": {"restart-time": 120}})
+    );
+    assert_eq!(
+        stored["afi-safis"]["afi-safi"][0]["graceful-restart"],
+        json!({"config": {"enable": true}})
+    );
+    // Negotiated: the test server's peer sent the capability too (by default).
+    let seen = odl
+        .observe_peer("192.0.2.17".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.graceful_restart, Some(true));
+    server.set_peer_graceful_restart("192.0.2.17", false);
+    let seen = odl
+        .observe_peer("192.0.2.17".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.graceful_restart, Some(false));
+
+    server.clear_requests();
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+    desired.graceful_restart = Some(300);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["graceful_restart"]
+        }
+    );
+    desired.graceful_restart = None;
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["graceful_restart"]
+        }
+    );
+    let stored = server.neighbor("192.0.2.17").unwrap();
+    assert!(stored.get("graceful-restart").is_none(), "{stored}");
+    assert_eq!(
+        writes(&server),
+        [
+            "PUT /neighbors/neighbor=192.0.2.17 -> 204",
+            "PUT /neighbors/neighbor=192.0.2.17 -> 204"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn deletes_with_204_and_a_missing_neighbour_is_absent() {
     let server = server();

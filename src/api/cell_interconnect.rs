@@ -205,6 +205,37 @@ pub struct BgpSpec {
     /// always dials then). Changing it resets the session on both managed speakers.
     #[serde(default)]
     pub passive_side: PassiveSide,
+
+    /// Graceful restart (RFC 4724) on both managed sides. Absent: off. With it on, a side whose
+    /// speaker restarts (crash, upgrade) keeps being routed to by the other side for
+    /// `restartTime` seconds while cellnet configures the restarted speaker again. Changing it
+    /// resets the session on both managed speakers (capabilities are only sent in the OPEN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestart>,
+}
+
+/// `spec.bgp.gracefulRestart`: graceful restart (RFC 4724) of the session.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestart {
+    /// Advertise the graceful restart capability (and, on GoBGP, keep forwarding state for
+    /// every address family of the session). When the other side's speaker restarts, this
+    /// side keeps the routes it learnt from it, marked stale, until the session is back and
+    /// the routes are sent again, or until `restartTime` ends.
+    pub enabled: bool,
+
+    /// Seconds the other side keeps this side's routes after this side's speaker went away
+    /// (the Restart Time of the capability, 1 to 4095). Default 120.
+    #[serde(default = "default_restart_time")]
+    #[schemars(range(min = 1, max = 4095))]
+    pub restart_time: u16,
+}
+
+/// RFC 4724's restart time is 12 bits; 120 s is the usual default (Cilium, FRR, Junos).
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+
+fn default_restart_time() -> u16 {
+    DEFAULT_RESTART_TIME
 }
 
 /// The side of an interconnect that waits for the other to connect (`spec.bgp.passiveSide`).
@@ -225,6 +256,7 @@ impl Default for BgpSpec {
             password_secret_ref: None,
             address_families: default_address_families(),
             passive_side: PassiveSide::default(),
+            graceful_restart: None,
         }
     }
 }
@@ -326,6 +358,12 @@ pub struct SideStatus {
     /// to connect, per `spec.bgp.passiveSide`. Absent: it dials.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passive: bool,
+
+    /// Whether graceful restart was negotiated on this side's session (both speakers sent the
+    /// capability for at least one of its address families). Absent: not known (the session
+    /// is not established, graceful restart is off, or the speaker does not report it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart_negotiated: Option<bool>,
 
     /// The routes exchanged on this side's session; absent until observed, and for an external
     /// side.

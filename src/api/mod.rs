@@ -19,7 +19,7 @@ pub mod routes;
 
 pub use cell_interconnect::{
     AddressFamily, AdminState, BgpSpec, CellInterconnect, CellInterconnectSpec, CellInterconnectStatus,
-    EndpointRef, OwnedPeer, PassiveSide, SecretKeyRef, SessionState, SideStatus,
+    EndpointRef, GracefulRestart, OwnedPeer, PassiveSide, SecretKeyRef, SessionState, SideStatus,
 };
 pub use conditions::{ConditionType, set_condition};
 pub use infra_endpoint::{

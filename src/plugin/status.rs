@@ -218,7 +218,7 @@ fn header(wide: bool) -> Vec<&'static str> {
         "FLAPS",
     ];
     if wide {
-        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN", "HOLD/KA", "RESETS"]);
+        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN", "HOLD/KA", "RESETS", "GR"]);
     }
     header.push("LAST ERROR");
     header
@@ -302,6 +302,7 @@ fn side_cells(cic: &CellInterconnect, s: &SideStatus, first: bool, wide: bool) -
             plain(if first { admin_state(cic) } else { "" }),
             unless_external(timers(s)),
             unless_external(s.resets.to_string()),
+            plain(graceful_restart(s)),
             plain(shorten(&error, 400)),
         ]);
     } else {
@@ -317,6 +318,16 @@ pub fn timers(s: &SideStatus) -> String {
     match (s.negotiated_hold_time, s.negotiated_keepalive) {
         (None, None) => "-".into(),
         (hold, keepalive) => format!("{}/{}", show(hold), show(keepalive)),
+    }
+}
+
+/// The GR column: whether graceful restart was negotiated on this side's session (`-`: not
+/// known: off, not established, or not reported).
+fn graceful_restart(s: &SideStatus) -> &'static str {
+    match s.graceful_restart_negotiated {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
     }
 }
 

@@ -155,6 +155,7 @@ impl FakeSpeaker {
             admin_down: p.config.admin_down,
             last_error: None,
             diagnostics: Default::default(),
+            graceful_restart: None,
         }
     }
 
@@ -182,6 +183,10 @@ fn diff(desired: &PeerConfig, have: &PeerConfig) -> Vec<&'static str> {
         ("families", desired.families != have.families),
         ("password", desired.password != have.password),
         ("admin_down", desired.admin_down != have.admin_down),
+        (
+            "graceful_restart",
+            desired.graceful_restart != have.graceful_restart,
+        ),
     ];
     checks.iter().filter(|(_, d)| *d).map(|(f, _)| *f).collect()
 }

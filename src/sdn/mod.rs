@@ -99,6 +99,8 @@ pub struct PeerConfig {
     /// Only listen for the neighbour's connection, never dial it (transport passive mode): one
     /// side of a pair cellnet manages on both ends, so that they never dial each other at once.
     pub passive: bool,
+    /// Graceful restart (RFC 4724) with this restart time in seconds; `None`: off.
+    pub graceful_restart: Option<u16>,
 }
 
 impl PeerConfig {
@@ -121,6 +123,7 @@ impl PeerConfig {
             owned_record: false,
             max_prefixes: None,
             passive: false,
+            graceful_restart: None,
         }
     }
 }
@@ -168,6 +171,10 @@ pub struct ObservedPeer {
     pub admin_down: bool,
     /// The speaker's last error or notification for this peer, if it reports one.
     pub last_error: Option<String>,
+    /// Whether graceful restart was negotiated on the established session (both ends sent the
+    /// capability for one of its families); `None` while not established, or when the backend
+    /// does not report it.
+    pub graceful_restart: Option<bool>,
     /// What the speaker says about the session beyond its state; all unknown by default.
     pub diagnostics: PeerDiagnostics,
 }

@@ -165,6 +165,12 @@ impl Interconnect {
         self
     }
 
+    /// `spec.bgp.gracefulRestart` with `enabled` and `restartTime` (seconds).
+    pub fn graceful_restart(mut self, enabled: bool, restart_time: u16) -> Self {
+        self.0["spec"]["bgp"]["gracefulRestart"] = json!({"enabled": enabled, "restartTime": restart_time});
+        self
+    }
+
     /// `spec.routes` as written in a manifest (camelCase JSON).
     pub fn routes(mut self, routes: Value) -> Self {
         self.0["spec"]["routes"] = routes;

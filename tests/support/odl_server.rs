@@ -25,6 +25,8 @@
 //!   RPC per peer of the RIB, which exists only while the neighbour has a session, so a
 //!   neighbour that is not `ESTABLISHED` (or not configured) answers `404` / `data-missing`.
 //!   Without a BGP stack the release is only counted ([`OdlServer::resets`]).
+//! - a neighbour's graceful restart configuration and its families' operational state: see
+//!   `odl_gr.rs`.
 //!
 //! Every request needs HTTP basic auth (`401` with `WWW-Authenticate` otherwise); bodies must be
 //! `application/yang-data+json` (`415` otherwise), answers are `application/yang-data+json`;
@@ -58,6 +60,8 @@ use serde_json::{Value, json};
 
 pub const YANG_JSON: &str = "application/yang-data+json";
 
+#[path = "odl_gr.rs"]
+mod gr;
 #[path = "odl_rib.rs"]
 mod rib;
 
@@ -127,6 +131,8 @@ struct Inner {
     race_next_create: Option<(String, u32)>,
     /// Application RIBs and what neighbours sent ([`rib`]).
     ribs: rib::Ribs,
+    /// Whether each neighbour's peer sent the graceful restart capability (absent: it did).
+    peer_graceful_restart: BTreeMap<String, bool>,
     requests: Vec<Recorded>,
     /// Neighbours whose session `reset-session` released, in order.
     resets: Vec<String>,
@@ -184,6 +190,7 @@ impl OdlServer {
             default_session: Some("ESTABLISHED".into()),
             race_next_create: None,
             ribs: rib::Ribs::default(),
+            peer_graceful_restart: BTreeMap::new(),
             requests: Vec::new(),
             resets: Vec::new(),
         }));
@@ -332,6 +339,12 @@ impl OdlServer {
     }
 
     /// Sets the session state one neighbour reports (`ESTABLISHED`, `ACTIVE`, ...).
+    /// Whether the peer of neighbour `address` sent the graceful restart capability (what the
+    /// families' `graceful-restart/state/received` says; default true).
+    pub fn set_peer_graceful_restart(&self, address: &str, sent: bool) {
+        self.lock().peer_graceful_restart.insert(address.to_owned(), sent);
+    }
+
     pub fn set_session_state(&self, address: &str, state: &str) {
         self.lock()
             .sessions
@@ -628,6 +641,9 @@ fn with_state(inner: &Inner, address: &str, config: &Value, content: &str) -> Va
             .cloned()
             .or_else(|| inner.default_session.clone());
         if let Some(s) = session {
+            if s == "ESTABLISHED" {
+                gr::with_families_state(inner, address, &mut entry);
+            }
             entry["state"] = json!({"session-state": s});
         }
     }
@@ -766,6 +782,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                     "neighbor-address is required",
                 );
             };
+            if let Err(message) = gr::check(entry) {
+                return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
+            }
             if let Some((raced, peer_as)) = inner.race_next_create.take() {
                 inner.neighbors.insert(
                     raced.clone(),
@@ -849,6 +868,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                             "invalid-value",
                             "the neighbor-address in the body does not match the URI",
                         );
+                    }
+                    if let Err(message) = gr::check(&entry) {
+                        return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
                     }
                     let existed = inner.neighbors.insert(address, entry).is_some();
                     yang(

@@ -172,3 +172,27 @@ fn one_side_listens_only_when_both_are_managed() {
         .is_err()
     );
 }
+
+#[test]
+fn graceful_restart_reaches_the_peer_only_when_enabled() {
+    let (a, b) = (
+        endpoint("a", "127.0.0.11", 65011, 1790),
+        endpoint("b", "127.0.0.12", 65012, 1791),
+    );
+    let restart_time = |bgp| {
+        peer_config(&interconnect(bgp), &a, &b, None)
+            .unwrap()
+            .graceful_restart
+    };
+    assert_eq!(restart_time(json!({})), None);
+    assert_eq!(restart_time(json!({"gracefulRestart": {"enabled": false}})), None);
+    // restartTime defaults to 120 s.
+    assert_eq!(
+        restart_time(json!({"gracefulRestart": {"enabled": true}})),
+        Some(120)
+    );
+    assert_eq!(
+        restart_time(json!({"gracefulRestart": {"enabled": true, "restartTime": 30}})),
+        Some(30)
+    );
+}

@@ -89,6 +89,7 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             sdn: id.sdn,
             peer_address: id.peer_address.clone(),
             passive: matches!(f, Found::Applied(_, plan, _) if plan.peer.passive),
+            graceful_restart_negotiated: graceful_restart_negotiated(f),
             result,
             routes,
             health: Box::new(status::Health {
@@ -209,6 +210,16 @@ fn started_note(id: &SideId, plan: &SidePlan) -> String {
         "cell {}: started BGP on speaker {} (AS {}, router id {})",
         id.cell, plan.target.url, c.asn, c.router_id
     )
+}
+
+/// Whether graceful restart was negotiated, as the speaker reports it; only asked of a side
+/// with graceful restart on (off, a speaker may still report the other side's capability).
+fn graceful_restart_negotiated(found: &Found) -> Option<bool> {
+    let Found::Applied(_, plan, facts) = found else {
+        return None;
+    };
+    plan.peer.graceful_restart?;
+    facts.result.as_ref().ok()?.observed.as_ref()?.graceful_restart
 }
 
 fn configured(plan: &SidePlan, applied: &Applied) -> SideResult {

@@ -58,6 +58,7 @@ fn applied(outcome: PeerOutcome, session: Option<SessionState>) -> SideFacts {
                 admin_down: false,
                 last_error: None,
                 diagnostics: Default::default(),
+                graceful_restart: None,
             }),
             stale_removed: None,
             routes: None,

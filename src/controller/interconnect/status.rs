@@ -21,6 +21,8 @@ pub struct Side {
     pub peer_address: String,
     /// This side's speaker only listens (`spec.bgp.passiveSide`).
     pub passive: bool,
+    /// Graceful restart negotiated on the session, if the speaker reports it.
+    pub graceful_restart_negotiated: Option<bool>,
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
@@ -101,6 +103,7 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         sdn: Some(side.sdn),
         peer_address: Some(side.peer_address.clone()),
         passive: side.passive,
+        graceful_restart_negotiated: side.graceful_restart_negotiated,
         flaps: old.flaps,
         ..Default::default()
     };

@@ -11,6 +11,7 @@ fn side(cell: &str, result: SideResult) -> Side {
         sdn: SdnKind::GoBgp,
         peer_address: "10.0.0.2".into(),
         passive: false,
+        graceful_restart_negotiated: None,
         result,
         routes: None,
         health: Default::default(),

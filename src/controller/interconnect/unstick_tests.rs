@@ -38,6 +38,7 @@ fn side(session: SessionState, opens: u64, sent: u64) -> status::Side {
         sdn: SdnKind::GoBgp,
         peer_address: "198.51.100.2".into(),
         passive: false,
+        graceful_restart_negotiated: None,
         result: SideResult::Configured {
             session,
             admin_down: false,

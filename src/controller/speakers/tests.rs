@@ -10,6 +10,7 @@ fn peer(last: u8, session: SessionState) -> ObservedPeer {
         admin_down: false,
         last_error: None,
         diagnostics: Default::default(),
+        graceful_restart: None,
     }
 }
 

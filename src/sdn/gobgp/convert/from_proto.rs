@@ -91,6 +91,7 @@ pub fn observed_peer(peer: &proto::Peer) -> Option<ObservedPeer> {
         session: session_from_proto(state.session_state),
         admin_down: admin_down(peer),
         last_error,
+        graceful_restart: graceful_restart_negotiated(peer),
         diagnostics: diagnostics_of(peer),
     })
 }
@@ -118,6 +119,20 @@ pub fn diagnostics_of(peer: &proto::Peer) -> PeerDiagnostics {
         negotiated_hold_time: timers.and_then(|t| seconds(t.negotiated_hold_time)),
         negotiated_keepalive: timers.and_then(|t| seconds(t.keepalive_interval)),
     }
+}
+
+/// On an established session, whether GoBGP both advertised and received the graceful restart
+/// capability for one of its families (`afi_safis[].mp_graceful_restart.state`); `None` before.
+pub fn graceful_restart_negotiated(peer: &proto::Peer) -> Option<bool> {
+    if session_of(peer) != SessionState::Established {
+        return None;
+    }
+    Some(peer.afi_safis.iter().any(|a| {
+        a.mp_graceful_restart
+            .as_ref()
+            .and_then(|m| m.state.as_ref())
+            .is_some_and(|s| s.advertised && s.received)
+    }))
 }
 
 /// A `WatchEvent` message as events: a peer's change, or for a change of best paths one
