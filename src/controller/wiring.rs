@@ -18,6 +18,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::{debug, info};
 
 use super::context::{Caches, Config, Context};
+use super::secret_watch::{SecretEvent, SecretWatch};
 use super::speakers::{SpeakerChange, SpeakerKey, Speakers};
 use super::{changes, endpoint, interconnect, mappers, target};
 use crate::api::{CellInterconnect, InfraEndpoint};
@@ -145,17 +146,27 @@ impl Watches {
             cic_ctrl,
             ep_ctrl,
         } = self;
-        futures::future::join(
+        let mut secrets = sources.secret_watch();
+        let (cic_secrets, ep_secrets) = (secrets.subscribe(), secrets.subscribe());
+        let controllers = futures::future::join(
             run_interconnects(
                 cic_ctrl,
                 &sources,
+                cic_secrets,
                 ctx.clone(),
                 changes.interconnects,
                 shutdown.clone(),
             ),
-            run_endpoints(ep_ctrl, &sources, ctx, changes.endpoints, shutdown),
-        )
-        .await;
+            run_endpoints(ep_ctrl, &sources, ep_secrets, ctx, changes.endpoints, shutdown),
+        );
+        // The watch runs until the controllers have finished (or it ends with both gone).
+        futures::pin_mut!(controllers);
+        let watch = std::pin::pin!(secrets.run());
+        if let futures::future::Either::Right((_, controllers)) =
+            futures::future::select(controllers, watch).await
+        {
+            controllers.await;
+        }
     }
 }
 
@@ -164,6 +175,7 @@ impl Watches {
 async fn run_interconnects(
     ctrl: Controller<CellInterconnect>,
     sources: &Sources,
+    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
     speaker_changes: UnboundedReceiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -191,7 +203,7 @@ async fn run_interconnects(
         // Only endpoint spec changes concern interconnects: an endpoint's status changes with
         // every interconnect added to it, and reacting to that requeued them all (a storm at scale).
         .watches_stream(endpoint_specs, endpoint_to_cics)
-        .watches_stream(sources.secret_events(), secret_to_cics)
+        .watches_stream(secrets, secret_to_cics)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)
         .run(
@@ -213,6 +225,7 @@ async fn run_interconnects(
 async fn run_endpoints(
     ctrl: Controller<InfraEndpoint>,
     sources: &Sources,
+    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
     speaker_changes: UnboundedReceiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -255,7 +268,7 @@ async fn run_endpoints(
         // an interconnect matter to them, not its status.
         .watches_stream(cic_changes, |cic: CellInterconnect| mappers::endpoints_of(&cic))
         .watches_stream(endpoint_specs, neighbours)
-        .watches_stream(sources.secret_events(), secret_to_eps)
+        .watches_stream(secrets, secret_to_eps)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)
         .run(
@@ -287,29 +300,13 @@ impl Sources {
         .predicate_filter(predicates::generation, Default::default())
     }
 
-    /// Changes of Secret metadata. Metadata only: the controller never caches Secret values; it
-    /// reads them when it needs them. With --secret-namespaces, one watch per namespace, so RBAC
-    /// can grant Secrets per namespace. Called once per controller: two watches of the same
-    /// metadata are simpler than a fan-out task, and Secret metadata events are few.
-    fn secret_events(
-        &self,
-    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static {
-        let apis: Vec<Api<PartialObjectMeta<Secret>>> = if self.secret_namespaces.is_empty() {
-            vec![Api::all(self.client.clone())]
-        } else {
-            self.secret_namespaces
-                .iter()
-                .map(|ns| Api::namespaced(self.client.clone(), ns))
-                .collect()
-        };
-        // Api<PartialObjectMeta<Secret>> makes kube (5) ask for metadata only; backed off, so a
-        // 403 or an API server outage is no hot LIST loop.
-        futures::stream::select_all(apis.into_iter().map(|api| {
-            watcher(api, self.watcher_config.clone())
-                .default_backoff()
-                .touched_objects()
-                .boxed()
-        }))
+    /// The one watch of Secret metadata both controllers share ([`SecretWatch`]).
+    fn secret_watch(&self) -> SecretWatch {
+        SecretWatch::new(
+            self.client.clone(),
+            &self.secret_namespaces,
+            self.watcher_config.clone(),
+        )
     }
 }
 
