@@ -13,8 +13,8 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio::sync::mpsc::{Receiver, channel};
+use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info};
 
 use super::context::{Caches, Config, Context};
@@ -33,19 +33,22 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const SPEAKER_CHANGE_WINDOW: Duration = Duration::from_millis(100);
 /// Most changes gathered in one window (a full window is passed on at once).
 const SPEAKER_CHANGE_BATCH: usize = 4096;
+/// Speaker changes waiting for each controller; a watcher finding the channel full sends one
+/// change of its whole speaker later instead (`speakers::watcher`), so a flood stays bounded.
+const SPEAKER_CHANGE_BUFFER: usize = 2 * SPEAKER_CHANGE_BATCH;
 /// How often the clients of speakers no endpoint uses any more are closed.
 const UNUSED_SPEAKER_SWEEP: Duration = Duration::from_secs(60);
 
 /// Speaker changes, one receiver per controller (the registry sends each change to both).
 pub struct SpeakerChanges {
-    interconnects: UnboundedReceiver<SpeakerChange>,
-    endpoints: UnboundedReceiver<SpeakerChange>,
+    interconnects: Receiver<SpeakerChange>,
+    endpoints: Receiver<SpeakerChange>,
 }
 
 /// The speaker registry, sending each change on a speaker to both controllers.
 pub fn speaker_registry(config: &Config, metrics: Arc<Metrics>) -> (Arc<Speakers>, SpeakerChanges) {
-    let (cic_tx, cic_rx) = unbounded_channel::<SpeakerChange>();
-    let (ep_tx, ep_rx) = unbounded_channel::<SpeakerChange>();
+    let (cic_tx, cic_rx) = channel::<SpeakerChange>(SPEAKER_CHANGE_BUFFER);
+    let (ep_tx, ep_rx) = channel::<SpeakerChange>(SPEAKER_CHANGE_BUFFER);
     let speakers = Arc::new(Speakers::new(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
@@ -177,7 +180,7 @@ async fn run_interconnects(
     sources: &Sources,
     secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
-    speaker_changes: UnboundedReceiver<SpeakerChange>,
+    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (cics, eps) = (sources.interconnects.clone(), sources.endpoints.clone());
@@ -227,7 +230,7 @@ async fn run_endpoints(
     sources: &Sources,
     secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
-    speaker_changes: UnboundedReceiver<SpeakerChange>,
+    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     // A Secret change (SDN credentials, CA, Neutron's clouds.yaml or BGP password) requeues the
@@ -312,7 +315,7 @@ impl Sources {
 
 /// Turns speaker changes into requeues of the objects they concern, each object once per window.
 fn speaker_requeue<K>(
-    rx: UnboundedReceiver<SpeakerChange>,
+    rx: Receiver<SpeakerChange>,
     objects_on: impl Fn(&[SpeakerChange]) -> Vec<ObjectRef<K>> + Send + 'static,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
@@ -321,7 +324,7 @@ where
     ObjectRef<K>: Send,
 {
     use tokio_stream::StreamExt as _;
-    UnboundedReceiverStream::new(rx)
+    ReceiverStream::new(rx)
         .chunks_timeout(SPEAKER_CHANGE_BATCH, SPEAKER_CHANGE_WINDOW)
         .flat_map(move |changes| futures::stream::iter(mappers::coalesce(&changes, &objects_on)))
 }
@@ -375,15 +378,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_change_is_passed_on_and_its_duplicate_in_the_window_is_not() {
-        let (tx, rx) = unbounded_channel();
+        let (tx, rx) = channel(8);
         let mut requeues = Box::pin(speaker_requeue(rx, |changes: &[SpeakerChange]| {
             changes
                 .iter()
                 .map(|c| ObjectRef::<CellInterconnect>::new(&c.key).within("ns"))
                 .collect()
         }));
-        tx.send(change("a")).unwrap();
-        tx.send(change("a")).unwrap();
+        tx.try_send(change("a")).unwrap();
+        tx.try_send(change("a")).unwrap();
         let first = futures::StreamExt::next(&mut requeues).await.unwrap();
         assert_eq!(first.name, "a");
         drop(tx);
