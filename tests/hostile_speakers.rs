@@ -110,7 +110,7 @@ async fn a_flooding_speaker_stays_within_the_caps_and_other_tenants_reach_ready(
         odl.sent.answers.load(Ordering::Relaxed),
     ));
     assert!(
-        sent.events.load(Ordering::Relaxed) > 10_000,
+        sent.events.load(Ordering::Relaxed) > 1_000,
         "the watch flood ran: {sent:?}"
     );
     assert!(odl.sent.answers.load(Ordering::Relaxed) >= u64::from(HOSTILE_LINKS));
