@@ -52,6 +52,30 @@ impl std::ops::Deref for Body {
     }
 }
 
+impl Body {
+    /// The body as text (invalid UTF-8 replaced), keeping the turn of a large body.
+    pub fn into_text(self) -> Text {
+        Text {
+            text: String::from_utf8_lossy(&self.bytes).into_owned(),
+            _turn: self._turn,
+        }
+    }
+}
+
+/// A body as text; a large one holds the turn of large bodies until dropped, like [`Body`].
+#[derive(Debug)]
+pub struct Text {
+    pub text: String,
+    _turn: Option<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
 /// `Err` with the reason when `json` holds more than `max` values (counted from its text without
 /// parsing: the openings, separators and colons outside strings).
 pub fn check_json_values(json: &[u8], max: usize) -> Result<(), String> {
