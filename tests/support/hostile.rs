@@ -50,7 +50,14 @@ impl Hostile {
     }
 }
 
-fn serve<F>(host: Ipv4Addr, name: &str, handle: F) -> Hostile
+/// Which HTTP the server speaks: gRPC needs HTTP/2, RESTCONF clients start with HTTP/1.1.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Http {
+    One,
+    Two,
+}
+
+fn serve<F>(host: Ipv4Addr, http: Http, handle: F) -> Hostile
 where
     F: Fn(Request<Incoming>, Arc<Sent>) -> std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send>>
         + Send
@@ -63,9 +70,8 @@ where
     let addr = listener.local_addr().unwrap();
     let sent = Arc::new(Sent::default());
     let counted = sent.clone();
-    let http2 = name == "gobgp";
     std::thread::Builder::new()
-        .name(format!("hostile-{name}"))
+        .name(format!("hostile-{addr}"))
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -85,7 +91,7 @@ where
                     });
                     tokio::spawn(async move {
                         let io = TokioIo::new(stream);
-                        if http2 {
+                        if http == Http::Two {
                             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                                 .serve_connection(io, service)
                                 .await;
@@ -170,7 +176,7 @@ pub const LISTED_PEERS: u64 = 300_000;
 
 /// A GoBGP API that floods `ListPeer` and `WatchEvent` (see the module docs).
 pub fn flooding_gobgp(host: Ipv4Addr) -> Hostile {
-    serve(host, "gobgp", |req, sent| {
+    serve(host, Http::Two, |req, sent| {
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             let _ = req.into_body().collect().await;
@@ -228,11 +234,12 @@ pub fn huge_json(values: usize) -> Bytes {
     Bytes::from(body)
 }
 
-/// An OpenDaylight RESTCONF server (RFC 8040 media type) whose every answer is `body`, 200 OK.
+/// An OpenDaylight RESTCONF server (RFC 8040 media type) whose every answer is `body`, 200 OK
+/// (the first `body` of the test binary: handlers are plain functions).
 pub fn huge_opendaylight(host: Ipv4Addr, body: Bytes) -> Hostile {
     static BODY: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
     BODY.get_or_init(|| body);
-    serve(host, "opendaylight", |req, sent| {
+    serve(host, Http::One, |req, sent| {
         Box::pin(async move {
             let _ = req.into_body().collect().await;
             sent.answers.fetch_add(1, Ordering::Relaxed);
