@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tracing::info;
 
 mod watcher;
@@ -32,6 +32,18 @@ pub struct SpeakerChange {
 
 /// Above this many changed peers in one poll, requeue the whole speaker instead.
 const MAX_NAMED_CHANGES: usize = 64;
+
+/// Most neighbours a watcher remembers the session of between polls (a change stream naming more
+/// is hostile or broken; the poll, itself capped, covers the rest).
+const MAX_TRACKED_NEIGHBORS: usize = 10_000;
+
+/// Most change-stream events one watcher takes in per second; beyond it the watcher stops
+/// reading for the rest of the second, which holds the stream back on the speaker (HTTP/2 flow
+/// control) instead of spending the controller's CPU and memory on one speaker's flood.
+const MAX_EVENTS_PER_SECOND: u32 = 5_000;
+
+/// Where a speaker's changes go: one bounded channel per controller.
+pub type ChangeSender = Sender<SpeakerChange>;
 
 /// What of a peer concerns its objects between two polls: its owner, admin state, whether the
 /// session is up, and its last error. The steps of a session coming up (Idle, Connect, Active,
@@ -97,7 +109,7 @@ pub struct Speakers {
     entries: Mutex<HashMap<SpeakerKey, Entry>>,
     started: Started,
     routes_written: RoutesWritten,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    requeue: Vec<ChangeSender>,
     resync: Duration,
     sdn_timeout: Duration,
     metrics: Arc<Metrics>,
@@ -107,7 +119,7 @@ pub struct Speakers {
 impl Speakers {
     /// `requeue` receives a speaker key whenever something changed on that speaker.
     pub fn new(
-        requeue: Vec<UnboundedSender<SpeakerChange>>,
+        requeue: Vec<ChangeSender>,
         resync: Duration,
         sdn_timeout: Duration,
         metrics: Arc<Metrics>,

@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{MAX_NAMED_CHANGES, RoutesWritten, SpeakerChange, SpeakerKey, Started, changed_neighbors};
+use super::{
+    ChangeSender, MAX_EVENTS_PER_SECOND, MAX_NAMED_CHANGES, MAX_TRACKED_NEIGHBORS, RoutesWritten,
+    SpeakerChange, SpeakerKey, Started, changed_neighbors,
+};
 use crate::controller::backoff::Backoffs;
 use crate::metrics::Metrics;
 use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState};
@@ -40,11 +44,15 @@ async fn timed_list(
 /// steps in between (Idle, Connect, Active, OpenSent, OpenConfirm) would each requeue the object
 /// while thousands of sessions come up, and status shows them anyway at the next check. Peers
 /// not seen Established yet are left to that check and to the poll.
+/// At most [`MAX_TRACKED_NEIGHBORS`] are remembered: events of others are left to the poll.
 pub(super) fn worth_a_reconcile(
     established: &mut HashMap<IpAddr, bool>,
     neighbor: IpAddr,
     session: SessionState,
 ) -> bool {
+    if established.len() >= MAX_TRACKED_NEIGHBORS && !established.contains_key(&neighbor) {
+        return false;
+    }
     let now = session == SessionState::Established;
     let before = established.insert(neighbor, now);
     before != Some(now) && (now || before == Some(true))
@@ -55,7 +63,9 @@ struct Watcher {
     key: SpeakerKey,
     started: Started,
     routes_written: RoutesWritten,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    requeue: Vec<ChangeSender>,
+    /// Per channel: a change did not fit, so the next one sent is the whole speaker's.
+    overflowed: Vec<bool>,
     /// Whether each peer was last seen Established (for [`worth_a_reconcile`]).
     established: HashMap<IpAddr, bool>,
     /// The last poll's peers (`None` after the speaker was unreachable).
@@ -67,17 +77,38 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn notify_peer(&self, why: &str, neighbor: Option<IpAddr>) {
+    /// Sends the change to each controller without waiting: a full channel (the controller is
+    /// behind, or a speaker floods changes) turns this and later changes into one change of the
+    /// whole speaker, sent as soon as there is room.
+    fn notify_peer(&mut self, why: &str, neighbor: Option<IpAddr>) {
         debug!(speaker = %self.key, why, ?neighbor, "speaker changed; requeueing its objects");
-        for tx in &self.requeue {
-            let _ = tx.send(SpeakerChange {
+        for (tx, overflowed) in self.requeue.iter().zip(self.overflowed.iter_mut()) {
+            let neighbor = if *overflowed { None } else { neighbor };
+            let change = SpeakerChange {
                 key: self.key.clone(),
                 neighbor,
-            });
+            };
+            match tx.try_send(change) {
+                Ok(()) => *overflowed = false,
+                Err(TrySendError::Full(_)) => {
+                    if !*overflowed {
+                        warn!(speaker = %self.key, "too many speaker changes queued; requeueing the speaker's objects as a whole");
+                    }
+                    *overflowed = true;
+                }
+                Err(TrySendError::Closed(_)) => {}
+            }
         }
     }
 
-    fn notify(&self, why: &str) {
+    /// Sends the whole-speaker change a full channel held back, if any.
+    fn flush_overflow(&mut self) {
+        if self.overflowed.iter().any(|o| *o) {
+            self.notify("changes held back");
+        }
+    }
+
+    fn notify(&mut self, why: &str) {
         self.notify_peer(why, None);
     }
 
@@ -188,7 +219,7 @@ pub(super) async fn watch_speaker(
     key: SpeakerKey,
     target: SdnTarget,
     backend: Arc<dyn SdnBackend>,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    requeue: Vec<ChangeSender>,
     resync: Duration,
     metrics: Arc<Metrics>,
 ) {
@@ -196,6 +227,7 @@ pub(super) async fn watch_speaker(
         key,
         started,
         routes_written,
+        overflowed: vec![false; requeue.len()],
         requeue,
         established: HashMap::new(),
         last: None,
@@ -226,13 +258,18 @@ async fn follow(
 ) {
     let mut poll = tokio::time::interval(resync);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut budget = EventBudget::new(MAX_EVENTS_PER_SECOND);
     loop {
         tokio::select! {
-            event = next_event(&mut events) => if !w.on_event(event) {
-                return;
+            event = next_event(&mut events) => {
+                if !w.on_event(event) {
+                    return;
+                }
+                budget.spend().await;
             },
             _ = poll.tick() => match timed_list(metrics, target, backend).await {
                 Ok(peers) => {
+                    w.flush_overflow();
                     w.on_poll(peers, events.is_some());
                     if let Err(err) = poll_routes(w, target, backend, metrics).await {
                         w.unreachable(&err);
@@ -245,5 +282,105 @@ async fn follow(
                 }
             },
         }
+    }
+}
+
+/// At most `per_second` events a second: past it, [`EventBudget::spend`] waits for the next second.
+pub(super) struct EventBudget {
+    per_second: u32,
+    spent: u32,
+    since: Instant,
+}
+
+impl EventBudget {
+    pub(super) fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            spent: 0,
+            since: Instant::now(),
+        }
+    }
+
+    pub(super) async fn spend(&mut self) {
+        let second = Duration::from_secs(1);
+        if self.since.elapsed() >= second {
+            self.since = Instant::now();
+            self.spent = 0;
+        }
+        self.spent += 1;
+        if self.spent >= self.per_second {
+            tokio::time::sleep_until(self.since + second).await;
+            self.since = Instant::now();
+            self.spent = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher(requeue: Vec<ChangeSender>) -> Watcher {
+        Watcher {
+            key: "gobgp|http://198.51.100.1:50051".into(),
+            started: Started::default(),
+            routes_written: RoutesWritten::default(),
+            overflowed: vec![false; requeue.len()],
+            requeue,
+            established: HashMap::new(),
+            last: None,
+            last_routes: None,
+            reachable: true,
+            backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+        }
+    }
+
+    fn neighbor(i: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+    }
+
+    #[test]
+    fn a_flood_of_changes_stays_in_the_channel_and_becomes_one_whole_speaker_change() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut w = watcher(vec![tx]);
+        for i in 0..1000 {
+            w.notify_peer("event", Some(neighbor(i)));
+        }
+        let mut got = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            got.push(c.neighbor);
+        }
+        assert_eq!(got, (0..4).map(|i| Some(neighbor(i))).collect::<Vec<_>>());
+        // Room again: the held-back changes arrive as one change of the whole speaker.
+        w.notify_peer("event", Some(neighbor(2000)));
+        assert_eq!(rx.try_recv().unwrap().neighbor, None);
+        assert!(rx.try_recv().is_err());
+        w.notify_peer("event", Some(neighbor(2001)));
+        assert_eq!(rx.try_recv().unwrap().neighbor, Some(neighbor(2001)));
+    }
+
+    #[test]
+    fn a_stream_naming_ever_new_neighbours_is_remembered_up_to_the_limit() {
+        let mut seen = HashMap::new();
+        for i in 0..(MAX_TRACKED_NEIGHBORS as u32 + 500) {
+            worth_a_reconcile(&mut seen, neighbor(i), SessionState::Established);
+        }
+        assert_eq!(seen.len(), MAX_TRACKED_NEIGHBORS);
+        // Known neighbours are still followed.
+        assert!(worth_a_reconcile(&mut seen, neighbor(0), SessionState::Idle));
+    }
+
+    #[tokio::test]
+    async fn events_beyond_the_budget_wait_for_the_next_second() {
+        let began = Instant::now();
+        let mut budget = EventBudget::new(20);
+        for _ in 0..19 {
+            budget.spend().await;
+        }
+        assert!(began.elapsed() < Duration::from_millis(500));
+        for _ in 0..21 {
+            budget.spend().await;
+        }
+        assert!(began.elapsed() >= Duration::from_secs(2), "{:?}", began.elapsed());
     }
 }

@@ -34,6 +34,7 @@ use crate::sdn::{
 
 pub mod convert;
 mod counter;
+pub mod limits;
 mod pool;
 pub mod proto;
 pub mod routes;
@@ -135,20 +136,30 @@ impl GoBgp {
         }
     }
 
-    /// `ListPeer` for one address (`""`: all), stream drained under the same timeout.
+    /// `ListPeer` for one address (`""`: all), stream drained under the same timeout and cut at
+    /// the [`limits`] (dropping the stream cancels it on the server).
     async fn list(&self, address: String) -> Result<Vec<proto::Peer>, SdnError> {
+        use prost::Message as _;
         let mut client = self.client.clone();
+        let max = if address.is_empty() {
+            limits::MAX_LISTED_PEERS
+        } else {
+            limits::MAX_PEERS_OF_ONE_ADDRESS
+        };
         self.call("ListPeer", async move {
             let request = proto::ListPeerRequest {
                 address,
                 enable_advertised: false,
             };
             let mut stream = client.list_peer(request).await?.into_inner();
-            let mut peers = Vec::new();
+            let mut peers = limits::Capped::new(max, limits::MAX_LISTED_BYTES);
             while let Some(response) = stream.message().await? {
-                peers.extend(response.peer);
+                let encoded = response.encoded_len();
+                peers
+                    .extend(response.peer, encoded)
+                    .map_err(tonic::Status::resource_exhausted)?;
             }
-            Ok(peers)
+            Ok(peers.into_items())
         })
         .await
     }

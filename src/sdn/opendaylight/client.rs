@@ -321,10 +321,13 @@ impl Restconf {
     }
 }
 
+/// The answer as JSON, refused before parsing when it holds more values than cellnet ever needs
+/// (the parsed tree would take many times the body's size).
 fn parse(bytes: &[u8]) -> Result<Value, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
+    crate::body::check_json_values(bytes, crate::body::MAX_JSON_VALUES)?;
     serde_json::from_slice(bytes).map_err(|e| format!("the response is not JSON: {e}"))
 }
 
