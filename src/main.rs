@@ -37,6 +37,20 @@ struct RunArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration, global = true, env = "CELLNET_SDN_TIMEOUT")]
     sdn_timeout: Duration,
 
+    /// First wait after an SDN API refused cellnet's credentials (401/403); it doubles with each
+    /// refusal in a row, up to 8 times this. Meanwhile no call with those credentials goes out
+    /// (an account lockout on OpenDaylight's AAA needs only a few failed logins); a changed
+    /// Secret is tried at once.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, global = true, env = "CELLNET_AUTH_FAILURE_BACKOFF")]
+    auth_failure_backoff: Duration,
+
+    /// Refuse endpoints whose API calls would send credentials over plain http:// (OpenDaylight
+    /// basic auth, a Keystone password) or skip verifying the API's certificate
+    /// (`insecureSkipVerify`): they report `TlsRequired` and nothing is sent. Without it they
+    /// work and carry the Warning `InsecureTransport`.
+    #[arg(long, default_value_t = false, global = true, env = "CELLNET_REQUIRE_TLS")]
+    require_tls: bool,
+
     /// Objects reconciled at once, per kind.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
@@ -230,6 +244,7 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
     cellnet::controller::Config {
         sdn_resync_interval: args.sdn_resync_interval,
         sdn_timeout: args.sdn_timeout,
+        auth_failure_backoff: args.auth_failure_backoff,
         concurrency: args.concurrency,
         instance: std::env::var("POD_NAME").ok(),
         secret_namespaces: args
@@ -239,6 +254,7 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
             .cloned()
             .collect(),
         allow_unlabelled_secrets: args.allow_unlabelled_secrets,
+        require_tls: args.require_tls,
         endpoint_allow: cellnet::controller::allowlist::Allowlist::new(args.endpoint_allow.clone()),
         ..Default::default()
     }

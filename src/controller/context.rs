@@ -29,6 +29,9 @@ pub struct Config {
     pub sdn_resync_interval: Duration,
     /// Timeout of every SDN API call.
     pub sdn_timeout: Duration,
+    /// The first wait after an SDN API refused cellnet's credentials; it doubles with each
+    /// refusal in a row up to 8 times this (`--auth-failure-backoff`).
+    pub auth_failure_backoff: Duration,
     /// Reconciles running at once per controller.
     pub concurrency: u16,
     /// Reporter instance name for Events (pod name in a cluster).
@@ -42,6 +45,9 @@ pub struct Config {
     pub allow_unlabelled_secrets: bool,
     /// The SDN, Keystone and Neutron APIs cellnet may call (`--endpoint-allow`); empty: any.
     pub endpoint_allow: Allowlist,
+    /// Refuse credentials over plain `http://` and skipped certificate verification
+    /// (`--require-tls`) instead of warning (`InsecureTransport`).
+    pub require_tls: bool,
 }
 
 impl Default for Config {
@@ -49,12 +55,14 @@ impl Default for Config {
         Self {
             sdn_resync_interval: Duration::from_secs(10),
             sdn_timeout: Duration::from_secs(5),
+            auth_failure_backoff: Duration::from_secs(120),
             concurrency: 16,
             instance: None,
             secret_namespaces: Vec::new(),
             connector: Arc::new(crate::sdn::RealConnector),
             allow_unlabelled_secrets: false,
             endpoint_allow: Allowlist::default(),
+            require_tls: false,
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct Context {
     pub allow_unlabelled_secrets: bool,
     /// The APIs cellnet may call; empty: any.
     pub endpoint_allow: Allowlist,
+    /// `--require-tls`: insecure transport is refused (`TlsRequired`), not only warned about.
+    pub require_tls: bool,
 }
 
 /// The caches the reconciles read, filled by the watches of [`super::wiring`].
@@ -126,6 +136,7 @@ impl Context {
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),
+            require_tls: config.require_tls,
             metrics,
             neutron: Arc::new(neutron_sync::NeutronClients::new(
                 config.sdn_resync_interval,

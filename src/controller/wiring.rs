@@ -48,7 +48,7 @@ pub fn speaker_registry(config: &Config, metrics: Arc<Metrics>) -> (Arc<Speakers
     let speakers = Arc::new(Speakers::new(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
-        config.sdn_timeout,
+        (config.sdn_timeout, config.auth_failure_backoff),
         metrics,
         config.connector.clone(),
     ));

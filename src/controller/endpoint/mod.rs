@@ -132,6 +132,7 @@ async fn facts(
         neutron,
         speaker_started: speaker.started,
         networks,
+        insecure: speaker.insecure,
     })
 }
 

@@ -59,6 +59,8 @@ pub(super) async fn client(
 /// The cloud's Keystone and Neutron URLs are plain (`InvalidCloud`) and in the operator's
 /// allowlist (`EndpointNotAllowed`); checked before any connection.
 fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
+    // Without authentication nothing secret goes to Keystone or Neutron.
+    let sends_secrets = !matches!(cloud.auth, clouds::Auth::None { .. });
     for (field, url) in cloud.urls() {
         // Never the URL itself in the message: it may hold a password (user:password@).
         if let Err(why) = allowlist::check_plain(url) {
@@ -69,6 +71,13 @@ fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
                 Reason::EndpointNotAllowed,
                 format!("{field}: {why}"),
             ));
+        }
+        if let Some(why) = super::super::transport::cloud_risk(field, url)
+            && sends_secrets
+            && ctx.require_tls
+        {
+            let message = format!("{why}; the controller runs with --require-tls, so nothing was sent");
+            return Err(Problem::new(Reason::TlsRequired, message));
         }
     }
     Ok(())
