@@ -153,9 +153,16 @@ fn metrics(registry: &Registry) -> Response {
     }
 }
 
-/// Serves `/healthz` (alive: always 200 while the process serves) and `/readyz`.
-pub async fn serve_probes(listener: TcpListener, readiness: Arc<Readiness>) {
-    let alive = get(|| async { text(StatusCode::OK, "ok\n".into()) });
+/// Serves `/healthz` (alive: the watchdogs of [`crate::liveness`] are quiet) and `/readyz`;
+/// runs the runtime heartbeat.
+pub async fn serve_probes(listener: TcpListener, readiness: Arc<Readiness>, liveness: Arc<crate::liveness::Liveness>) {
+    tokio::spawn(liveness.clone().heartbeat());
+    let alive = get(move || async move {
+        match liveness.check(std::time::Instant::now()) {
+            Ok(()) => text(StatusCode::OK, "ok\n".into()),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not alive: {why}\n")),
+        }
+    });
     let routes = Router::new()
         .route("/healthz", alive.clone())
         .route("/livez", alive)

@@ -51,6 +51,12 @@ struct RunArgs {
     #[arg(long, default_value_t = false, global = true, env = "CELLNET_REQUIRE_TLS")]
     require_tls: bool,
 
+    /// `/healthz` fails when one reconcile has run longer than this (it is stuck and holds a
+    /// slot of `--concurrency`) or the runtime stopped running tasks; kubelet then restarts the
+    /// pod. Every SDN, Neutron and Kubernetes call has its own timeout well below the default.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, global = true, env = "CELLNET_LIVENESS_STALL_AFTER")]
+    liveness_stall_after: Duration,
+
     /// Objects reconciled at once, per kind.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
@@ -199,8 +205,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(cellnet::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::new(args.leader_elect));
     // The endpoints run on every replica (standbys too), for the whole life of the process.
-    let _servers = start_servers(&args, &metrics, &readiness).await?;
     let config = controller_config(&args);
+    let _servers = start_servers(&args, &metrics, (&readiness, &config.liveness)).await?;
     warn_about_trust(&config);
     if !args.leader_elect {
         cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
@@ -255,6 +261,7 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
             .collect(),
         allow_unlabelled_secrets: args.allow_unlabelled_secrets,
         require_tls: args.require_tls,
+        liveness: Arc::new(cellnet::liveness::Liveness::new(args.liveness_stall_after)),
         endpoint_allow: cellnet::controller::allowlist::Allowlist::new(args.endpoint_allow.clone()),
         ..Default::default()
     }
@@ -277,7 +284,7 @@ fn warn_about_trust(config: &cellnet::controller::Config) {
 async fn start_servers(
     args: &RunArgs,
     metrics: &Arc<cellnet::metrics::Metrics>,
-    readiness: &Arc<Readiness>,
+    (readiness, liveness): (&Arc<Readiness>, &Arc<cellnet::liveness::Liveness>),
 ) -> anyhow::Result<tokio::task::JoinSet<()>> {
     let mut servers = tokio::task::JoinSet::new();
     if let BindAddress(Some(addr)) = args.metrics_bind_address {
@@ -288,7 +295,11 @@ async fn start_servers(
     }
     if let BindAddress(Some(addr)) = args.health_probe_bind_address {
         let listener = cellnet::http::bind(addr, "--health-probe-bind-address").await?;
-        servers.spawn(cellnet::http::serve_probes(listener, readiness.clone()));
+        servers.spawn(cellnet::http::serve_probes(
+            listener,
+            readiness.clone(),
+            liveness.clone(),
+        ));
     }
     Ok(servers)
 }

@@ -48,6 +48,8 @@ pub struct Config {
     /// Refuse credentials over plain `http://` and skipped certificate verification
     /// (`--require-tls`) instead of warning (`InsecureTransport`).
     pub require_tls: bool,
+    /// The watchdog behind `/healthz`: every reconcile registers with it while it runs.
+    pub liveness: Arc<crate::liveness::Liveness>,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             allow_unlabelled_secrets: false,
             endpoint_allow: Allowlist::default(),
             require_tls: false,
+            liveness: Arc::default(),
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Context {
     pub endpoint_allow: Allowlist,
     /// `--require-tls`: insecure transport is refused (`TlsRequired`), not only warned about.
     pub require_tls: bool,
+    /// The watchdog behind `/healthz` (reconciles running too long).
+    pub liveness: Arc<crate::liveness::Liveness>,
 }
 
 /// The caches the reconciles read, filled by the watches of [`super::wiring`].
@@ -137,6 +142,7 @@ impl Context {
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),
             require_tls: config.require_tls,
+            liveness: config.liveness.clone(),
             metrics,
             neutron: Arc::new(neutron_sync::NeutronClients::new(
                 config.sdn_resync_interval,
