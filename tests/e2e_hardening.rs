@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use cellnet::api::{CellInterconnect, InfraEndpoint};
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
 use support::odl_server::{OdlConfig, OdlServer};
-use support::{ControlPlane, ControllerProcess, Kind as _, namespace, report, wait_condition, wait_for, wait_ready};
+use support::{
+    ControlPlane, ControllerProcess, Kind as _, namespace, report, wait_condition, wait_for, wait_ready,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Every SDN call waits this long for a black hole, longer than the liveness watchdog's limit.
@@ -60,7 +62,11 @@ fn env() -> &'static Env {
 fn probe(port: u16, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("probe server");
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     let code = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -106,7 +112,11 @@ fn external(name: &str, cell: &str, address: impl std::fmt::Display, asn: u32) -
 /// external cell; returns its server.
 fn healthy_pair(cp: &ControlPlane, ns: &str, last: u8) -> OdlServer {
     let (ca, cert, key) = pki();
-    let server = OdlServer::start_tls(OdlConfig::new(65300 + u32::from(last), &addr(last).to_string()), &cert, &key);
+    let server = OdlServer::start_tls(
+        OdlConfig::new(65300 + u32::from(last), &addr(last).to_string()),
+        &cert,
+        &key,
+    );
     cp.apply(
         ns,
         &[
@@ -156,15 +166,29 @@ async fn require_tls_refuses_plaintext_credentials_and_unverified_certificates()
             wait_condition::<InfraEndpoint>(cp, ns, name, "Ready", "False", Some("TlsRequired"), TIMEOUT);
         report(&format!("{name}: TlsRequired after {:.1} s", took.as_secs_f64()));
         let message = &ep.condition("Ready").unwrap().message;
-        assert!(message.contains(what) && message.contains("--require-tls"), "{message}");
+        assert!(
+            message.contains(what) && message.contains("--require-tls"),
+            "{message}"
+        );
         assert_eq!(ep.condition("Stalled").map(|c| c.status.as_str()), Some("True"));
     }
-    let (cic, _) =
-        wait_condition::<CellInterconnect>(cp, ns, "plain-dc", "Ready", "False", Some("TlsRequired"), TIMEOUT);
+    let (cic, _) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "plain-dc",
+        "Ready",
+        "False",
+        Some("TlsRequired"),
+        TIMEOUT,
+    );
     assert!(cic.condition("Ready").unwrap().message.contains("plain http"));
     // Two speaker polls later: still nothing sent.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(plain.requests().is_empty(), "requests over plain http: {:?}", plain.requests().len());
+    assert!(
+        plain.requests().is_empty(),
+        "requests over plain http: {:?}",
+        plain.requests().len()
+    );
     assert!(unverified.requests().is_empty());
     assert_eq!(unverified.failed_handshakes(), 0, "not even a TLS handshake");
 
@@ -190,14 +214,24 @@ async fn liveness_fails_while_a_reconcile_is_stuck_and_recovers() {
     assert_eq!(code, 200, "{body}");
     let (_hole, url) = black_hole();
     let created = Instant::now();
-    cp.apply(ns, &external("ep-void", "void", addr(21), 65321).gobgp(&url).yaml());
+    cp.apply(
+        ns,
+        &external("ep-void", "void", addr(21), 65321).gobgp(&url).yaml(),
+    );
     let (why, took) = wait_for("/healthz to fail", TIMEOUT, || {
         let (code, body) = probe(*probes, "/healthz");
         let stuck = code == 503 && body.contains(&format!("InfraEndpoint/{ns}/ep-void"));
         (stuck.then(|| body.clone()), format!("{code} {body}"))
     });
-    report(&format!("/healthz 503 {:.1} s after the endpoint was created: {}", took.as_secs_f64(), why.trim()));
-    assert!(why.contains("has run for") && why.contains("--liveness-stall-after"), "{why}");
+    report(&format!(
+        "/healthz 503 {:.1} s after the endpoint was created: {}",
+        took.as_secs_f64(),
+        why.trim()
+    ));
+    assert!(
+        why.contains("has run for") && why.contains("--liveness-stall-after"),
+        "{why}"
+    );
     let (_, took) = wait_for("/healthz to pass again", TIMEOUT, || {
         let (code, body) = probe(*probes, "/healthz");
         ((code == 200).then_some(()), format!("{code} {body}"))
@@ -207,8 +241,15 @@ async fn liveness_fails_while_a_reconcile_is_stuck_and_recovers() {
         took.as_secs_f64(),
         created.elapsed().as_secs_f64()
     ));
-    let (ep, _) =
-        wait_condition::<InfraEndpoint>(cp, ns, "ep-void", "Ready", "False", Some("SdnUnreachable"), TIMEOUT);
+    let (ep, _) = wait_condition::<InfraEndpoint>(
+        cp,
+        ns,
+        "ep-void",
+        "Ready",
+        "False",
+        Some("SdnUnreachable"),
+        TIMEOUT,
+    );
     let message = &ep.condition("Ready").unwrap().message;
     assert!(message.contains(&url), "{message}");
 }
@@ -277,7 +318,10 @@ async fn a_healthy_interconnect_is_ready_in_its_normal_time_beside_many_against_
         (began.elapsed() - took).as_secs_f64()
     ));
     let applied = applying.join().expect("apply");
-    report(&format!("{count} interconnects against a black hole applied in {:.1} s", applied.as_secs_f64()));
+    report(&format!(
+        "{count} interconnects against a black hole applied in {:.1} s",
+        applied.as_secs_f64()
+    ));
     // Every one of them says why, and soon: none waits for a call to the black hole.
     let last = format!("void-{}", count - 1);
     let (_, all) =

@@ -804,7 +804,10 @@ async fn logins_with_a_wrong_password_stay_bounded_whatever_the_number_of_interc
     // A fixed Secret is a new client: tried at once, not after the backoff.
     cp.apply(ns, &credentials("odl-admin", "admin"));
     let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc7", TIMEOUT);
-    report(&format!("Ready {:.1} s after the Secret was fixed", took.as_secs_f64()));
+    report(&format!(
+        "Ready {:.1} s after the Secret was fixed",
+        took.as_secs_f64()
+    ));
 }
 
 /// Basic auth over plain http works, and says what it costs: the endpoint carries the
@@ -826,16 +829,29 @@ async fn plaintext_credentials_carry_an_insecure_transport_warning() {
         TIMEOUT,
     );
     let message = &ep.condition("InsecureTransport").unwrap().message;
-    assert!(message.contains("plain http") && message.contains(&server.url()), "{message}");
-    assert_eq!(ep.condition("Ready").unwrap().status, "True", "a warning, not a failure");
+    assert!(
+        message.contains("plain http") && message.contains(&server.url()),
+        "{message}"
+    );
+    assert_eq!(
+        ep.condition("Ready").unwrap().status,
+        "True",
+        "a warning, not a failure"
+    );
     // Several speaker polls and reconciles later: still one Warning.
     std::thread::sleep(3 * RESYNC);
     let (warnings, _) = wait_for("the InsecureTransport Warning", TIMEOUT, || {
         let found = events_of(cp, ns, "InsecureTransport");
-        (Some(found.clone()).filter(|f| !f.is_empty()), format!("{found:?}"))
+        (
+            Some(found.clone()).filter(|f| !f.is_empty()),
+            format!("{found:?}"),
+        )
     });
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].starts_with("Warning: ") && warnings[0].contains("plain http"), "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("Warning: ") && warnings[0].contains("plain http"),
+        "{warnings:?}"
+    );
     // The external endpoint sends nothing: no condition.
     let dc = cp.get::<InfraEndpoint>(ns, "ep-dc").unwrap();
     assert!(dc.condition("InsecureTransport").is_none());

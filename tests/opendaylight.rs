@@ -605,7 +605,9 @@ async fn a_redirect_never_carries_the_credentials_elsewhere() {
         let seen = seen.clone();
         move |headers: HeaderMap| async move {
             let auth = headers.get(header::AUTHORIZATION);
-            seen.lock().unwrap().push(auth.map(|v| v.to_str().unwrap_or("?").to_string()));
+            seen.lock()
+                .unwrap()
+                .push(auth.map(|v| v.to_str().unwrap_or("?").to_string()));
             "{}"
         }
     })))
@@ -622,7 +624,10 @@ async fn a_redirect_never_carries_the_credentials_elsewhere() {
     .unwrap();
     let listed = odl.list_peers().await;
     let created = odl.ensure_peer(&peer("192.0.2.31")).await;
-    assert!(listed.is_err(), "a redirect is an error, not followed: {listed:?}");
+    assert!(
+        listed.is_err(),
+        "a redirect is an error, not followed: {listed:?}"
+    );
     assert!(created.is_err(), "{created:?}");
     assert!(
         seen.lock().unwrap().is_empty(),

@@ -814,9 +814,13 @@ fn helm_passes_require_tls_and_the_backoffs() {
     let picked = |a: &[String]| -> Vec<String> {
         a.iter()
             .filter(|a| {
-                ["--require-tls", "--auth-failure-backoff", "--liveness-stall-after"]
-                    .iter()
-                    .any(|f| a.starts_with(f))
+                [
+                    "--require-tls",
+                    "--auth-failure-backoff",
+                    "--liveness-stall-after",
+                ]
+                .iter()
+                .any(|f| a.starts_with(f))
             })
             .cloned()
             .collect()
@@ -827,11 +831,18 @@ fn helm_passes_require_tls_and_the_backoffs() {
     );
     assert_eq!(picked(&args(&kustomize_build())), Vec::<String>::new());
     let kustomize_base = std::fs::read_to_string("deploy/deployment.yaml").unwrap();
-    assert!(kustomize_base.contains("# - --require-tls"), "the kustomize base documents the flag");
+    assert!(
+        kustomize_base.contains("# - --require-tls"),
+        "the kustomize base documents the flag"
+    );
     let docs = helm_template(&["--set", "requireTls=true,authFailureBackoff=10m"]);
     assert_eq!(
         picked(&args(&docs)),
-        ["--auth-failure-backoff=10m", "--liveness-stall-after=5m", "--require-tls"]
+        [
+            "--auth-failure-backoff=10m",
+            "--liveness-stall-after=5m",
+            "--require-tls"
+        ]
     );
     let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet", "--set", "requireTls=true"]);
     assert!(ok, "helm lint:\n{out}\n{err}");

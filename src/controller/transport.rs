@@ -14,7 +14,11 @@ pub fn sdn_risk(target: &SdnTarget) -> Option<String> {
         return Some(format!(
             "spec.sdn.tls.insecureSkipVerify: the certificate of {url} is not verified, so anyone on \
              the path can impersonate it{}",
-            if target.credentials.is_some() { " and read the credentials" } else { "" }
+            if target.credentials.is_some() {
+                " and read the credentials"
+            } else {
+                ""
+            }
         ));
     }
     if target.credentials.is_some() && is_plain_http(url) {
@@ -29,7 +33,9 @@ pub fn sdn_risk(target: &SdnTarget) -> Option<String> {
 /// Why a Keystone or Neutron URL that receives a password or token is insecure, or `None`.
 pub fn cloud_risk(what: &str, url: &str) -> Option<String> {
     is_plain_http(url).then(|| {
-        format!("the clouds.yaml {what} {url} is plain http: the password and token go in clear; use https://")
+        format!(
+            "the clouds.yaml {what} {url} is plain http: the password and token go in clear; use https://"
+        )
     })
 }
 
@@ -59,9 +65,15 @@ mod tests {
     #[test]
     fn credentials_over_http_and_skipped_verification_are_risks() {
         let plain = sdn_risk(&target("http://odl:8181", true, false)).unwrap();
-        assert!(plain.contains("plain http") && !plain.contains("secret-4711"), "{plain}");
+        assert!(
+            plain.contains("plain http") && !plain.contains("secret-4711"),
+            "{plain}"
+        );
         let skip = sdn_risk(&target("https://odl:8443", true, true)).unwrap();
-        assert!(skip.contains("insecureSkipVerify") && skip.contains("credentials"), "{skip}");
+        assert!(
+            skip.contains("insecureSkipVerify") && skip.contains("credentials"),
+            "{skip}"
+        );
         assert!(sdn_risk(&target("https://odl:8443", false, true)).is_some());
     }
 

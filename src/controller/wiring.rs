@@ -196,7 +196,9 @@ async fn run_interconnects(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
-                let _running = ctx.liveness.reconciling(object_name("CellInterconnect", obj.as_ref()));
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("CellInterconnect", obj.as_ref()));
                 let result = interconnect::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("CellInterconnect", result.as_ref().ok());
@@ -261,7 +263,9 @@ async fn run_endpoints(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
-                let _running = ctx.liveness.reconciling(object_name("InfraEndpoint", obj.as_ref()));
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("InfraEndpoint", obj.as_ref()));
                 let result = endpoint::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("InfraEndpoint", result.as_ref().ok());
@@ -276,7 +280,11 @@ async fn run_endpoints(
 
 /// `Kind/namespace/name`, as the liveness watchdog names a reconcile.
 fn object_name(kind: &str, obj: &impl ResourceExt) -> String {
-    format!("{kind}/{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+    format!(
+        "{kind}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 impl Sources {

@@ -59,8 +59,14 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
             .await;
     }
     if let Some(note) = report::insecure_news(ep.status.as_ref(), facts) {
-        ctx.publish(ep, EventType::Warning, Reason::InsecureTransport, "CheckTransport", note)
-            .await;
+        ctx.publish(
+            ep,
+            EventType::Warning,
+            Reason::InsecureTransport,
+            "CheckTransport",
+            note,
+        )
+        .await;
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);

@@ -180,7 +180,15 @@ fn fold_insecure(status: &mut InfraEndpointStatus, facts: &Facts, generation: Op
     let t = ConditionType::InsecureTransport;
     match &facts.insecure {
         Some(why) => {
-            set_condition(conds, t, true, Reason::InsecureTransport.as_str(), why, generation, now);
+            set_condition(
+                conds,
+                t,
+                true,
+                Reason::InsecureTransport.as_str(),
+                why,
+                generation,
+                now,
+            );
         }
         None => {
             remove_condition(conds, t);

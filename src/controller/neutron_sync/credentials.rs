@@ -83,6 +83,19 @@ fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
     Ok(())
 }
 
+/// Why the cloud's Keystone or Neutron URLs would carry its password or token in clear, or `None`.
+pub(super) fn insecure(cloud: &clouds::Cloud) -> Option<String> {
+    if matches!(cloud.auth, clouds::Auth::None { .. }) {
+        return None;
+    }
+    let risks: Vec<String> = cloud
+        .urls()
+        .into_iter()
+        .filter_map(|(field, url)| super::super::transport::cloud_risk(field, url))
+        .collect();
+    (!risks.is_empty()).then(|| format!("cloud {:?}: {}", cloud.name, risks.join("; ")))
+}
+
 /// The peer's MD5 password when `bgp.passwordSecretRef` names one.
 pub(super) async fn peer_password(
     ctx: &Context,
@@ -99,4 +112,29 @@ pub(super) async fn peer_password(
         })),
         Err(p) => Err(p.within("BGP password")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud(auth_url: &str) -> clouds::Cloud {
+        let yaml = format!(
+            "clouds:\n  prod:\n    auth:\n      auth_url: {auth_url}\n      username: admin\n      \
+             password: secret-4711\n      project_name: p\n      user_domain_name: Default\n      \
+             project_domain_name: Default\n"
+        );
+        clouds::parse(&yaml, "prod").unwrap()
+    }
+
+    #[test]
+    fn a_password_to_keystone_over_plain_http_is_insecure() {
+        let why = insecure(&cloud("http://keystone.example:5000/v3")).unwrap();
+        assert!(
+            why.contains("auth.auth_url") && why.contains("plain http"),
+            "{why}"
+        );
+        assert!(!why.contains("secret-4711"), "{why}");
+        assert_eq!(insecure(&cloud("https://keystone.example:5000/v3")), None);
+    }
 }

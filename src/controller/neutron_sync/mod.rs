@@ -129,6 +129,21 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutco
         Ok(c) => c,
         Err(p) => return Ok(NeutronOutcome::failed(status, p.within(cell_of(ep)))),
     };
+    let insecure = credentials::insecure(client.cloud());
+    Ok(NeutronOutcome {
+        insecure,
+        ..with_client(ctx, ep, spec, status, &client).await?
+    })
+}
+
+/// The Neutron step once the cloud's client is known.
+async fn with_client(
+    ctx: &Context,
+    ep: &InfraEndpoint,
+    spec: &NeutronSpec,
+    mut status: crate::api::infra_endpoint::NeutronStatus,
+    client: &NeutronClient,
+) -> Result<NeutronOutcome> {
     // The password is read before touching Neutron, so a missing Secret changes nothing.
     let password = match credentials::peer_password(ctx, ep, spec.bgp.as_ref()).await? {
         Ok(p) => p,
@@ -137,7 +152,7 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutco
     let job = Job {
         ep,
         spec,
-        client: &client,
+        client,
         owner: plan::owner_tag(ep),
     };
     Ok(match job.apply(&mut status, password.as_ref()).await {

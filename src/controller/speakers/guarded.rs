@@ -58,6 +58,8 @@ impl SdnBackend for Guarded {
         origination: &Origination,
         filters: &[RouteFilter],
     ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
-        self.health.call(self.inner.observe_routes(origination, filters)).await
+        self.health
+            .call(self.inner.observe_routes(origination, filters))
+            .await
     }
 }

@@ -72,7 +72,8 @@ impl AuthBackoff {
     /// How long until a call may try again (zero when it may now).
     pub fn wait(&self, now: Instant) -> Duration {
         let s = self.state.lock().expect("auth backoff lock");
-        s.blocked_until.map_or(Duration::ZERO, |u| u.saturating_duration_since(now))
+        s.blocked_until
+            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now))
     }
 
     /// Takes in the answer of a call that was made.
@@ -203,7 +204,10 @@ mod tests {
         b.observe(Err(&refused()), t0);
         let held = b.admit(t0 + Duration::from_secs(59)).unwrap_err();
         assert!(matches!(held, SdnError::AuthFailed { .. }));
-        assert!(held.to_string().contains("401 Unauthorized") && held.to_string().contains("--auth-failure-backoff"));
+        assert!(
+            held.to_string().contains("401 Unauthorized")
+                && held.to_string().contains("--auth-failure-backoff")
+        );
         let later = t0 + Duration::from_secs(61);
         assert!(b.admit(later).is_ok(), "the one that tries again");
         assert!(b.admit(later).is_err(), "the others wait for its answer");
@@ -218,7 +222,10 @@ mod tests {
         let b = AuthBackoff::new(Duration::from_secs(60));
         let t0 = Instant::now();
         b.observe(Err(&refused()), t0);
-        let timeout = SdnError::Timeout { endpoint: "x".into(), seconds: 5 };
+        let timeout = SdnError::Timeout {
+            endpoint: "x".into(),
+            seconds: 5,
+        };
         b.observe(Err(&timeout), t0);
         assert!(b.admit(t0).is_err());
     }
@@ -226,7 +233,10 @@ mod tests {
     #[test]
     fn the_breaker_opens_on_unreachable_and_only_the_watcher_closes_it() {
         let h = Health::new(Duration::from_secs(60));
-        let timeout = SdnError::Timeout { endpoint: "http://void:50051".into(), seconds: 5 };
+        let timeout = SdnError::Timeout {
+            endpoint: "http://void:50051".into(),
+            seconds: 5,
+        };
         h.observe(Err(&timeout));
         let held = h.breaker.admit().unwrap_err();
         assert_eq!(held.category(), crate::api::Reason::SdnUnreachable);
@@ -241,7 +251,11 @@ mod tests {
     #[test]
     fn a_rejected_request_does_not_open_the_breaker() {
         let h = Health::new(Duration::from_secs(60));
-        let rejected = SdnError::Rejected { endpoint: "x".into(), operation: "ensure_peer", message: "400".into() };
+        let rejected = SdnError::Rejected {
+            endpoint: "x".into(),
+            operation: "ensure_peer",
+            message: "400".into(),
+        };
         h.observe(Err(&rejected));
         assert!(h.breaker.admit().is_ok());
     }

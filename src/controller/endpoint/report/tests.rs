@@ -57,6 +57,7 @@ fn neutron_failed(problem: Problem) -> NeutronOutcome {
     NeutronOutcome {
         status: Some(NeutronStatus::default()),
         result: Err(problem),
+        insecure: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn the_first_problem_wins() {
     let ok = NeutronOutcome {
         status: Some(NeutronStatus::default()),
         result: Ok("in place".into()),
+        insecure: None,
     };
     assert_eq!(ready().with_neutron(Some(&ok)), ready());
     assert_eq!(ready().with_neutron(None), ready());
@@ -232,9 +234,16 @@ fn insecure_transport_is_a_condition_while_true_and_a_warning_when_new() {
         condition(&first, ConditionType::InsecureTransport),
         pair("True", Reason::InsecureTransport)
     );
-    assert_eq!(condition(&first, ConditionType::Ready), pair("True", Reason::SpeakerConfigured));
+    assert_eq!(
+        condition(&first, ConditionType::Ready),
+        pair("True", Reason::SpeakerConfigured)
+    );
     assert_eq!(insecure_news(None, &facts).as_deref(), Some(why));
-    assert_eq!(insecure_news(Some(&first), &facts), None, "said once, not every reconcile");
+    assert_eq!(
+        insecure_news(Some(&first), &facts),
+        None,
+        "said once, not every reconcile"
+    );
 
     // A reconcile that stopped early keeps it; https removes it.
     let stopped = Facts::stopped(Phase::InUse, 1, Problem::new(Reason::InUse, "in use"), None);
