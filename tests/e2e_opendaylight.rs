@@ -740,7 +740,10 @@ fn login_bound(base: Duration, window: Duration) -> usize {
     let (mut at, mut attempts) = (Duration::ZERO, 0);
     while at <= window {
         attempts += 1;
-        at += cellnet::controller::speakers::health::AuthBackoff::delay(base, attempts as u32);
+        at += cellnet::controller::speakers::health::AuthBackoff::<cellnet::sdn::SdnError>::delay(
+            base,
+            attempts as u32,
+        );
     }
     attempts
 }

@@ -144,10 +144,10 @@ impl Context {
             require_tls: config.require_tls,
             liveness: config.liveness.clone(),
             metrics,
-            neutron: Arc::new(neutron_sync::NeutronClients::new(
-                config.sdn_resync_interval,
-                config.sdn_timeout,
-            )),
+            neutron: Arc::new(
+                neutron_sync::NeutronClients::new(config.sdn_resync_interval, config.sdn_timeout)
+                    .with_auth_backoff(config.auth_failure_backoff),
+            ),
         }
     }
 

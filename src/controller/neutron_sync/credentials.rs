@@ -31,7 +31,7 @@ pub(super) async fn client(
     ep: &InfraEndpoint,
     secret_ref: &CloudSecretRef,
     cloud: &str,
-) -> Result<Checked<Arc<NeutronClient>>> {
+) -> Result<Checked<(Arc<NeutronClient>, super::AuthGate)>> {
     let yaml = match read_secret(ctx, ep, &secret_ref.name, &secret_ref.key).await? {
         Ok(secret) => secret.value,
         Err(p) => return Ok(Err(p.within("Neutron credentials"))),

@@ -20,27 +20,36 @@ use crate::sdn::SdnError;
 const NOT_RETRIED: &str = "not retried until the backoff of refused credentials (--auth-failure-backoff) is over, or the Secret changes";
 const BREAKER_OPEN: &str = "not called while the speaker's watcher finds it unreachable";
 
-/// Growing waits after refused credentials: `base`, doubling, at most [`AUTH_BACKOFF_CAP`] times `base`.
+/// Growing waits after refused credentials: `base`, doubling, at most [`AUTH_BACKOFF_CAP`] times
+/// `base`. `E` is the refusal handed to the callers held back (an SDN error, a Neutron problem).
 #[derive(Debug)]
-pub struct AuthBackoff {
+pub struct AuthBackoff<E = SdnError> {
     base: Duration,
-    state: Mutex<AuthState>,
+    state: Mutex<AuthState<E>>,
 }
 
 /// The cap of [`AuthBackoff`], in multiples of its base (2 min -> at most 16 min).
 pub const AUTH_BACKOFF_CAP: u32 = 8;
 
-#[derive(Debug, Default)]
-struct AuthState {
+#[derive(Debug)]
+struct AuthState<E> {
     /// Refusals since the last accepted call.
     refusals: u32,
-    /// No call before this instant (also reserved for the one call that tries again).
-    blocked_until: Option<Instant>,
-    /// The last refusal, returned to the callers that are held back.
-    last: Option<SdnError>,
+    /// No call before this instant (also reserved for the one call that tries again), and the
+    /// last refusal, returned to the callers held back.
+    blocked: Option<(Instant, E)>,
 }
 
-impl AuthBackoff {
+impl<E> Default for AuthState<E> {
+    fn default() -> Self {
+        Self {
+            refusals: 0,
+            blocked: None,
+        }
+    }
+}
+
+impl<E: Clone> AuthBackoff<E> {
     pub fn new(base: Duration) -> Self {
         Self {
             base,
@@ -56,37 +65,47 @@ impl AuthBackoff {
 
     /// `Err(last refusal)` while held back. When the wait is over, this caller is the one that
     /// tries again: the others stay held back until its answer.
-    pub fn admit(&self, now: Instant) -> Result<(), SdnError> {
+    pub fn admit(&self, now: Instant) -> Result<(), E> {
         let mut s = self.state.lock().expect("auth backoff lock");
-        let Some(until) = s.blocked_until else {
-            return Ok(());
-        };
-        if now < until {
-            return Err(held_back(s.last.as_ref(), NOT_RETRIED));
+        let refusals = s.refusals;
+        if let Some((until, last)) = s.blocked.as_mut() {
+            if now < *until {
+                return Err(last.clone());
+            }
+            // Reserved for this caller; its answer (refused or not) decides what comes next.
+            *until = now + Self::delay(self.base, refusals);
         }
-        // Reserved for this caller; its answer (refused or not) decides what comes next.
-        s.blocked_until = Some(now + Self::delay(self.base, s.refusals));
         Ok(())
     }
 
     /// How long until a call may try again (zero when it may now).
     pub fn wait(&self, now: Instant) -> Duration {
         let s = self.state.lock().expect("auth backoff lock");
-        s.blocked_until
-            .map_or(Duration::ZERO, |u| u.saturating_duration_since(now))
+        s.blocked
+            .as_ref()
+            .map_or(Duration::ZERO, |(until, _)| until.saturating_duration_since(now))
     }
 
-    /// Takes in the answer of a call that was made.
-    pub fn observe(&self, result: Result<(), &SdnError>, now: Instant) {
+    /// A call was refused: the wait grows.
+    pub fn refused(&self, refusal: E, now: Instant) {
         let mut s = self.state.lock().expect("auth backoff lock");
+        s.refusals = s.refusals.saturating_add(1);
+        s.blocked = Some((now + Self::delay(self.base, s.refusals), refusal));
+    }
+
+    /// A call passed authentication: no more waiting.
+    pub fn accepted(&self) {
+        *self.state.lock().expect("auth backoff lock") = AuthState::default();
+    }
+}
+
+impl AuthBackoff<SdnError> {
+    /// Takes in the answer of an SDN call that was made.
+    pub fn observe(&self, result: Result<(), &SdnError>, now: Instant) {
         match result {
-            Err(e @ SdnError::AuthFailed { .. }) => {
-                s.refusals = s.refusals.saturating_add(1);
-                s.blocked_until = Some(now + Self::delay(self.base, s.refusals));
-                s.last = Some(e.clone());
-            }
+            Err(e @ SdnError::AuthFailed { .. }) => self.refused(e.clone(), now),
             // Any answer but a refusal means the credentials passed (or were not the question).
-            Ok(()) => *s = AuthState::default(),
+            Ok(()) => self.accepted(),
             Err(_) => {}
         }
     }
@@ -141,10 +160,17 @@ impl Health {
     /// A reconcile's call: made only when neither gate holds it back.
     pub async fn call<T>(&self, call: impl Future<Output = Result<T, SdnError>>) -> Result<T, SdnError> {
         self.breaker.admit()?;
-        self.auth.admit(Instant::now())?;
+        self.admit_poll()?;
         let result = call.await;
         self.observe(result.as_ref().map(|_| ()));
         result
+    }
+
+    /// The watcher's poll: held back only by refused credentials (it is what closes the breaker).
+    pub fn admit_poll(&self) -> Result<(), SdnError> {
+        self.auth
+            .admit(Instant::now())
+            .map_err(|last| held_back(Some(&last), NOT_RETRIED))
     }
 
     /// Takes in the answer of any call (reconcile or poll).
@@ -192,7 +218,9 @@ mod tests {
     #[test]
     fn refusals_wait_longer_each_time_up_to_the_cap() {
         let base = Duration::from_secs(60);
-        let waits: Vec<u64> = (1..=6).map(|n| AuthBackoff::delay(base, n).as_secs()).collect();
+        let waits: Vec<u64> = (1..=6)
+            .map(|n| AuthBackoff::<SdnError>::delay(base, n).as_secs())
+            .collect();
         assert_eq!(waits, [60, 120, 240, 480, 480, 480]);
     }
 
@@ -204,10 +232,6 @@ mod tests {
         b.observe(Err(&refused()), t0);
         let held = b.admit(t0 + Duration::from_secs(59)).unwrap_err();
         assert!(matches!(held, SdnError::AuthFailed { .. }));
-        assert!(
-            held.to_string().contains("401 Unauthorized")
-                && held.to_string().contains("--auth-failure-backoff")
-        );
         let later = t0 + Duration::from_secs(61);
         assert!(b.admit(later).is_ok(), "the one that tries again");
         assert!(b.admit(later).is_err(), "the others wait for its answer");
@@ -215,6 +239,17 @@ mod tests {
         assert_eq!(b.wait(later), Duration::from_secs(120));
         b.observe(Ok(()), later);
         assert!(b.admit(later).is_ok(), "accepted: no more waiting");
+    }
+
+    #[test]
+    fn a_held_back_call_says_why_no_call_was_made() {
+        let h = Health::new(Duration::from_secs(60));
+        h.observe(Err(&refused()));
+        let held = h.admit_poll().unwrap_err().to_string();
+        assert!(
+            held.contains("401 Unauthorized") && held.contains("--auth-failure-backoff"),
+            "{held}"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ async fn timed_list(
     target: &SdnTarget,
     (backend, health): (&dyn SdnBackend, &Health),
 ) -> Result<Vec<ObservedPeer>, SdnError> {
-    health.auth.admit(Instant::now())?;
+    health.admit_poll()?;
     let _timer = metrics.sdn_timer(target, "watch_list_peers");
     let result = backend.list_peers().await;
     health.observe(result.as_ref().map(|_| ()));
