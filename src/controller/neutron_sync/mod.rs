@@ -178,28 +178,6 @@ fn take_in(gate: &AuthBackoff<Problem>, problem: Option<&Problem>) {
     }
 }
 
-#[cfg(test)]
-mod auth_tests {
-    use super::*;
-
-    #[test]
-    fn a_keystone_refusal_holds_back_the_next_login_and_an_answer_clears_it() {
-        let gate = AuthBackoff::new(Duration::from_secs(120));
-        let refused = Problem::new(Reason::NeutronAuthFailed, "Keystone answered 401");
-        take_in(&gate, Some(&refused));
-        let held = held_back(gate.admit(Instant::now()).unwrap_err());
-        assert_eq!(held.reason, Reason::NeutronAuthFailed);
-        assert!(held.message.contains("401") && held.message.contains("--auth-failure-backoff"));
-        take_in(&gate, Some(&Problem::new(Reason::SecretNotFound, "no Secret")));
-        assert!(
-            gate.admit(Instant::now()).is_err(),
-            "no answer from Keystone: still waiting"
-        );
-        take_in(&gate, None);
-        assert!(gate.admit(Instant::now()).is_ok());
-    }
-}
-
 /// The Neutron step once the cloud's client is known.
 async fn with_client(
     ctx: &Context,
@@ -250,5 +228,27 @@ impl Job<'_> {
             cidr,
             Some((&speaker, &peer)),
         ))
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    #[test]
+    fn a_keystone_refusal_holds_back_the_next_login_and_an_answer_clears_it() {
+        let gate = AuthBackoff::new(Duration::from_secs(120));
+        let refused = Problem::new(Reason::NeutronAuthFailed, "Keystone answered 401");
+        take_in(&gate, Some(&refused));
+        let held = held_back(gate.admit(Instant::now()).unwrap_err());
+        assert_eq!(held.reason, Reason::NeutronAuthFailed);
+        assert!(held.message.contains("401") && held.message.contains("--auth-failure-backoff"));
+        take_in(&gate, Some(&Problem::new(Reason::SecretNotFound, "no Secret")));
+        assert!(
+            gate.admit(Instant::now()).is_err(),
+            "no answer from Keystone: still waiting"
+        );
+        take_in(&gate, None);
+        assert!(gate.admit(Instant::now()).is_ok());
     }
 }
