@@ -194,7 +194,7 @@ fn held_back(last: Option<&SdnError>, why: &str) -> SdnError {
         },
         Some(SdnError::Timeout { endpoint, seconds }) => SdnError::Unreachable {
             endpoint: endpoint.clone(),
-            message: note(&format!("no answer within {seconds} s")),
+            message: note(&format!("did not answer within {seconds} s")),
         },
         Some(other) => other.clone(),
         None => SdnError::Unreachable {
@@ -276,6 +276,8 @@ mod tests {
         let held = h.breaker.admit().unwrap_err();
         assert_eq!(held.category(), crate::api::Reason::SdnUnreachable);
         assert!(held.to_string().contains("http://void:50051"), "{held}");
+        // The words of the call that failed stay (docs/failure-modes.md, tests/faults_network.rs).
+        assert!(held.to_string().contains("did not answer within 5 s"), "{held}");
         h.observe(Ok(()));
         assert!(h.breaker.is_open(), "a reconcile's success does not close it");
         assert!(h.breaker.close());
