@@ -513,7 +513,9 @@ async fn keystone_credentials_wrong_then_right() {
     let ep = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
     let insecure = ep.condition("InsecureTransport").map(|c| c.message.clone());
     assert!(
-        insecure.as_deref().is_some_and(|m| m.contains("auth.auth_url") && m.contains("plain http")),
+        insecure
+            .as_deref()
+            .is_some_and(|m| m.contains("auth.auth_url") && m.contains("plain http")),
         "{insecure:?}"
     );
     assert_eq!(networks_named(n, "cellnet-celle-ep1").len(), 1);
