@@ -691,3 +691,56 @@ async fn reset_session_rpc_releases_only_recorded_neighbours_with_a_session() {
     );
     assert_eq!(server.resets().len(), 1);
 }
+
+/// OpenDaylight behind something that answers 302 to another server on loopback: the redirect is
+/// an error, and the other server, which records every request, never sees the basic-auth
+/// credentials (or any request at all). reqwest follows redirects by default.
+#[tokio::test]
+async fn a_redirect_never_carries_the_credentials_elsewhere() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::routing::any;
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let elsewhere = serve(Router::new().fallback(any({
+        let seen = seen.clone();
+        move |headers: HeaderMap| async move {
+            let auth = headers.get(header::AUTHORIZATION);
+            seen.lock()
+                .unwrap()
+                .push(auth.map(|v| v.to_str().unwrap_or("?").to_string()));
+            "{}"
+        }
+    })))
+    .await;
+    let redirecting = serve(Router::new().fallback(any(move || {
+        let to = format!("{elsewhere}/rests/data");
+        async move { (StatusCode::FOUND, [(header::LOCATION, to)], "") }
+    })))
+    .await;
+    let odl = OpenDaylight::connect(
+        &opendaylight::target(redirecting, "admin", "secret-4711"),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let listed = odl.list_peers().await;
+    let created = odl.ensure_peer(&peer("192.0.2.31")).await;
+    assert!(
+        listed.is_err(),
+        "a redirect is an error, not followed: {listed:?}"
+    );
+    assert!(created.is_err(), "{created:?}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the redirect target was called: {:?}",
+        seen.lock().unwrap()
+    );
+}

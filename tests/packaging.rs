@@ -868,6 +868,47 @@ fn helm_passes_the_allowlist_and_the_secret_waiver() {
     assert!(ok, "helm lint:\n{out}\n{err}");
 }
 
+/// `requireTls` becomes `--require-tls` (off by default, as in the kustomize base, where the
+/// flag is a commented line); the refused-credentials backoff and the liveness limit are passed.
+#[test]
+fn helm_passes_require_tls_and_the_backoffs() {
+    let picked = |a: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|a| {
+                [
+                    "--require-tls",
+                    "--auth-failure-backoff",
+                    "--liveness-stall-after",
+                ]
+                .iter()
+                .any(|f| a.starts_with(f))
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        picked(&args(&helm_template(&[]))),
+        ["--auth-failure-backoff=2m", "--liveness-stall-after=5m"]
+    );
+    assert_eq!(picked(&args(&kustomize_build())), Vec::<String>::new());
+    let kustomize_base = std::fs::read_to_string("deploy/deployment.yaml").unwrap();
+    assert!(
+        kustomize_base.contains("# - --require-tls"),
+        "the kustomize base documents the flag"
+    );
+    let docs = helm_template(&["--set", "requireTls=true,authFailureBackoff=10m"]);
+    assert_eq!(
+        picked(&args(&docs)),
+        [
+            "--auth-failure-backoff=10m",
+            "--liveness-stall-after=5m",
+            "--require-tls"
+        ]
+    );
+    let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet", "--set", "requireTls=true"]);
+    assert!(ok, "helm lint:\n{out}\n{err}");
+}
+
 /// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set; the
 /// release namespace by default; `rbac.clusterWideSecrets` the opt-in for every namespace.
 #[test]

@@ -35,10 +35,13 @@ pub enum ConditionType {
     /// InfraEndpoint: its networks are announced by its speaker (False: a conflict with
     /// another cell's endpoint, or the speaker refused them).
     NetworksAnnounced,
+    /// InfraEndpoint, present only while true: cellnet sends credentials to an API over plain
+    /// `http://`, or skips verifying its TLS certificate (`--require-tls` refuses both).
+    InsecureTransport,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 10] = [
+    pub const ALL: [ConditionType; 11] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -49,6 +52,7 @@ impl ConditionType {
         Self::NeutronConfigured,
         Self::RoutesExchanged,
         Self::NetworksAnnounced,
+        Self::InsecureTransport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +67,7 @@ impl ConditionType {
             Self::NeutronConfigured => "NeutronConfigured",
             Self::RoutesExchanged => "RoutesExchanged",
             Self::NetworksAnnounced => "NetworksAnnounced",
+            Self::InsecureTransport => "InsecureTransport",
         }
     }
 }

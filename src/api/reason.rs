@@ -92,6 +92,10 @@ reasons! {
     /// The URL of an SDN, Keystone or Neutron API is outside the operator's allowlist
     /// (`--endpoint-allow`); cellnet made no connection to it.
     EndpointNotAllowed => stalls: true,
+    /// Endpoint: the controller runs with `--require-tls` and the endpoint would send credentials
+    /// over plain `http://` (OpenDaylight basic auth, a Keystone password) or skip verifying the
+    /// API's certificate (`insecureSkipVerify`); nothing was sent. Use `https://` with a trusted CA.
+    TlsRequired => stalls: true,
     /// Endpoint: something the API server could not refuse is unusable (an address that is not an
     /// IP, an IPv6 address without `routerId`).
     InvalidEndpoint => stalls: true,
@@ -156,6 +160,11 @@ reasons! {
     RoutesUpdated => stalls: false,
     /// Event (Warning): a peer at the address of cellnet's peer is someone else's; not removed.
     PeerNotOwned => stalls: false,
+    /// Event (Warning) and the endpoint's `InsecureTransport` condition: cellnet sends
+    /// credentials over plain `http://` (OpenDaylight basic auth, a Keystone password or token) or
+    /// skips verifying the API's TLS certificate. Anyone on the path can read or replace them;
+    /// `--require-tls` refuses such endpoints (`TlsRequired`).
+    InsecureTransport => stalls: false,
     /// Event: deletion with `cellnet.io/deletion-policy: Orphan`; peers left on the speakers.
     Orphaned => stalls: false,
     /// Event (Warning) and status: deletion waits because a speaker cannot be reached.

@@ -19,6 +19,7 @@ pub mod speaker_setup; // the speaker's global BGP config, shared by both reconc
 pub mod speakers; // registry of speakers (SDN clients) and their watchers
 pub mod status_write; // status writes (one JSON patch)
 pub mod target; // the SDN target and speaker key of an endpoint
+pub mod transport; // pure: credentials over plain http or unverified TLS (InsecureTransport, --require-tls)
 pub mod wiring; // watches, the two controllers, the loops beside them (unused speakers, readiness)
 
 use std::future::Future;

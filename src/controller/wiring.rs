@@ -52,7 +52,7 @@ pub fn speaker_registry(config: &Config, metrics: Arc<Metrics>) -> (Arc<Speakers
     let speakers = Arc::new(Speakers::new(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
-        config.sdn_timeout,
+        (config.sdn_timeout, config.auth_failure_backoff),
         metrics,
         config.connector.clone(),
     ));
@@ -211,6 +211,9 @@ async fn run_interconnects(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("CellInterconnect", obj.as_ref()));
                 let result = interconnect::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("CellInterconnect", result.as_ref().ok());
@@ -276,6 +279,9 @@ async fn run_endpoints(
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("InfraEndpoint", obj.as_ref()));
                 let result = endpoint::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("InfraEndpoint", result.as_ref().ok());
@@ -286,6 +292,15 @@ async fn run_endpoints(
         )
         .for_each(|res| async move { log_result("InfraEndpoint", res) })
         .await;
+}
+
+/// `Kind/namespace/name`, as the liveness watchdog names a reconcile.
+fn object_name(kind: &str, obj: &impl ResourceExt) -> String {
+    format!(
+        "{kind}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 impl Sources {

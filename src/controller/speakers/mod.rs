@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 use tracing::info;
 
+mod guarded;
+pub mod health;
 mod watcher;
 
 use crate::metrics::Metrics;
@@ -89,6 +91,7 @@ pub fn speaker_key(kind: BackendKind, url: &str) -> SpeakerKey {
 
 struct Entry {
     target: SdnTarget,
+    /// The client behind its [`health::Health`] gates (what reconciles call).
     backend: Arc<dyn SdnBackend>,
     watcher: tokio::task::AbortHandle,
 }
@@ -112,6 +115,8 @@ pub struct Speakers {
     requeue: Vec<ChangeSender>,
     resync: Duration,
     sdn_timeout: Duration,
+    /// The first wait after refused credentials (`--auth-failure-backoff`).
+    auth_backoff: Duration,
     metrics: Arc<Metrics>,
     connector: Arc<dyn Connector>,
 }
@@ -121,12 +126,13 @@ impl Speakers {
     pub fn new(
         requeue: Vec<ChangeSender>,
         resync: Duration,
-        sdn_timeout: Duration,
+        (sdn_timeout, auth_backoff): (Duration, Duration),
         metrics: Arc<Metrics>,
         connector: Arc<dyn Connector>,
     ) -> Self {
         Self {
             connector,
+            auth_backoff,
             entries: Mutex::default(),
             started: Started::default(),
             routes_written: RoutesWritten::default(),
@@ -148,13 +154,19 @@ impl Speakers {
             }
             entry.watcher.abort();
         }
-        let backend = self.connector.connect(target, self.sdn_timeout)?;
+        let inner = self.connector.connect(target, self.sdn_timeout)?;
+        // New credentials or CA: a new client with fresh gates, so a fixed Secret is tried at once.
+        let health = Arc::new(health::Health::new(self.auth_backoff));
+        let backend: Arc<dyn SdnBackend> = Arc::new(guarded::Guarded {
+            inner: inner.clone(),
+            health: health.clone(),
+        });
         self.forget_started(&key);
         let watcher = tokio::spawn(watcher::watch_speaker(
             (self.started.clone(), self.routes_written.clone()),
             key.clone(),
             target.clone(),
-            backend.clone(),
+            (inner, health),
             self.requeue.clone(),
             self.resync,
             self.metrics.clone(),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::health::Health;
 use super::{
     ChangeSender, MAX_EVENTS_PER_SECOND, MAX_NAMED_CHANGES, MAX_TRACKED_NEIGHBORS, RoutesWritten,
     SpeakerChange, SpeakerKey, Started, changed_neighbors,
@@ -31,13 +32,17 @@ fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
 }
 
 /// One read per speaker per interval, whatever the number of objects on it; counted and timed.
+/// Held back while refused credentials back off; its answer feeds the speaker's [`Health`].
 async fn timed_list(
     metrics: &Metrics,
     target: &SdnTarget,
-    backend: &dyn SdnBackend,
+    (backend, health): (&dyn SdnBackend, &Health),
 ) -> Result<Vec<ObservedPeer>, SdnError> {
+    health.admit_poll()?;
     let _timer = metrics.sdn_timer(target, "watch_list_peers");
-    backend.list_peers().await
+    let result = backend.list_peers().await;
+    health.observe(result.as_ref().map(|_| ()));
+    result
 }
 
 /// Whether a peer event is worth a reconcile: a session that reached or left Established. The
@@ -74,6 +79,7 @@ struct Watcher {
     last_routes: Option<u64>,
     reachable: bool,
     backoffs: Backoffs,
+    health: Arc<Health>,
 }
 
 impl Watcher {
@@ -159,6 +165,8 @@ impl Watcher {
     /// A successful poll: what changed since the last one.
     fn on_poll(&mut self, peers: Vec<ObservedPeer>, has_stream: bool) {
         self.backoffs.reset(&self.key);
+        // Reconciles held back by the circuit breaker try again now.
+        let breaker_was_open = self.health.breaker.close();
         let peers = snapshot(peers);
         self.established = peers
             .iter()
@@ -168,6 +176,8 @@ impl Watcher {
             info!(speaker = %self.key, "speaker reachable again");
             self.reachable = true;
             self.notify("reachable again");
+        } else if breaker_was_open {
+            self.notify("reachable again (circuit breaker closed)");
         } else if let Some(before) = self.last.as_ref().filter(|l| **l != peers) {
             let changed = changed_neighbors(before, &peers);
             if changed.len() > MAX_NAMED_CHANGES {
@@ -196,7 +206,9 @@ async fn poll_routes(
 ) -> Result<(), SdnError> {
     let digest = {
         let _timer = metrics.sdn_timer(target, "watch_routes_digest");
-        backend.routes_digest().await?
+        let result = backend.routes_digest().await;
+        w.health.observe(result.as_ref().map(|_| ()));
+        result?
     };
     let ours = w.routes_written.lock().expect("routes lock").remove(&w.key);
     if !ours && digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
@@ -218,7 +230,7 @@ pub(super) async fn watch_speaker(
     (started, routes_written): (Started, RoutesWritten),
     key: SpeakerKey,
     target: SdnTarget,
-    backend: Arc<dyn SdnBackend>,
+    (backend, health): (Arc<dyn SdnBackend>, Arc<Health>),
     requeue: Vec<ChangeSender>,
     resync: Duration,
     metrics: Arc<Metrics>,
@@ -236,13 +248,19 @@ pub(super) async fn watch_speaker(
         // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
         // outage is noticed within seconds rather than a minute.
         backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+        health,
     };
     loop {
         match backend.watch().await {
             Ok(events) => follow(&mut w, events, &target, backend.as_ref(), resync, &metrics).await,
-            Err(err) => w.unreachable(&err),
+            Err(err) => {
+                w.health.observe(Err(&err));
+                w.unreachable(&err);
+            }
         }
-        tokio::time::sleep(w.backoffs.next_delay(&w.key)).await;
+        // After refused credentials, the poll waits as long as the reconciles do.
+        let auth_wait = w.health.auth.wait(std::time::Instant::now());
+        tokio::time::sleep(w.backoffs.next_delay(&w.key).max(auth_wait)).await;
     }
 }
 
@@ -267,7 +285,7 @@ async fn follow(
                 }
                 budget.spend().await;
             },
-            _ = poll.tick() => match timed_list(metrics, target, backend).await {
+            _ = poll.tick() => match timed_list(metrics, target, (backend, &w.health)).await {
                 Ok(peers) => {
                     w.flush_overflow();
                     w.on_poll(peers, events.is_some());
@@ -332,6 +350,7 @@ mod tests {
             last_routes: None,
             reachable: true,
             backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+            health: Arc::new(Health::new(Duration::from_secs(60))),
         }
     }
 
