@@ -58,6 +58,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
     send_events(ctx, cic, notes).await;
     ctx.backoffs.reset(&key(cic));
     ctx.status_memo.forget(&cic.uid().unwrap_or_default());
+    ctx.ledgers.forget(&cic.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 
@@ -137,7 +138,7 @@ async fn cleanup_side(
         return Ok(Some(problem));
     }
     let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
-    let ledger = Ledger::of(cic);
+    let ledger = Ledger::current(ctx, cic).await?;
     for addr in peers {
         let Ok(ip) = addr.parse::<IpAddr>() else { continue };
         if !ledger.may_touch(target.kind, &speaker.key, ip) {
