@@ -13,6 +13,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# No .git in the build context: pass the commit for --version and cellnet_build_info
+# (--build-arg CELLNET_GIT_COMMIT=$(git rev-parse --short=12 HEAD)); `unknown` otherwise.
+ARG CELLNET_GIT_COMMIT=""
+ENV CELLNET_GIT_COMMIT=${CELLNET_GIT_COMMIT}
 # Cache dependencies separately from the sources: manifests first.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto

@@ -16,6 +16,9 @@ command -v keystone-manage >/dev/null || need+=(python3-keystone)
 # `make demo` shows what appears in Neutron with the OpenStack CLI (bgp commands: neutronclient's plugin).
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 [ -d /usr/lib/python3/dist-packages/neutronclient/osc/v2/dynamic_routing ] || need+=(python3-neutronclient)
+# Prometheus and promtool: the alert rules' unit tests (tests/alerts.rs) and the end-to-end test in
+# which a real Prometheus scrapes the controller and evaluates the shipped rules (tests/e2e_prometheus.rs).
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

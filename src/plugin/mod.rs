@@ -49,7 +49,12 @@ Examples:
 
 /// Inspect and operate the BGP links between OpenStack cells managed by cellnet.
 #[derive(Parser, Debug)]
-#[command(name = "kubectl-cellnet", bin_name = "kubectl cellnet", version, after_help = AFTER_HELP)]
+#[command(
+    name = "kubectl-cellnet",
+    bin_name = "kubectl cellnet",
+    version = crate::build_info::LONG_VERSION,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -128,6 +133,8 @@ pub enum Command {
         after_help = "Examples:\n  kubectl cellnet enable cell1-cell2\n  kubectl cellnet enable --cell cell2"
     )]
     Enable(actions::TargetArgs),
+    /// The plugin's version and the git commit it was built from (needs no cluster).
+    Version,
 }
 
 /// What every command gets: a client and the namespace scope.
@@ -240,18 +247,29 @@ pub async fn main_with(args: Vec<String>) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let (client, default_ns) = connect(&cli.global).await?;
-    let namespace = if cli.global.all_namespaces {
+    match cli.command {
+        Command::Version => {
+            println!("kubectl-cellnet {}", crate::build_info::LONG_VERSION);
+            Ok(EXIT_OK)
+        }
+        command => run_on_cluster(&cli.global, command).await,
+    }
+}
+
+/// The commands that read or write the cluster.
+async fn run_on_cluster(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
+    let (client, default_ns) = connect(global).await?;
+    let namespace = if global.all_namespaces {
         None
     } else {
-        Some(cli.global.namespace.clone().unwrap_or(default_ns))
+        Some(global.namespace.clone().unwrap_or(default_ns))
     };
     let ctx = Ctx {
         client,
         namespace,
         style: Style::for_stdout(),
     };
-    match cli.command {
+    match command {
         Command::Cells => cells::run(&ctx).await,
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, &args).await,
@@ -261,6 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume(args) => actions::set_suspend(&ctx, &args, false).await,
         Command::Disable(args) => actions::set_admin(&ctx, &args.target, Some(args.message.as_deref())).await,
         Command::Enable(args) => actions::set_admin(&ctx, &args, None).await,
+        Command::Version => Ok(EXIT_OK),
     }
 }
 
