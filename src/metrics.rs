@@ -11,6 +11,8 @@ use prometheus_client::registry::Registry;
 
 use crate::sdn::SdnTarget;
 
+pub mod objects;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
     pub controller: String,
@@ -85,6 +87,8 @@ pub struct Metrics {
     pub leader: Family<LeaseLabels, Gauge>,
     /// Always 1, labelled with the version and git commit (`cellnet_build_info`).
     pub build_info: Family<BuildLabels, Gauge>,
+    /// Per-object series: readiness, flaps and routes per interconnect side, SDN reachability.
+    pub objects: objects::ObjectSeries,
 }
 
 /// The one `cellnet_build_info` series of this binary.
@@ -114,6 +118,7 @@ impl Default for Metrics {
             drift_repairs: Family::default(),
             leader: Family::default(),
             build_info: build_info(),
+            objects: Default::default(),
         }
     }
 }
@@ -176,6 +181,7 @@ impl Metrics {
             "Always 1; the version and git commit this controller was built from",
             self.build_info.clone(),
         );
+        self.objects.register(registry);
     }
 
     /// Records that the session of `peer` on the speaker of `cell` is in `state` (e.g.

@@ -842,3 +842,38 @@ fn helm_narrows_secret_access_to_namespaces() {
     let docs = helm_template(&[]);
     assert!(!args(&docs).iter().any(|a| a.starts_with("--secret-namespaces")));
 }
+
+/// The chart's PrometheusRule holds exactly the groups of deploy/monitoring/cellnet-alerts.yaml,
+/// and is rendered only when the cluster has the CRD (and the toggle is on).
+#[test]
+fn helm_prometheus_rule_is_the_rules_file_when_the_crd_exists() {
+    let rules: Value = serde_yaml::from_str(&read("deploy/monitoring/cellnet-alerts.yaml")).unwrap();
+    let has_crd = ["--api-versions", "monitoring.coreos.com/v1/PrometheusRule"];
+    let docs = helm_template(&has_crd);
+    let rule = find(&docs, "PrometheusRule", "cellnet-controller");
+    assert_eq!(rule["spec"]["groups"], rules["groups"]);
+    assert_eq!(rule["metadata"]["namespace"], "cellnet-system");
+    assert!(
+        !kinds(&helm_template(&[]))
+            .iter()
+            .any(|k| k.starts_with("PrometheusRule/")),
+        "no CRD: none"
+    );
+    let off = [&has_crd[..], &["--set", "metrics.prometheusRule.enabled=false"]].concat();
+    assert!(
+        !kinds(&helm_template(&off))
+            .iter()
+            .any(|k| k.starts_with("PrometheusRule/")),
+        "disabled: none"
+    );
+    let labelled = [
+        &has_crd[..],
+        &["--set", "metrics.prometheusRule.labels.release=kps"],
+    ]
+    .concat();
+    let docs = helm_template(&labelled);
+    assert_eq!(
+        find(&docs, "PrometheusRule", "cellnet-controller")["metadata"]["labels"]["release"],
+        "kps"
+    );
+}

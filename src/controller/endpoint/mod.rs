@@ -70,6 +70,7 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     if finalizers::update(&ctx, &ep, &ns, wanted).await? && deleting && wanted.none() {
         ctx.neutron.forget(&ep);
         ctx.endpoint_writes.forget(&ep.uid().unwrap_or_default());
+        ctx.metrics.objects.set_endpoint(&key(&ep), &ep.spec.cell, None);
         return Ok(Action::await_change());
     }
     let facts = match withdrawn {

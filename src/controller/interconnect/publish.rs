@@ -8,7 +8,10 @@ use super::super::{Context, FIELD_MANAGER, error::Result, status_write};
 use super::RECONCILE_REQUESTED_ANNOTATION;
 use super::report::{Notes, Report, Tally};
 use super::status::{self, Outcome};
-use crate::api::{CellInterconnect, CellInterconnectStatus};
+use crate::api::{
+    AdminState, CellInterconnect, CellInterconnectStatus, ConditionType, SdnKind, SessionState, conditions,
+};
+use crate::metrics::objects::{InterconnectLabels, InterconnectView, SideView};
 use serde_json::json;
 
 /// Writes the status computed from `outcome`, unless it equals the current one.
@@ -21,6 +24,13 @@ pub async fn write_status(
     let mut new = status::compute(cic.status.as_ref(), cic.meta().generation, outcome, now);
     if let Some(requested) = cic.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
         new.last_handled_reconcile_at = Some(requested.clone());
+    }
+    // A deleting interconnect's series went at the start of its cleanup.
+    if cic.meta().deletion_timestamp.is_none() {
+        let key = super::key(cic);
+        ctx.metrics
+            .objects
+            .set_interconnect(&key, &metrics_view(cic, &key, &new));
     }
     if cic.status.as_ref() == Some(&new) {
         return Ok(());
@@ -45,6 +55,41 @@ pub async fn write_status(
     }
     ctx.metrics.status_write("CellInterconnect");
     Ok(())
+}
+
+/// The per-interconnect series `new` gives (`metrics::objects`); external sides have none.
+fn metrics_view(cic: &CellInterconnect, key: &str, new: &CellInterconnectStatus) -> InterconnectView {
+    let cell = |c: &Option<String>| c.clone().unwrap_or_default();
+    let paused = cic.spec.suspend || cic.spec.admin_state == AdminState::Disabled;
+    let sides = [
+        ("local", &new.local, &new.local_cell, &new.remote_cell),
+        ("remote", &new.remote, &new.remote_cell, &new.local_cell),
+    ];
+    InterconnectView {
+        labels: InterconnectLabels {
+            interconnect: key.into(),
+            local_cell: cell(&new.local_cell),
+            remote_cell: cell(&new.remote_cell),
+            paused: paused.to_string(),
+        },
+        ready: conditions::is_true(&new.conditions, ConditionType::Ready),
+        sides: sides
+            .into_iter()
+            .filter_map(|(side, status, this, other)| {
+                let s = status
+                    .as_ref()
+                    .filter(|s| s.sdn.is_some_and(|k| k != SdnKind::External))?;
+                Some(SideView {
+                    side,
+                    cell: cell(this),
+                    peer_cell: cell(other),
+                    established: s.session_state == SessionState::Established,
+                    flaps: s.flaps,
+                    routes: s.routes.as_ref().map(|r| (r.accepted, r.missing_count)),
+                })
+            })
+            .collect(),
+    }
 }
 
 /// A JSON patch that makes every top-level status field but `ownedPeers` what `new` says: each
