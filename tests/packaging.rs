@@ -877,3 +877,22 @@ fn helm_prometheus_rule_is_the_rules_file_when_the_crd_exists() {
         "kps"
     );
 }
+
+/// The chart's dashboard ConfigMap holds exactly deploy/monitoring/cellnet-dashboard.json, with
+/// the label Grafana's sidecar watches.
+#[test]
+fn helm_grafana_dashboard_is_the_json_file() {
+    let docs = helm_template(&[]);
+    let cm = find(&docs, "ConfigMap", "cellnet-dashboard");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: Value = serde_json::from_str(cm["data"]["cellnet.json"].as_str().unwrap()).unwrap();
+    let file: Value = serde_json::from_str(&read("deploy/monitoring/cellnet-dashboard.json")).unwrap();
+    assert_eq!(shipped, file);
+    let elsewhere = helm_template(&["--set", "metrics.grafanaDashboard.namespace=monitoring"]);
+    assert_eq!(
+        find(&elsewhere, "ConfigMap", "cellnet-dashboard")["metadata"]["namespace"],
+        "monitoring"
+    );
+    let off = helm_template(&["--set", "metrics.grafanaDashboard.enabled=false"]);
+    assert!(!kinds(&off).iter().any(|k| k == "ConfigMap/cellnet-dashboard"));
+}

@@ -12,6 +12,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// The label value naming an object: `namespace/name`.
+pub fn object_label(object: &impl kube::ResourceExt) -> String {
+    format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any())
+}
+
 /// `interconnect` is `namespace/name` (a `namespace` label would clash with the scrape target's).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InterconnectLabels {

@@ -70,7 +70,8 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
     if finalizers::update(&ctx, &ep, &ns, wanted).await? && deleting && wanted.none() {
         ctx.neutron.forget(&ep);
         ctx.endpoint_writes.forget(&ep.uid().unwrap_or_default());
-        ctx.metrics.objects.set_endpoint(&key(&ep), &ep.spec.cell, None);
+        let label = crate::metrics::objects::object_label(ep.as_ref());
+        ctx.metrics.objects.set_endpoint(&label, &ep.spec.cell, None);
         return Ok(Action::await_change());
     }
     let facts = match withdrawn {

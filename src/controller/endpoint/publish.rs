@@ -64,9 +64,11 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
     let reachable = new
         .sdn_reachable
         .filter(|_| ep.meta().deletion_timestamp.is_none());
-    ctx.metrics
-        .objects
-        .set_endpoint(&super::key(ep), &ep.spec.cell, reachable);
+    ctx.metrics.objects.set_endpoint(
+        &crate::metrics::objects::object_label(ep),
+        &ep.spec.cell,
+        reachable,
+    );
     let uid = ep.uid().unwrap_or_default();
     match report::write_kind(ep.status.as_ref(), &new) {
         Write::Unchanged => return Ok(None),

@@ -11,7 +11,7 @@ use super::status::{self, Outcome};
 use crate::api::{
     AdminState, CellInterconnect, CellInterconnectStatus, ConditionType, SdnKind, SessionState, conditions,
 };
-use crate::metrics::objects::{InterconnectLabels, InterconnectView, SideView};
+use crate::metrics::objects::{InterconnectLabels, InterconnectView, SideView, object_label};
 use serde_json::json;
 
 /// Writes the status computed from `outcome`, unless it equals the current one.
@@ -27,7 +27,7 @@ pub async fn write_status(
     }
     // A deleting interconnect's series went at the start of its cleanup.
     if cic.meta().deletion_timestamp.is_none() {
-        let key = super::key(cic);
+        let key = object_label(cic);
         ctx.metrics
             .objects
             .set_interconnect(&key, &metrics_view(cic, &key, &new));
