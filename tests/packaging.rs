@@ -896,3 +896,50 @@ fn helm_grafana_dashboard_is_the_json_file() {
     let off = helm_template(&["--set", "metrics.grafanaDashboard.enabled=false"]);
     assert!(!kinds(&off).iter().any(|k| k == "ConfigMap/cellnet-dashboard"));
 }
+
+/// plugins/cellnet.yaml, rendered as krew-release-bot would for a tag (each `addURIAndSha` an
+/// archive URL and a sha256), is a krew Plugin manifest for both Linux architectures.
+#[test]
+fn krew_manifest_renders_to_a_plugin_for_both_architectures() {
+    let tag = "v0.1.0";
+    let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let rendered: String = read("plugins/cellnet.yaml")
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("{{addURIAndSha \"") {
+            Some(rest) => {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let url = rest.split('"').next().unwrap().replace("{{ .TagName }}", tag);
+                format!("{indent}uri: {url}\n{indent}sha256: {sha}")
+            }
+            None => line.replace("{{ .TagName }}", tag),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!rendered.contains("{{"), "{rendered}");
+    let doc: Value = serde_yaml::from_str(&rendered).unwrap();
+    assert_eq!(doc["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!(
+        (doc["kind"].as_str(), doc["metadata"]["name"].as_str()),
+        (Some("Plugin"), Some("cellnet"))
+    );
+    assert_eq!(doc["spec"]["version"], tag);
+    assert!(doc["spec"]["shortDescription"].as_str().unwrap().len() <= 60);
+    let platforms = doc["spec"]["platforms"].as_array().unwrap();
+    let arches: Vec<&str> = platforms
+        .iter()
+        .map(|p| p["selector"]["matchLabels"]["arch"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    for p in platforms {
+        let arch = p["selector"]["matchLabels"]["arch"].as_str().unwrap();
+        assert_eq!(p["selector"]["matchLabels"]["os"], "linux");
+        assert_eq!(p["bin"], "kubectl-cellnet");
+        assert_eq!(p["sha256"], sha);
+        assert!(
+            p["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/{tag}/kubectl-cellnet-{tag}-linux-{arch}.tar.gz"))
+        );
+    }
+}

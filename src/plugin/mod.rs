@@ -9,6 +9,7 @@
 mod actions;
 mod cells;
 mod diagnose;
+mod document;
 mod output;
 mod routes;
 mod selection;
@@ -22,6 +23,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 pub use actions::MAX_ADMIN_MESSAGE;
+pub use document::API_VERSION as DOCUMENT_API_VERSION;
 pub use output::Style;
 pub use selection::Selection;
 
@@ -82,8 +84,8 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// One line per cell: endpoints, interconnects ready/total, sessions not Established.
-    #[command(after_help = "Examples:\n  kubectl cellnet cells\n  kubectl cellnet cells -A")]
-    Cells,
+    #[command(after_help = "Examples:\n  kubectl cellnet cells\n  kubectl cellnet cells -A -o json")]
+    Cells(cells::CellsArgs),
     /// Interconnects grouped by cell, both sides: session state, since when, flaps, last error.
     #[command(
         after_help = "Examples:\n  kubectl cellnet status\n  kubectl cellnet status --cell cell2 -o wide\n  \
@@ -135,6 +137,37 @@ pub enum Command {
     Enable(actions::TargetArgs),
     /// The plugin's version and the git commit it was built from (needs no cluster).
     Version,
+    /// Print a shell completion script for `kubectl-cellnet` (needs no cluster).
+    #[command(
+        after_help = "Examples:\n  kubectl cellnet completion bash > ~/.local/share/bash-completion/completions/kubectl-cellnet\n  \
+                            kubectl cellnet completion zsh > \"${fpath[1]}/_kubectl-cellnet\"\n  \
+                            kubectl cellnet completion fish > ~/.config/fish/completions/kubectl-cellnet.fish"
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completion` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The completion script of `shell` for the `kubectl-cellnet` binary.
+pub fn completion_script(shell: CompletionShell) -> String {
+    use clap::CommandFactory as _;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "kubectl-cellnet", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What every command gets: a client and the namespace scope.
@@ -252,6 +285,10 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             println!("kubectl-cellnet {}", crate::build_info::LONG_VERSION);
             Ok(EXIT_OK)
         }
+        Command::Completion { shell } => {
+            print!("{}", completion_script(shell));
+            Ok(EXIT_OK)
+        }
         command => run_on_cluster(&cli.global, command).await,
     }
 }
@@ -270,7 +307,7 @@ async fn run_on_cluster(global: &GlobalArgs, command: Command) -> anyhow::Result
         style: Style::for_stdout(),
     };
     match command {
-        Command::Cells => cells::run(&ctx).await,
+        Command::Cells(args) => cells::run(&ctx, &args).await,
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, &args).await,
         Command::Routes(args) => routes::run(&ctx, &args).await,
@@ -279,7 +316,7 @@ async fn run_on_cluster(global: &GlobalArgs, command: Command) -> anyhow::Result
         Command::Resume(args) => actions::set_suspend(&ctx, &args, false).await,
         Command::Disable(args) => actions::set_admin(&ctx, &args.target, Some(args.message.as_deref())).await,
         Command::Enable(args) => actions::set_admin(&ctx, &args, None).await,
-        Command::Version => Ok(EXIT_OK),
+        Command::Version | Command::Completion { .. } => Ok(EXIT_OK),
     }
 }
 
@@ -291,6 +328,24 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completion_scripts_know_every_command() {
+        for shell in [CompletionShell::Bash, CompletionShell::Zsh, CompletionShell::Fish] {
+            let script = completion_script(shell);
+            for word in [
+                "cells",
+                "status",
+                "diagnose",
+                "routes",
+                "resync",
+                "completion",
+                "output",
+            ] {
+                assert!(script.contains(word), "{shell:?} lacks {word}");
+            }
+        }
     }
 
     #[test]

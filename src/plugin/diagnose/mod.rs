@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::document::{Kind, MachineFormat, to_text};
 use super::output::Color;
 use super::status::ready_of;
 use super::{Ctx, EXIT_OK, EXIT_UNHEALTHY};
@@ -29,6 +30,9 @@ pub struct DiagnoseArgs {
     /// Timeout of each --probe connection.
     #[arg(long, default_value = "3s", value_parser = super::parse_duration)]
     pub probe_timeout: Duration,
+    /// Output format: the default walk, `json` or `yaml` (a versioned document; same exit status).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<MachineFormat>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +100,13 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
     if args.probe {
         steps.extend(probe::steps(&endpoints, args.probe_timeout).await);
     }
-    print!("{}", render::walk(&ctx.style, &ns, name, &steps));
+    match args.output {
+        Some(format) => print!(
+            "{}",
+            to_text(format, Kind::Diagnosis, render::document(&ns, name, &steps))?
+        ),
+        None => print!("{}", render::walk(&ctx.style, &ns, name, &steps)),
+    }
     Ok(if steps.iter().all(|s| s.verdict == Verdict::Ok) {
         EXIT_OK
     } else {
