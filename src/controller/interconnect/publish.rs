@@ -14,7 +14,8 @@ use crate::api::{
 use crate::metrics::objects::{InterconnectLabels, InterconnectView, SideView, object_label};
 use serde_json::json;
 
-/// Writes the status computed from `outcome`, unless it equals the current one.
+/// Sets the interconnect's series (`metrics::objects`) from the status computed from `outcome`,
+/// and writes that status unless it equals the current one.
 pub async fn write_status(
     cic: &CellInterconnect,
     ctx: &Context,
@@ -147,7 +148,57 @@ pub async fn publish(ctx: &Context, cic: &CellInterconnect, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::OwnedPeer;
+    use crate::api::{OwnedPeer, RouteStatus, SideStatus};
+
+    #[test]
+    fn the_series_name_both_cells_and_leave_external_sides_out() {
+        let mut cic: CellInterconnect = serde_json::from_value(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
+            "metadata": {"name": "a-b", "namespace": "ns"},
+            "spec": {"localEndpoint": {"name": "ep-a"}, "remoteEndpoint": {"name": "ep-b"}, "adminState": "Disabled"},
+        }))
+        .unwrap();
+        let new = CellInterconnectStatus {
+            local_cell: Some("a".into()),
+            remote_cell: Some("b".into()),
+            local: Some(SideStatus {
+                sdn: Some(SdnKind::GoBgp),
+                session_state: SessionState::Established,
+                flaps: 2,
+                routes: Some(RouteStatus {
+                    accepted: 3,
+                    missing_count: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            remote: Some(SideStatus {
+                sdn: Some(SdnKind::External),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let view = metrics_view(&cic, "ns/a-b", &new);
+        assert_eq!(
+            (view.labels.local_cell.as_str(), view.labels.remote_cell.as_str()),
+            ("a", "b")
+        );
+        assert_eq!(view.labels.paused, "true", "disabled on purpose");
+        assert!(!view.ready);
+        assert_eq!(
+            view.sides,
+            vec![SideView {
+                side: "local",
+                cell: "a".into(),
+                peer_cell: "b".into(),
+                established: true,
+                flaps: 2,
+                routes: Some((3, 1)),
+            }]
+        );
+        cic.spec.admin_state = AdminState::Enabled;
+        assert_eq!(metrics_view(&cic, "ns/a-b", &new).labels.paused, "false");
+    }
 
     #[test]
     fn a_status_write_never_touches_the_ledger_even_from_a_cache_behind_it() {
