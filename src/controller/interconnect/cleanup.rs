@@ -27,6 +27,10 @@ use crate::sdn::{RemoveOutcome, RoutesOutcome, SdnError, SdnTarget};
 /// Removes cellnet's peers from every managed speaker; keeps the finalizer while one is unreachable.
 pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     let ns = cic.namespace().unwrap_or_default();
+    // Going away: no readiness alert for it while its peers are removed.
+    ctx.metrics
+        .objects
+        .remove_interconnect(&crate::metrics::objects::object_label(cic));
     if cic
         .annotations()
         .get(DELETION_POLICY_ANNOTATION)
