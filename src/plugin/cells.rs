@@ -189,7 +189,8 @@ mod tests {
         );
         let cells = by_cell(&inv, false);
         for cell in ["cell1", "dc1"] {
-            assert_eq!(joined(&cells[cell].down, ","), "cell1-dc1 (Idle)", "{cell}");
+            let down: Vec<&(String, String)> = cells[cell].down.iter().collect();
+            assert_eq!(down, [&("cell1-dc1".to_string(), "Idle".to_string())], "{cell}");
         }
     }
 }

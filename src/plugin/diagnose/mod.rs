@@ -141,7 +141,11 @@ async fn run_not_ready(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
         }
         let body = serde_json::json!({ "items": items });
         print!("{}", to_text(format, Kind::DiagnosisList, body)?);
-        return Ok(if broken.is_empty() { EXIT_OK } else { EXIT_UNHEALTHY });
+        return Ok(if broken.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_UNHEALTHY
+        });
     }
     if broken.is_empty() {
         println!(
