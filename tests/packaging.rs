@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use ops::{argocd_health, find, helm_run, kinds, repo, run, run_with_input, yaml_docs};
+use ops::{argocd_health, find, helm_run, helm_template, kinds, repo, run, run_with_input, yaml_docs};
 use serde_json::{Value, json};
 
 fn kustomize_build() -> Vec<Value> {
@@ -16,20 +16,6 @@ fn kustomize_build() -> Vec<Value> {
         .args(["kustomize"])
         .arg(repo().join("deploy")));
     assert!(ok, "kubectl kustomize deploy/: {err}");
-    yaml_docs(&out)
-}
-
-fn helm_template(extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "template",
-        "cellnet",
-        "charts/cellnet",
-        "--namespace",
-        "cellnet-system",
-    ];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = helm_run(&args);
-    assert!(ok, "helm {args:?}: {err}");
     yaml_docs(&out)
 }
 
