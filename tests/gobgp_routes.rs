@@ -78,6 +78,7 @@ async fn set_up() -> Scenario {
         neighbors: vec![ab],
         import: ImportRule::Only(origin_b.networks.clone()),
         export: ExportRule::Only(a_nets),
+        evpn: None,
     };
     operator_setup(&a);
     let untouched = operator_view(&a);
@@ -376,6 +377,7 @@ async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
         neighbors: vec![],
         import: ImportRule::None,
         export: ExportRule::None,
+        evpn: None,
     };
     for bad in [
         filter.clone(),

@@ -90,6 +90,30 @@ pub struct RouteFilter {
     pub neighbors: Vec<IpAddr>,
     pub import: ImportRule,
     pub export: ExportRule,
+    /// The L2 segments stretched to the neighbours (EVPN routes); `None`: no EVPN filter, and
+    /// the side does not carry `l2vpn-evpn`.
+    pub evpn: Option<EvpnFilter>,
+}
+
+/// What a speaker accepts and sends of the neighbours' EVPN routes (RFC 7432): only routes of
+/// the stretched segments come in, identified by their route targets; EVPN next hops pass
+/// unchanged, so a cell's VTEP may differ from its peering address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvpnFilter {
+    /// Accepted route targets (any other EVPN route from the neighbours is rejected, and counted).
+    pub import: Vec<RouteTargetMatch>,
+    /// Route targets added to the EVPN routes sent to the neighbours (`<AS>:<n>` or `<IPv4>:<n>`).
+    pub export: Vec<String>,
+}
+
+/// One accepted route target.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouteTargetMatch {
+    /// Any global administrator with this VNI as the local administrator (RFC 8365 5.1.2.1
+    /// derives `<AS>:<VNI>` from each cell's own AS, so the two cells' targets differ in the AS).
+    Vni(u32),
+    /// Exactly this route target, `<AS>:<n>` or `<IPv4>:<n>`.
+    Exact(String),
 }
 
 /// What an `ensure_*` or `remove_*` call of the routes API found or did.

@@ -337,6 +337,7 @@ mod tests {
             neighbors: vec!["198.51.100.2".parse().unwrap()],
             import,
             export,
+            evpn: None,
         }
     }
 
