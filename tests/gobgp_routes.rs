@@ -15,6 +15,8 @@ mod routes;
 
 #[path = "gobgp_routes/events.rs"]
 mod events;
+#[path = "gobgp_routes/evpn.rs"]
+mod evpn;
 #[path = "gobgp_routes/ipv6.rs"]
 mod ipv6;
 #[path = "gobgp_routes/prefix_limit.rs"]

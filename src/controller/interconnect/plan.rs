@@ -177,7 +177,14 @@ pub fn plan_side(
     let target = target?;
     let routes = routes_plan(cic, (this, this_conflicts), (other, other_conflicts));
     let speaker_config = target::speaker_config(this)?;
-    let peer = peer_config(cic, this, other, password)?;
+    let mut peer = peer_config(cic, this, other, password)?;
+    // Stretched L2 segments travel as EVPN routes, beside the families the user asked for.
+    if routes.filter.as_ref().is_some_and(|f| f.evpn.is_some())
+        && !peer.families.contains(&AddressFamily::L2vpnEvpn)
+    {
+        peer.families.push(AddressFamily::L2vpnEvpn);
+        peer.families.sort();
+    }
     // Two endpoints on one address (a test set-up) would make the peer look stale to itself.
     let stale_peer = (this.spec.address != other.spec.address)
         .then(|| recorded_peer(cic, this))
