@@ -4,7 +4,7 @@
 //! Two kinds of object, both owned by cellnet and recognisable on the speaker without a ledger:
 //! - an [`Origination`] per speaker (its local InfraEndpoint), shared by all its interconnects;
 //! - a [`RouteFilter`] per interconnect on that speaker, keyed by [`RouteFilter::key`].
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 pub use ipnet::IpNet;
@@ -156,6 +156,24 @@ pub struct RouteCounts {
     pub missing_received: Vec<IpNet>,
     /// The speaker shut the session down: the neighbour sent more prefixes than allowed.
     pub prefix_limit_hit: bool,
+}
+
+/// The EVPN routes (RFC 7432) one neighbour sends, as the speaker sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentsSeen {
+    /// What the import filter let through, by VNI.
+    pub by_vni: BTreeMap<u32, SegmentSeen>,
+    /// Routes the import filter rejected (another VNI or route target than the stretched ones).
+    pub rejected: u64,
+}
+
+/// One VNI of a neighbour's accepted EVPN routes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentSeen {
+    /// VXLAN tunnel endpoints, from inclusive-multicast (type 3) routes: where to flood.
+    pub vteps: BTreeSet<IpAddr>,
+    /// MAC addresses, from MAC/IP advertisement (type 2) routes, lowercase `aa:bb:...`.
+    pub macs: BTreeSet<String>,
 }
 
 /// A non-zero origination mark for an endpoint: 32-bit FNV-1a of its UID, 0 mapped to 1 (0 is

@@ -125,6 +125,18 @@ async fn only_the_stretched_vnis_are_accepted_from_the_other_cell() {
         evpn_routes(&a, 100) == 2 && evpn_routes(&a, 200) == 0
     })
     .await;
+    let seen = a.client.observe_segments(ab).await.unwrap();
+    let vtep: IpAddr = format!("198.51.100.{B}").parse().unwrap();
+    assert_eq!(seen.by_vni.keys().copied().collect::<Vec<_>>(), [100], "{seen:?}");
+    assert_eq!(
+        seen.by_vni[&100].vteps.iter().copied().collect::<Vec<_>>(),
+        [vtep]
+    );
+    assert_eq!(
+        seen.by_vni[&100].macs.iter().cloned().collect::<Vec<_>>(),
+        ["02:00:00:00:64:01"]
+    );
+    assert_eq!(seen.rejected, 2, "VNI 200's routes are rejected, and counted");
     assert_eq!(
         a.client.ensure_route_filter(&f).await.unwrap(),
         RoutesOutcome::Unchanged

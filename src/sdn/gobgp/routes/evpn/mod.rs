@@ -1,5 +1,6 @@
 //! The EVPN part of a route filter on GoBGP (L2 segments between cells): read, plan
 //! ([`plan`]), write ([`wire`]), beside the unicast part of the same filter.
+pub mod observe;
 pub mod plan;
 pub mod wire;
 
