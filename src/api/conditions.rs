@@ -35,10 +35,13 @@ pub enum ConditionType {
     /// InfraEndpoint: its networks are announced by its speaker (False: a conflict with
     /// another cell's endpoint, or the speaker refused them).
     NetworksAnnounced,
+    /// CellInterconnect: every managed side has the other cell's VTEP for every stretched L2
+    /// segment (present only when `spec.l2` is set).
+    SegmentsStretched,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 10] = [
+    pub const ALL: [ConditionType; 11] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -49,6 +52,7 @@ impl ConditionType {
         Self::NeutronConfigured,
         Self::RoutesExchanged,
         Self::NetworksAnnounced,
+        Self::SegmentsStretched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +67,7 @@ impl ConditionType {
             Self::NeutronConfigured => "NeutronConfigured",
             Self::RoutesExchanged => "RoutesExchanged",
             Self::NetworksAnnounced => "NetworksAnnounced",
+            Self::SegmentsStretched => "SegmentsStretched",
         }
     }
 }

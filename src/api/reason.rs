@@ -55,6 +55,9 @@ reasons! {
     /// Interconnect: every managed side has the other cell's EVPN inclusive-multicast route of
     /// every stretched segment (its VTEP is known, so frames can flow).
     SegmentsStretched => stalls: false,
+    /// Interconnect: `spec.l2` is set but the endpoints declare no segment in common (or it names
+    /// none): nothing is stretched.
+    NoSegments => stalls: false,
     /// Interconnect or endpoint: no networks to exchange (none declared, or `spec.routes` carries
     /// nothing in either direction).
     NoNetworks => stalls: false,

@@ -19,6 +19,7 @@ mod publish;
 mod report;
 mod route_status;
 mod routes;
+mod segment_status;
 mod status;
 
 use std::sync::Arc;

@@ -169,6 +169,7 @@ mod tests {
                 not_carried: Vec::new(),
                 observed: Ok(counts),
             })),
+            segments: None,
         }
     }
 

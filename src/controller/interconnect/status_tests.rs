@@ -13,6 +13,7 @@ fn side(cell: &str, result: SideResult) -> Side {
         passive: false,
         result,
         routes: None,
+        segments: None,
     }
 }
 
