@@ -57,6 +57,7 @@ fn desired(selector: u8) -> PeerConfig {
         owned_record: true,
         max_prefixes: (selector & 64 != 0).then_some(100),
         passive: selector & 128 != 0,
+        graceful_restart: selector.is_multiple_of(5).then_some(120),
     }
 }
 

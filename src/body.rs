@@ -24,6 +24,86 @@ pub fn excerpt(text: &str, max: usize) -> String {
     out
 }
 
+/// Bodies larger than this are read and parsed one at a time, process-wide ([`Body`] holds the
+/// turn): up to `--concurrency` reconciles could otherwise each hold a [`MAX_BODY`] answer and
+/// its parsed tree at once.
+pub const LARGE_BODY: usize = 1 << 20;
+
+/// Most JSON values (objects, arrays, members and elements) an answer may hold before cellnet
+/// parses it: a parsed value takes some 32 to 100 bytes whatever its text's size, so a body of
+/// `[0,0,0,...]` would grow sixteenfold in memory. A neighbour list of thousands of peers holds a
+/// few hundred thousand.
+pub const MAX_JSON_VALUES: usize = 1_000_000;
+
+static LARGE_BODIES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// A body read by [`read_limited`]; a large one holds the process-wide turn for large bodies
+/// until dropped, so parse it before dropping it.
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    _turn: Option<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Body {
+    /// The body as text (invalid UTF-8 replaced), keeping the turn of a large body.
+    pub fn into_text(self) -> Text {
+        Text {
+            text: String::from_utf8_lossy(&self.bytes).into_owned(),
+            _turn: self._turn,
+        }
+    }
+}
+
+/// A body as text; a large one holds the turn of large bodies until dropped, like [`Body`].
+#[derive(Debug)]
+pub struct Text {
+    pub text: String,
+    _turn: Option<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// `Err` with the reason when `json` holds more than `max` values (counted from its text without
+/// parsing: the openings, separators and colons outside strings).
+pub fn check_json_values(json: &[u8], max: usize) -> Result<(), String> {
+    let (mut values, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' | b',' | b':' => values += 1,
+            _ => {}
+        }
+        if values > max {
+            return Err(format!(
+                "the answer holds more than {max} JSON values, cellnet's limit"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Why a body could not be read.
 #[derive(Debug)]
 pub enum BodyError {
@@ -31,19 +111,35 @@ pub enum BodyError {
     TooLarge { limit: usize },
 }
 
-/// The whole body, or `TooLarge` as soon as it passes `limit` bytes.
-pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
+/// The whole body, or `TooLarge` as soon as it passes `limit` bytes. Past [`LARGE_BODY`] bytes
+/// (or announced as larger) it waits for the turn of large bodies first.
+pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Body, BodyError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
+    let mut turn = None;
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
         if body.len() + chunk.len() > limit {
             return Err(BodyError::TooLarge { limit });
         }
+        if turn.is_none() && body.len() + chunk.len() > LARGE_BODY {
+            turn = Some(large_body_turn().await);
+        }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(Body {
+        bytes: body,
+        _turn: turn,
+    })
+}
+
+async fn large_body_turn() -> tokio::sync::SemaphorePermit<'static> {
+    LARGE_BODIES
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 #[cfg(test)]
@@ -109,5 +205,35 @@ mod tests {
             let url = serve(vec![b'y'; 5_000], chunked).await;
             assert_eq!(read_limited(get(&url).await, 10_000).await.unwrap().len(), 5_000);
         }
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_read_one_at_a_time() {
+        let url = serve(vec![b'x'; LARGE_BODY + 1], true).await;
+        let first = read_limited(get(&url).await, MAX_BODY).await.unwrap();
+        let url = serve(vec![b'y'; LARGE_BODY + 1], true).await;
+        let second =
+            tokio::spawn(async move { read_limited(get(&url).await, MAX_BODY).await.unwrap().len() });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "a second large body waits for the first's turn"
+        );
+        // Small bodies never wait.
+        let url = serve(vec![b'z'; 1000], false).await;
+        assert_eq!(read_limited(get(&url).await, MAX_BODY).await.unwrap().len(), 1000);
+        drop(first);
+        assert_eq!(second.await.unwrap(), LARGE_BODY + 1);
+    }
+
+    #[test]
+    fn json_values_are_counted_outside_strings() {
+        assert!(check_json_values(br#"{"a":[1,2,3]}"#, 6).is_ok());
+        assert!(check_json_values(br#"{"a":[1,2,3]}"#, 5).is_err());
+        // Separators inside strings, escaped quotes included, are text.
+        assert!(check_json_values(br#"["a,b:{[\",c"]"#, 2).is_ok());
+        let flood = format!("[{}0]", "0,".repeat(2_000));
+        let err = check_json_values(flood.as_bytes(), 1_000).unwrap_err();
+        assert!(err.contains("more than 1000 JSON values"), "{err}");
     }
 }

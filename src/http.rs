@@ -153,9 +153,20 @@ fn metrics(registry: &Registry) -> Response {
     }
 }
 
-/// Serves `/healthz` (alive: always 200 while the process serves) and `/readyz`.
-pub async fn serve_probes(listener: TcpListener, readiness: Arc<Readiness>) {
-    let alive = get(|| async { text(StatusCode::OK, "ok\n".into()) });
+/// Serves `/healthz` (alive: the watchdogs of [`crate::liveness`] are quiet) and `/readyz`;
+/// runs the runtime heartbeat.
+pub async fn serve_probes(
+    listener: TcpListener,
+    readiness: Arc<Readiness>,
+    liveness: Arc<crate::liveness::Liveness>,
+) {
+    tokio::spawn(liveness.clone().heartbeat());
+    let alive = get(move || async move {
+        match liveness.check(std::time::Instant::now()) {
+            Ok(()) => text(StatusCode::OK, "ok\n".into()),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not alive: {why}\n")),
+        }
+    });
     let routes = Router::new()
         .route("/healthz", alive.clone())
         .route("/livez", alive)
@@ -278,7 +289,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let readiness = Arc::new(Readiness::new(false));
-        let server = tokio::spawn(serve_probes(listener, readiness.clone()));
+        let liveness = Arc::new(crate::liveness::Liveness::new(Duration::from_millis(300)));
+        let server = tokio::spawn(serve_probes(listener, readiness.clone(), liveness.clone()));
         let get = |path: &'static str| async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -293,6 +305,16 @@ mod tests {
         readiness.set_caches_synced(true);
         assert!(get("/readyz?verbose").await.starts_with("HTTP/1.1 200 OK"));
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+        // A reconcile stuck past the limit fails liveness, naming it; its end heals it.
+        let stuck = liveness.reconciling("CellInterconnect/ns/a".into());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let answer = get("/healthz").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503") && answer.contains("CellInterconnect/ns/a"),
+            "{answer}"
+        );
+        drop(stuck);
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200 OK"));
         server.abort();
     }
 

@@ -6,6 +6,7 @@ pub mod body;
 pub mod controller;
 pub mod http;
 pub mod leader;
+pub mod liveness;
 pub mod metrics;
 pub mod neutron;
 pub mod plugin;

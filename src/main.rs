@@ -37,6 +37,32 @@ struct RunArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration, global = true, env = "CELLNET_SDN_TIMEOUT")]
     sdn_timeout: Duration,
 
+    /// The least time a managed BGP session may stay down (configured, not Established) before
+    /// cellnet calls it stuck (reason `SessionStuck`) and resets its own peer; the threshold is
+    /// 3 × `spec.bgp.holdTime` when that is longer. Shorten it only for tests and labs.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, global = true, env = "CELLNET_SESSION_STUCK_MINIMUM")]
+    session_stuck_minimum: Duration,
+
+    /// First wait after an SDN API refused cellnet's credentials (401/403); it doubles with each
+    /// refusal in a row, up to 8 times this. Meanwhile no call with those credentials goes out
+    /// (an account lockout on OpenDaylight's AAA needs only a few failed logins); a changed
+    /// Secret is tried at once.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, global = true, env = "CELLNET_AUTH_FAILURE_BACKOFF")]
+    auth_failure_backoff: Duration,
+
+    /// Refuse endpoints whose API calls would send credentials over plain http:// (OpenDaylight
+    /// basic auth, a Keystone password) or skip verifying the API's certificate
+    /// (`insecureSkipVerify`): they report `TlsRequired` and nothing is sent. Without it they
+    /// work and carry the Warning `InsecureTransport`.
+    #[arg(long, default_value_t = false, global = true, env = "CELLNET_REQUIRE_TLS")]
+    require_tls: bool,
+
+    /// `/healthz` fails when one reconcile has run longer than this (it is stuck and holds a
+    /// slot of `--concurrency`) or the runtime stopped running tasks; kubelet then restarts the
+    /// pod. Every SDN, Neutron and Kubernetes call has its own timeout well below the default.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, global = true, env = "CELLNET_LIVENESS_STALL_AFTER")]
+    liveness_stall_after: Duration,
+
     /// Objects reconciled at once, per kind.
     #[arg(long, default_value_t = 16, global = true)]
     concurrency: u16,
@@ -185,8 +211,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(cellnet::metrics::Metrics::default());
     let readiness = Arc::new(Readiness::new(args.leader_elect));
     // The endpoints run on every replica (standbys too), for the whole life of the process.
-    let _servers = start_servers(&args, &metrics, &readiness).await?;
     let config = controller_config(&args);
+    let _servers = start_servers(&args, &metrics, (&readiness, &config.liveness)).await?;
     warn_about_trust(&config);
     if !args.leader_elect {
         cellnet::controller::run_with(client, config, metrics, readiness.clone(), async move {
@@ -230,6 +256,7 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
     cellnet::controller::Config {
         sdn_resync_interval: args.sdn_resync_interval,
         sdn_timeout: args.sdn_timeout,
+        auth_failure_backoff: args.auth_failure_backoff,
         concurrency: args.concurrency,
         instance: std::env::var("POD_NAME").ok(),
         secret_namespaces: args
@@ -239,7 +266,10 @@ fn controller_config(args: &RunArgs) -> cellnet::controller::Config {
             .cloned()
             .collect(),
         allow_unlabelled_secrets: args.allow_unlabelled_secrets,
+        require_tls: args.require_tls,
+        liveness: Arc::new(cellnet::liveness::Liveness::new(args.liveness_stall_after)),
         endpoint_allow: cellnet::controller::allowlist::Allowlist::new(args.endpoint_allow.clone()),
+        session_stuck_minimum: args.session_stuck_minimum,
         ..Default::default()
     }
 }
@@ -261,7 +291,7 @@ fn warn_about_trust(config: &cellnet::controller::Config) {
 async fn start_servers(
     args: &RunArgs,
     metrics: &Arc<cellnet::metrics::Metrics>,
-    readiness: &Arc<Readiness>,
+    (readiness, liveness): (&Arc<Readiness>, &Arc<cellnet::liveness::Liveness>),
 ) -> anyhow::Result<tokio::task::JoinSet<()>> {
     let mut servers = tokio::task::JoinSet::new();
     if let BindAddress(Some(addr)) = args.metrics_bind_address {
@@ -272,7 +302,11 @@ async fn start_servers(
     }
     if let BindAddress(Some(addr)) = args.health_probe_bind_address {
         let listener = cellnet::http::bind(addr, "--health-probe-bind-address").await?;
-        servers.spawn(cellnet::http::serve_probes(listener, readiness.clone()));
+        servers.spawn(cellnet::http::serve_probes(
+            listener,
+            readiness.clone(),
+            liveness.clone(),
+        ));
     }
     Ok(servers)
 }

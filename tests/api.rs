@@ -399,6 +399,39 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "gracefulRestart restartTime 0",
+            obj: cic_with(
+                "/bgp",
+                json!({"gracefulRestart": {"enabled": true, "restartTime": 0}}),
+            ),
+            expect: &[
+                "spec.bgp.gracefulRestart.restartTime",
+                "greater than or equal to 1",
+            ],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "gracefulRestart restartTime 4096",
+            obj: cic_with(
+                "/bgp",
+                json!({"gracefulRestart": {"enabled": true, "restartTime": 4096}}),
+            ),
+            expect: &[
+                "spec.bgp.gracefulRestart.restartTime",
+                "less than or equal to 4095",
+            ],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "gracefulRestart without enabled",
+            obj: cic_with("/bgp", json!({"gracefulRestart": {"restartTime": 60}})),
+            expect: &["spec.bgp.gracefulRestart.enabled", "Required value"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "holdTime 65536",
             obj: cic_with("/bgp", json!({"holdTime": 65536})),
             expect: &["spec.bgp.holdTime", "less than or equal to 65535"],
@@ -869,6 +902,10 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
             ),
         ),
         cic(
+            "graceful",
+            with(base_cic(), "/bgp", json!({"gracefulRestart": {"enabled": true}})),
+        ),
+        cic(
             "disabled",
             json!({"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"},
                                "adminState": "Disabled", "adminMessage": "maintenance", "suspend": true}),
@@ -909,6 +946,11 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
         raw["spec"]["bgp"],
         json!({"holdTime": 90, "keepaliveInterval": 30, "addressFamilies": ["ipv4-unicast"],
                "passiveSide": "Remote"})
+    );
+    let graceful: Value = serde_json::to_value(cics.get("graceful").await.unwrap()).unwrap();
+    assert_eq!(
+        graceful["spec"]["bgp"]["gracefulRestart"],
+        json!({"enabled": true, "restartTime": 120})
     );
     let hold0 = cics.get("hold-0").await.unwrap();
     assert_eq!(

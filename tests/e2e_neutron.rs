@@ -499,9 +499,25 @@ async fn keystone_credentials_wrong_then_right() {
     assert!(msg.contains("401"), "{msg}");
     assert!(!obj.to_string().contains("wrong-password-123"));
     assert!(!controller.log().contains("wrong-password-123"));
+    // Refused: no login again before --auth-failure-backoff (2m here). Without it the endpoint's
+    // reconcile backoff (1, 2, 4, 8 s ...) logged in again 1-2 times in these 15 s.
+    let before = ks.token_requests();
+    std::thread::sleep(Duration::from_secs(15));
+    let logins = ks.token_requests() - before;
+    support::report(&format!("wrong Keystone password: {logins} logins in 15 s"));
+    assert_eq!(logins, 0, "logins in 15 s after the refusal");
     // The right password: the Secret change alone requeues the endpoint (no touch of the object).
     cp.apply(ns, &keystone_secret("region1", &ks, ADMIN_PASSWORD));
     wait_configured(cp, ns, "ep1");
+    // Keystone over plain http: it works, and the endpoint says what that costs.
+    let ep = cp.get::<InfraEndpoint>(ns, "ep1").unwrap();
+    let insecure = ep.condition("InsecureTransport").map(|c| c.message.clone());
+    assert!(
+        insecure
+            .as_deref()
+            .is_some_and(|m| m.contains("auth.auth_url") && m.contains("plain http")),
+        "{insecure:?}"
+    );
     assert_eq!(networks_named(n, "cellnet-celle-ep1").len(), 1);
     assert!(!controller.log().contains(ADMIN_PASSWORD));
     cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--timeout=60s"]);

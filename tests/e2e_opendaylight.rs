@@ -15,7 +15,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use cellnet::api::{CellInterconnect, SdnKind, SessionState};
+use cellnet::api::{CellInterconnect, InfraEndpoint, SdnKind, SessionState};
 use serde_json::{Value, json};
 use support::gobgp::Gobgpd;
 use support::manifests::{self, BGP_PORT, endpoint, interconnect};
@@ -40,8 +40,11 @@ fn asn(last: u8) -> u32 {
     65200 + u32::from(last)
 }
 
+/// The first wait after refused credentials (2 min by default), shortened 40 times.
+const AUTH_BACKOFF: Duration = Duration::from_secs(3);
+
 fn env() -> (&'static ControlPlane, &'static ControllerProcess) {
-    support::controller::shared(&["--sdn-resync-interval", "2s"])
+    support::controller::shared(&["--sdn-resync-interval", "2s", "--auth-failure-backoff", "3s"])
 }
 
 /// An OpenDaylight cell's RESTCONF server: AS and router id of speaker `last`.
@@ -729,4 +732,130 @@ async fn networks_are_originated_through_the_application_peer() {
         server.neighbor(APP_PEER).is_some(),
         "the application peer carries the operator's route: kept"
     );
+}
+
+/// The most login attempts one credential may make in `window` after its first refusal: the
+/// controller's schedule (`AuthBackoff::delay`: the base, doubling, at most 8 times it).
+fn login_bound(base: Duration, window: Duration) -> usize {
+    let (mut at, mut attempts) = (Duration::ZERO, 0);
+    while at <= window {
+        attempts += 1;
+        at += cellnet::controller::speakers::health::AuthBackoff::<cellnet::sdn::SdnError>::delay(
+            base,
+            attempts as u32,
+        );
+    }
+    attempts
+}
+
+/// A wrong password used by 8 interconnects and their endpoint: the logins OpenDaylight sees
+/// (every request carries basic auth) stay within the backoff's schedule, whatever the number
+/// of objects, over a stretch of controller time. With the backoff shortened 40 times (3 s for
+/// 2 min), 60 s here stand for 40 minutes at the defaults. Without the backoff each interconnect
+/// re-checked every 30 s and the poll every 15 s: about 20 logins in 60 s.
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_with_a_wrong_password_stay_bounded_whatever_the_number_of_interconnects() {
+    let (cp, controller) = env();
+    let ns = "e2e-odl-lockout";
+    let server = odl(111);
+    let wrong = "not-the-password-0815";
+    namespace(cp, ns).await;
+    let mut objects = vec![
+        credentials("odl-admin", wrong),
+        external("ep-odl", "odl-cell", 111)
+            .opendaylight(&server.url(), "odl-admin")
+            .yaml(),
+    ];
+    for i in 0..8u8 {
+        objects.push(external(&format!("ep-dc{i}"), &format!("dc{i}"), 112 + i).yaml());
+        objects.push(interconnect(&format!("odl-dc{i}"), "ep-odl", &format!("ep-dc{i}")).yaml());
+    }
+    cp.apply(ns, &objects.join("---\n"));
+    for i in 0..8 {
+        wait_condition::<CellInterconnect>(
+            cp,
+            ns,
+            &format!("odl-dc{i}"),
+            "Ready",
+            "False",
+            Some("SdnAuthFailed"),
+            TIMEOUT,
+        );
+    }
+    let first_wave = server.requests().len();
+    server.clear_requests();
+    let window = Duration::from_secs(60);
+    std::thread::sleep(window);
+    let logins = server.requests();
+    let bound = login_bound(AUTH_BACKOFF, window) + 1;
+    report(&format!(
+        "wrong password: {first_wave} requests until every interconnect showed SdnAuthFailed, then \
+         {} in {} s (bound {bound}: backoff {} s doubling to 8x, plus one in flight)",
+        logins.len(),
+        window.as_secs(),
+        AUTH_BACKOFF.as_secs()
+    ));
+    assert!(logins.len() <= bound, "{:?}", log_of(&server));
+    assert!(logins.iter().all(|r| r.status == 401 && r.had_credentials));
+    // At the defaults (2 min), 10 minutes of refusals are at most 3 logins, plus one in flight.
+    assert_eq!(login_bound(Duration::from_secs(120), Duration::from_secs(600)), 3);
+    let obj = cp.get::<CellInterconnect>(ns, "odl-dc0").unwrap();
+    let message = &obj.condition("Ready").unwrap().message;
+    assert!(message.contains("401"), "{message}");
+    assert!(!controller.log().contains(wrong), "the password is never logged");
+
+    // A fixed Secret is a new client: tried at once, not after the backoff.
+    cp.apply(ns, &credentials("odl-admin", "admin"));
+    let (_, took) = wait_ready::<CellInterconnect>(cp, ns, "odl-dc7", TIMEOUT);
+    report(&format!(
+        "Ready {:.1} s after the Secret was fixed",
+        took.as_secs_f64()
+    ));
+}
+
+/// Basic auth over plain http works, and says what it costs: the endpoint carries the
+/// `InsecureTransport` condition and one Warning Event (not one per reconcile).
+#[tokio::test(flavor = "multi_thread")]
+async fn plaintext_credentials_carry_an_insecure_transport_warning() {
+    let (cp, _) = env();
+    let ns = "e2e-odl-plaintext";
+    let server = odl(121);
+    odl_to_external(cp, ns, &server, 121, "admin").await;
+    wait_ready::<CellInterconnect>(cp, ns, "odl-dc", TIMEOUT);
+    let (ep, _) = wait_condition::<InfraEndpoint>(
+        cp,
+        ns,
+        "ep-odl",
+        "InsecureTransport",
+        "True",
+        Some("InsecureTransport"),
+        TIMEOUT,
+    );
+    let message = &ep.condition("InsecureTransport").unwrap().message;
+    assert!(
+        message.contains("plain http") && message.contains(&server.url()),
+        "{message}"
+    );
+    assert_eq!(
+        ep.condition("Ready").unwrap().status,
+        "True",
+        "a warning, not a failure"
+    );
+    // Several speaker polls and reconciles later: still one Warning.
+    std::thread::sleep(3 * RESYNC);
+    let (warnings, _) = wait_for("the InsecureTransport Warning", TIMEOUT, || {
+        let found = events_of(cp, ns, "InsecureTransport");
+        (
+            Some(found.clone()).filter(|f| !f.is_empty()),
+            format!("{found:?}"),
+        )
+    });
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("Warning: ") && warnings[0].contains("plain http"),
+        "{warnings:?}"
+    );
+    // The external endpoint sends nothing: no condition.
+    let dc = cp.get::<InfraEndpoint>(ns, "ep-dc").unwrap();
+    assert!(dc.condition("InsecureTransport").is_none());
 }

@@ -775,3 +775,54 @@ async fn measure_simultaneous_drop_to_established() {
     println!("both sides dial: {}", summary(&both_dial));
     println!("one side passive: {}", summary(&one_dials));
 }
+
+/// Graceful restart on real gobgpd (its guide, "Restarting speaker": the peer's
+/// `graceful_restart` and each family's `mp_graceful_restart`): both ends negotiate it, what
+/// GoBGP reports back compares equal to what cellnet wrote (no rewrite, hence no session reset,
+/// on every reconcile), and a new restart time is written once.
+#[tokio::test]
+async fn graceful_restart_is_negotiated_and_left_alone_once_written() {
+    let [(ga, ca, pa), (gb, cb, pb)] = pair(141, 142, "cellnet:test/graceful", |p| {
+        p.graceful_restart = Some(120);
+    })
+    .await;
+    wait_established(&ca, &ga, pa.neighbor).await;
+    wait_established(&cb, &gb, pb.neighbor).await;
+    for (client, peer, gobgpd) in [(&ca, &pa, &ga), (&cb, &pb, &gb)] {
+        let seen = client.observe_peer(peer.neighbor).await.unwrap().expect("peer");
+        assert_eq!(seen.graceful_restart, Some(true), "{}", gobgpd.neighbors_json());
+        assert_eq!(
+            client.ensure_peer(peer).await.unwrap().outcome,
+            PeerOutcome::Unchanged
+        );
+    }
+    let listed = ga.neighbor_json(pa.neighbor).expect("peer");
+    assert_eq!(listed["graceful_restart"]["restart_time"], 120, "{listed}");
+    let longer = PeerConfig {
+        graceful_restart: Some(300),
+        ..pa.clone()
+    };
+    assert_eq!(
+        ca.ensure_peer(&longer).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["graceful_restart"]
+        }
+    );
+    assert_eq!(
+        ca.ensure_peer(&longer).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+    // Off on one end: the session comes back without it.
+    let off = PeerConfig {
+        graceful_restart: None,
+        ..longer
+    };
+    ca.ensure_peer(&off).await.unwrap();
+    assert_eq!(
+        ca.ensure_peer(&off).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+    wait_established(&ca, &ga, pa.neighbor).await;
+    let seen = ca.observe_peer(pa.neighbor).await.unwrap().expect("peer");
+    assert_eq!(seen.graceful_restart, Some(false), "{}", ga.neighbors_json());
+}

@@ -7,13 +7,16 @@
 //! cell's table got there from the other cell's speaker, through this cell's speaker and FRR.
 //! TCP connections go between addresses of the cells' networks (tests/support/packets.rs).
 //!
-//! Three tests, run side by side (each with its own two cells), one control plane and one
+//! Four tests, run side by side (each with its own two cells), one control plane and one
 //! controller (default settings) for the binary:
 //! - `fabric_routers_install_what_the_speakers_learn`: the fixture alone, no cellnet;
 //! - `declared_networks_carry_traffic_between_cells` (managed.rs): stages 1-5 of the issue on
 //!   two cells whose speakers cellnet manages, then the deletion of every object;
 //! - `undeclared_prefix_from_the_other_cell_is_rejected` (external.rs): stage 2 from the
-//!   importing side. A managed cell never sends what it does not declare (its export filter), so
+//!   importing side.
+//! - `graceful_restart_keeps_traffic_over_a_speaker_restart` (graceful.rs): issue 19 item 4, a
+//!   cell's speaker killed and started again while connections between the cells are counted,
+//!   without graceful restart (connections fail) and with it (none does). A managed cell never sends what it does not declare (its export filter), so
 //!   the cell that announces an undeclared prefix is an external one, configured by hand.
 //!
 //! Without root, `ip netns` or FRR (`hack/prereqs.sh` installs it) the tests print why and skip.
@@ -21,6 +24,8 @@ mod support;
 
 #[path = "networks_traffic/external.rs"]
 mod external;
+#[path = "networks_traffic/graceful.rs"]
+mod graceful;
 #[path = "networks_traffic/managed.rs"]
 mod managed;
 #[path = "networks_traffic/speakers.rs"]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cellnet::sdn::opendaylight::{self, OpenDaylight};
 use cellnet::sdn::{
-    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
-    SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
+    AddressFamily, OpenDaylightTarget, Password, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
+    SdnBackend, SdnError, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 use odl_server::{OdlConfig, OdlServer, YANG_JSON};
 use serde_json::json;
@@ -205,6 +205,72 @@ async fn passive_mode_is_stored_compared_and_changed_with_one_put() {
     let stored = server.neighbor("192.0.2.16").unwrap();
     assert_eq!(stored["transport"]["config"]["passive-mode"], false);
     assert_eq!(writes(&server), ["PUT /neighbors/neighbor=192.0.2.16 -> 204"]);
+}
+
+/// bgpcep docs/bgp, bgp-user-guide-graceful-restart-capability.rst: the neighbour's
+/// `graceful-restart/config/restart-time` and each family's `graceful-restart/config/enable`;
+/// the families' operational `graceful-restart/state` (operational-state guide) tells whether
+/// it was negotiated.
+#[tokio::test]
+async fn graceful_restart_is_stored_compared_changed_and_reported() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    let mut desired = peer("192.0.2.17");
+    desired.graceful_restart = Some(120);
+    odl.ensure_peer(&desired).await.unwrap();
+    let stored = server.neighbor("192.0.2.17").unwrap();
+    assert_eq!(
+        stored["graceful-restart"],
+        json!({"config": {"restart-time": 120}})
+    );
+    assert_eq!(
+        stored["afi-safis"]["afi-safi"][0]["graceful-restart"],
+        json!({"config": {"enable": true}})
+    );
+    // Negotiated: the test server's peer sent the capability too (by default).
+    let seen = odl
+        .observe_peer("192.0.2.17".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.graceful_restart, Some(true));
+    server.set_peer_graceful_restart("192.0.2.17", false);
+    let seen = odl
+        .observe_peer("192.0.2.17".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.graceful_restart, Some(false));
+
+    server.clear_requests();
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Unchanged
+    );
+    desired.graceful_restart = Some(300);
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["graceful_restart"]
+        }
+    );
+    desired.graceful_restart = None;
+    assert_eq!(
+        odl.ensure_peer(&desired).await.unwrap().outcome,
+        PeerOutcome::Updated {
+            fields: vec!["graceful_restart"]
+        }
+    );
+    let stored = server.neighbor("192.0.2.17").unwrap();
+    assert!(stored.get("graceful-restart").is_none(), "{stored}");
+    assert_eq!(
+        writes(&server),
+        [
+            "PUT /neighbors/neighbor=192.0.2.17 -> 204",
+            "PUT /neighbors/neighbor=192.0.2.17 -> 204"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -581,4 +647,100 @@ async fn session(backend: &impl cellnet::sdn::SdnBackend, neighbor: std::net::Ip
         .unwrap()
         .map(|p| p.session)
         .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn reset_session_rpc_releases_only_recorded_neighbours_with_a_session() {
+    let server = server();
+    let odl = backend(&server);
+    odl.ensure_speaker(&speaker()).await.unwrap();
+    let desired = peer("192.0.2.14");
+    odl.ensure_peer(&desired).await.unwrap();
+    server.clear_requests();
+    // Not in cellnet's ledger: never reset, nothing sent.
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, false)
+            .await
+            .unwrap(),
+        ResetOutcome::NotOwned
+    );
+    assert!(server.requests().is_empty());
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, true)
+            .await
+            .unwrap(),
+        ResetOutcome::Reset
+    );
+    assert_eq!(server.resets(), ["192.0.2.14"]);
+    let sent = server.requests();
+    assert_eq!(sent[0].path, "/rests/operations/bgp-peer-rpc:reset-session");
+    assert_eq!(sent[0].content_type.as_deref(), Some(YANG_JSON));
+    // The guide's input, peer-ref into the RIB keyed bgp://{address}.
+    let peer_ref = r#"/rib:bgp-rib/rib:rib[rib:id="bgp-example"]/rib:peer[rib:peer-id="bgp://192.0.2.14"]"#;
+    assert_eq!(
+        sent[0].body,
+        Some(json!({"bgp-peer-rpc:input": {"peer-ref": peer_ref}}))
+    );
+    // A neighbour without a session is no peer of the RIB: the RPC has nothing to release.
+    server.set_session_state("192.0.2.14", "ACTIVE");
+    assert_eq!(
+        odl.reset_peer(desired.neighbor, &desired.owner, true)
+            .await
+            .unwrap(),
+        ResetOutcome::Absent
+    );
+    assert_eq!(server.resets().len(), 1);
+}
+
+/// OpenDaylight behind something that answers 302 to another server on loopback: the redirect is
+/// an error, and the other server, which records every request, never sees the basic-auth
+/// credentials (or any request at all). reqwest follows redirects by default.
+#[tokio::test]
+async fn a_redirect_never_carries_the_credentials_elsewhere() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::routing::any;
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let elsewhere = serve(Router::new().fallback(any({
+        let seen = seen.clone();
+        move |headers: HeaderMap| async move {
+            let auth = headers.get(header::AUTHORIZATION);
+            seen.lock()
+                .unwrap()
+                .push(auth.map(|v| v.to_str().unwrap_or("?").to_string()));
+            "{}"
+        }
+    })))
+    .await;
+    let redirecting = serve(Router::new().fallback(any(move || {
+        let to = format!("{elsewhere}/rests/data");
+        async move { (StatusCode::FOUND, [(header::LOCATION, to)], "") }
+    })))
+    .await;
+    let odl = OpenDaylight::connect(
+        &opendaylight::target(redirecting, "admin", "secret-4711"),
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    let listed = odl.list_peers().await;
+    let created = odl.ensure_peer(&peer("192.0.2.31")).await;
+    assert!(
+        listed.is_err(),
+        "a redirect is an error, not followed: {listed:?}"
+    );
+    assert!(created.is_err(), "{created:?}");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the redirect target was called: {:?}",
+        seen.lock().unwrap()
+    );
 }

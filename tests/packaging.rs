@@ -70,6 +70,25 @@ fn assert_restricted(docs: &[Value]) {
     assert_eq!(c["seccompProfile"]["type"], "RuntimeDefault", "{c}");
 }
 
+/// Two replicas on different nodes when possible, and a budget that keeps one through drains.
+fn assert_spread_and_budgeted(docs: &[Value]) {
+    let spec = &find(docs, "Deployment", "cellnet-controller")["spec"]["template"]["spec"];
+    let term = &spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{spec}");
+    let pod_labels =
+        &find(docs, "Deployment", "cellnet-controller")["spec"]["template"]["metadata"]["labels"];
+    let pdb = find(docs, "PodDisruptionBudget", "cellnet-controller");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    for selector in [
+        &term["labelSelector"]["matchLabels"],
+        &pdb["spec"]["selector"]["matchLabels"],
+    ] {
+        for (k, v) in selector.as_object().unwrap() {
+            assert_eq!(&pod_labels[k], v, "selects the controller's pods: {k}");
+        }
+    }
+}
+
 #[test]
 fn kustomize_base_builds_with_everything_an_install_needs() {
     let docs = kustomize_build();
@@ -80,7 +99,10 @@ fn kustomize_base_builds_with_everything_an_install_needs() {
         ("ClusterRoleBinding", "cellnet-controller"),
         ("Role", "cellnet-leader-election"),
         ("RoleBinding", "cellnet-leader-election"),
+        ("Role", "cellnet-secrets"),
+        ("RoleBinding", "cellnet-secrets"),
         ("Deployment", "cellnet-controller"),
+        ("PodDisruptionBudget", "cellnet-controller"),
         ("Service", "cellnet-controller-metrics"),
     ] {
         let d = find(&docs, kind, name);
@@ -88,8 +110,24 @@ fn kustomize_base_builds_with_everything_an_install_needs() {
             assert_eq!(d["metadata"]["namespace"], "cellnet-system", "{kind}/{name}");
         }
     }
-    assert_eq!(docs.len(), 8, "{:?}", kinds(&docs));
+    assert_eq!(docs.len(), 11, "{:?}", kinds(&docs));
+    // Secrets per namespace by default: a Role in cellnet-system, none cluster-wide, the flag set.
+    let cluster_role = find(&docs, "ClusterRole", "cellnet-controller");
+    assert!(
+        !cluster_role["rules"].to_string().contains("secrets"),
+        "{}",
+        cluster_role["rules"]
+    );
+    assert_eq!(
+        find(&docs, "Role", "cellnet-secrets")["rules"][0]["verbs"],
+        json!(["get", "list", "watch"])
+    );
     let a = args(&docs);
+    assert!(
+        a.contains(&"--secret-namespaces=cellnet-system".to_string()),
+        "{a:?}"
+    );
+    assert_spread_and_budgeted(&docs);
     assert!(a.contains(&"--leader-elect".to_string()), "{a:?}");
     assert!(a.contains(&"--metrics-bind-address=:8080".to_string()), "{a:?}");
     assert!(
@@ -125,6 +163,11 @@ fn helm_lint_is_clean() {
         "crds.keep=false",
         "metrics.serviceMonitor.enabled=true",
         "replicas=1,leaderElection.enabled=false",
+        "rbac.clusterWideSecrets=true",
+        "metrics.bindAddress=127.0.0.1",
+        "metrics.authProxy.enabled=true,metrics.serviceMonitor.enabled=true",
+        "podAntiAffinity=hard,podDisruptionBudget.minAvailable=2,replicas=3",
+        "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={198.51.100.10/32},endpointAllow={198.51.100.0/24:50051}",
     ] {
         let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet", "--set", set]);
         assert!(ok, "helm lint --set {set}:\n{out}\n{err}");
@@ -143,6 +186,7 @@ fn helm_template_renders_the_same_install_as_kustomize() {
         "--metrics-bind-address=:8080",
         "--health-probe-bind-address=:8081",
         "--sdn-resync-interval=10s",
+        "--secret-namespaces=cellnet-system",
     ] {
         assert!(
             args(&docs).contains(&flag.to_string()),
@@ -155,6 +199,12 @@ fn helm_template_renders_the_same_install_as_kustomize() {
         container(&base)["securityContext"]
     );
     assert_restricted(&docs);
+    assert_spread_and_budgeted(&docs);
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "NetworkPolicy"),
+        "NetworkPolicy is opt-in in both"
+    );
+    assert!(!base.iter().any(|d| d["kind"] == "NetworkPolicy"));
     assert_eq!(
         container(&docs)["image"],
         "ghcr.io/cellnet/cellnet-controller:0.1.0"
@@ -287,6 +337,17 @@ fn helm_rejects_values_that_would_break_the_install() {
             "replicas=2,leaderElection.enabled=false",
             "leaderElection.enabled=true",
         ),
+        (
+            "rbac.clusterWideSecrets=true,rbac.secretNamespaces={cells}",
+            "leave rbac.secretNamespaces empty",
+        ),
+        ("networkPolicy.enabled=true", "networkPolicy.apiServer.cidrs"),
+        (
+            "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={198.51.100.10/32}",
+            "reaches no SDN API",
+        ),
+        ("podAntiAffinity=maybe", "podAntiAffinity"),
+        ("metrics.bindAddress=0.0.0.0", "bindAddress"),
     ] {
         let (ok, _, err) = helm_run(&["template", "cellnet", "charts/cellnet", "--set", set]);
         assert!(!ok, "--set {set} was accepted");
@@ -807,7 +868,49 @@ fn helm_passes_the_allowlist_and_the_secret_waiver() {
     assert!(ok, "helm lint:\n{out}\n{err}");
 }
 
-/// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set.
+/// `requireTls` becomes `--require-tls` (off by default, as in the kustomize base, where the
+/// flag is a commented line); the refused-credentials backoff and the liveness limit are passed.
+#[test]
+fn helm_passes_require_tls_and_the_backoffs() {
+    let picked = |a: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|a| {
+                [
+                    "--require-tls",
+                    "--auth-failure-backoff",
+                    "--liveness-stall-after",
+                ]
+                .iter()
+                .any(|f| a.starts_with(f))
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        picked(&args(&helm_template(&[]))),
+        ["--auth-failure-backoff=2m", "--liveness-stall-after=5m"]
+    );
+    assert_eq!(picked(&args(&kustomize_build())), Vec::<String>::new());
+    let kustomize_base = std::fs::read_to_string("deploy/deployment.yaml").unwrap();
+    assert!(
+        kustomize_base.contains("# - --require-tls"),
+        "the kustomize base documents the flag"
+    );
+    let docs = helm_template(&["--set", "requireTls=true,authFailureBackoff=10m"]);
+    assert_eq!(
+        picked(&args(&docs)),
+        [
+            "--auth-failure-backoff=10m",
+            "--liveness-stall-after=5m",
+            "--require-tls"
+        ]
+    );
+    let (ok, out, err) = helm_run(&["lint", "--strict", "charts/cellnet", "--set", "requireTls=true"]);
+    assert!(ok, "helm lint:\n{out}\n{err}");
+}
+
+/// `rbac.secretNamespaces`: no cluster-wide Secret rule, one Role per namespace, the flag set; the
+/// release namespace by default; `rbac.clusterWideSecrets` the opt-in for every namespace.
 #[test]
 fn helm_narrows_secret_access_to_namespaces() {
     let docs = helm_template(&["--set", "rbac.secretNamespaces={cells-a,cells-b}"]);
@@ -838,7 +941,30 @@ fn helm_narrows_secret_access_to_namespaces() {
         "{:?}",
         args(&docs)
     );
-    // Default: cluster-wide, no flag.
+    // Default: the release namespace only.
     let docs = helm_template(&[]);
+    assert!(
+        args(&docs).contains(&"--secret-namespaces=cellnet-system".to_string()),
+        "{:?}",
+        args(&docs)
+    );
+    let role = find(&docs, "Role", "cellnet-secrets");
+    assert_eq!(role["metadata"]["namespace"], "cellnet-system");
+    // Opt-in: cluster-wide, no Role, no flag.
+    let docs = helm_template(&["--set", "rbac.clusterWideSecrets=true"]);
     assert!(!args(&docs).iter().any(|a| a.starts_with("--secret-namespaces")));
+    assert!(
+        !docs.iter().any(|d| d["metadata"]["name"] == "cellnet-secrets"),
+        "{:?}",
+        kinds(&docs)
+    );
+    let rules = &find(&docs, "ClusterRole", "cellnet-controller")["rules"];
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"] == json!(["secrets"]) && r["verbs"] == json!(["get", "list", "watch"])),
+        "{rules}"
+    );
 }

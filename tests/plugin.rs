@@ -218,7 +218,6 @@ fn help_and_usage() {
         &["suspend"][..],
         &["disable", "x", "--cell", "c"],
         &["enable", "--all"],
-        &["diagnose"],
     ] {
         let out = run({
             let mut c = Command::new(plugin_binary());
@@ -592,6 +591,7 @@ async fn plugin_end_to_end() {
     assert!(out.stdout.contains("plugin/cell1-cell2"), "{out:?}");
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-A"]);
     assert_eq!(out.code, 1, "diagnose needs one namespace: {out:?}");
+    external_router_stopped(cp).await;
 
     // --- Broken: the controller is down. resync times out (exit 3); a spec change is not observed.
     controller.kill();
@@ -619,6 +619,56 @@ async fn plugin_end_to_end() {
         "plugin end to end: {:.1} s",
         began.elapsed().as_secs_f64()
     ));
+}
+
+/// The `make demo` report (issue 19 item 5): a link to an external router that is not running.
+/// `diagnose` without a name walks it (and only what is not Ready), `--probe` names the refused
+/// BGP port as what explains the session that does not come up, and `cells` shows the broken
+/// link on both cells' rows.
+async fn external_router_stopped(cp: &ControlPlane) {
+    let dc = manifests::endpoint("dc1-router")
+        .cell("dc1")
+        .address(addr(9))
+        .asn(65409)
+        .port(BGP_PORT)
+        .yaml();
+    let link = interconnect("cell1-dc1", "cell1-gobgp", "dc1-router").yaml();
+    cp.apply(NS, &[dc, link].join("---\n"));
+    wait_condition::<CellInterconnect>(cp, NS, "cell1-dc1", "Ready", "False", None, WAIT);
+    let out = plugin(cp, &["diagnose", "-n", NS, "--probe"]);
+    transcript("kubectl cellnet diagnose -n plugin --probe", &out);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Diagnosis of CellInterconnect plugin/cell1-dc1")
+            && !out
+                .stdout
+                .contains("Diagnosis of CellInterconnect plugin/cell1-cell2"),
+        "only what is not Ready: {out:?}"
+    );
+    let verdict = line_with(&out.stdout, "BROKEN");
+    assert!(
+        verdict.contains("breaks at \"probe: remote BGP port 127.0.4.9:1790")
+            && verdict.contains("which explains \"local BGP session (cell cell1)\""),
+        "the refused port explains the session: {out:?}"
+    );
+    let out = plugin(cp, &["cells", "-n", NS]);
+    transcript("kubectl cellnet cells -n plugin", &out);
+    for cell in ["cell1", "dc1"] {
+        assert!(row(&out.stdout, cell).contains("cell1-dc1 ("), "{cell}: {out:?}");
+    }
+    let (ok, _, err) = cp.kubectl_run(&[
+        "delete",
+        "-n",
+        NS,
+        "cic/cell1-dc1",
+        "iep/dc1-router",
+        "--timeout=60s",
+    ]);
+    assert!(ok, "{err}");
+    let out = plugin(cp, &["diagnose", "-n", NS]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("is Ready"), "{out:?}");
 }
 
 /// A condition as the controller writes it.

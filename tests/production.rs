@@ -51,10 +51,10 @@ fn kubectl(cp: &ControlPlane) -> Command {
     c
 }
 
-/// `kubectl kustomize deploy/ | kubectl apply -f -`, as docs/install.md says.
+/// The kustomize base with cluster-wide Secret access (the test's objects live in their own
+/// namespaces), applied as docs/install.md says.
 fn install_kustomize_base(cp: &ControlPlane) {
-    let (ok, yaml, err) = run(kubectl(cp).arg("kustomize").arg(repo().join("deploy")));
-    assert!(ok, "kubectl kustomize: {err}");
+    let yaml = ops::kustomize_with(&cp.assets.join("kubectl"), &["cluster-wide-secrets"]);
     let (ok, out, err) = run_with_input(kubectl(cp).args(["apply", "-f", "-"]), &yaml);
     assert!(ok, "kubectl apply: {err}\n{out}");
 }

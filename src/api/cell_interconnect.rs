@@ -213,6 +213,37 @@ pub struct BgpSpec {
     /// always dials then). Changing it resets the session on both managed speakers.
     #[serde(default)]
     pub passive_side: PassiveSide,
+
+    /// Graceful restart (RFC 4724) on both managed sides. Absent: off. With it on, a side whose
+    /// speaker restarts (crash, upgrade) keeps being routed to by the other side for
+    /// `restartTime` seconds while cellnet configures the restarted speaker again. Changing it
+    /// resets the session on both managed speakers (capabilities are only sent in the OPEN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestart>,
+}
+
+/// `spec.bgp.gracefulRestart`: graceful restart (RFC 4724) of the session.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GracefulRestart {
+    /// Advertise the graceful restart capability (and, on GoBGP, keep forwarding state for
+    /// every address family of the session). When the other side's speaker restarts, this
+    /// side keeps the routes it learnt from it, marked stale, until the session is back and
+    /// the routes are sent again, or until `restartTime` ends.
+    pub enabled: bool,
+
+    /// Seconds the other side keeps this side's routes after this side's speaker went away
+    /// (the Restart Time of the capability, 1 to 4095). Default 120.
+    #[serde(default = "default_restart_time")]
+    #[schemars(range(min = 1, max = 4095))]
+    pub restart_time: u16,
+}
+
+/// RFC 4724's restart time is 12 bits; 120 s is the usual default (Cilium, FRR, Junos).
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+
+fn default_restart_time() -> u16 {
+    DEFAULT_RESTART_TIME
 }
 
 /// The side of an interconnect that waits for the other to connect (`spec.bgp.passiveSide`).
@@ -233,8 +264,17 @@ impl Default for BgpSpec {
             password_secret_ref: None,
             address_families: default_address_families(),
             passive_side: PassiveSide::default(),
+            graceful_restart: None,
         }
     }
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn default_hold_time() -> u16 {
@@ -291,6 +331,33 @@ pub struct SideStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub established_since: Option<Time>,
 
+    /// Since when this side's peer has been configured but its session not Established (absent
+    /// while Established, administratively down or not configured). Kept across controller
+    /// restarts: stuck detection counts from it (reason `SessionStuck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_established_since: Option<Time>,
+
+    /// How many times cellnet reset this side's session because it was stuck (not Established
+    /// for longer than the threshold: 3 × `spec.bgp.holdTime`, at least the controller's
+    /// `--session-stuck-minimum`, 30 s by default).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resets: u32,
+
+    /// When cellnet last reset this side's session. A stuck session is reset at most once per
+    /// threshold, the wait doubling with each reset of the same outage (at most an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_time: Option<Time>,
+
+    /// The hold time (seconds) agreed with the peer, while the session is Established and the
+    /// speaker reports it (GoBGP does; see docs/failure-modes.md for each backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_hold_time: Option<u16>,
+
+    /// The keepalive interval (seconds) in use on the Established session, where the speaker
+    /// reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negotiated_keepalive: Option<u16>,
+
     /// The last error this side reported or met (SDN API error, BGP NOTIFICATION...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -304,6 +371,12 @@ pub struct SideStatus {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passive: bool,
 
+    /// Whether graceful restart was negotiated on this side's session (both speakers sent the
+    /// capability for at least one of its address families). Absent: not known (the session
+    /// is not established, graceful restart is off, or the speaker does not report it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart_negotiated: Option<bool>,
+
     /// The routes exchanged on this side's session; absent until observed, and for an external
     /// side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,16 +389,12 @@ pub struct SideStatus {
 
     /// EVPN routes from the other cell that this side did not accept because their VNI or
     /// route target is not one this interconnect stretches.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub segment_routes_rejected: u64,
 
     /// Human-readable detail about this side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Observed state of a CellInterconnect, written by the controller.

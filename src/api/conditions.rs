@@ -38,10 +38,13 @@ pub enum ConditionType {
     /// CellInterconnect: every managed side has the other cell's VTEP for every stretched L2
     /// segment (present only when `spec.l2` is set).
     SegmentsStretched,
+    /// InfraEndpoint, present only while true: cellnet sends credentials to an API over plain
+    /// `http://`, or skips verifying its TLS certificate (`--require-tls` refuses both).
+    InsecureTransport,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 11] = [
+    pub const ALL: [ConditionType; 12] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -53,6 +56,7 @@ impl ConditionType {
         Self::RoutesExchanged,
         Self::NetworksAnnounced,
         Self::SegmentsStretched,
+        Self::InsecureTransport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +72,7 @@ impl ConditionType {
             Self::RoutesExchanged => "RoutesExchanged",
             Self::NetworksAnnounced => "NetworksAnnounced",
             Self::SegmentsStretched => "SegmentsStretched",
+            Self::InsecureTransport => "InsecureTransport",
         }
     }
 }

@@ -20,7 +20,7 @@ pub mod segments;
 
 pub use cell_interconnect::{
     AddressFamily, AdminState, BgpSpec, CellInterconnect, CellInterconnectSpec, CellInterconnectStatus,
-    EndpointRef, OwnedPeer, PassiveSide, SecretKeyRef, SessionState, SideStatus,
+    EndpointRef, GracefulRestart, OwnedPeer, PassiveSide, SecretKeyRef, SessionState, SideStatus,
 };
 pub use conditions::{ConditionType, set_condition};
 pub use infra_endpoint::{

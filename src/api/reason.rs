@@ -65,6 +65,11 @@ reasons! {
     // ---- Waiting, not a fault
     /// Interconnect: a managed side's BGP session is not Established yet (the message names the state).
     SessionNotEstablished => stalls: false,
+    /// Interconnect: a managed side's session has not been Established for longer than the stuck
+    /// threshold (3 × `spec.bgp.holdTime`, at least `--session-stuck-minimum`); the message names
+    /// the state and the likely cause read from the speaker's message counters, and cellnet
+    /// resets its own peer (Event `SessionReset`, `status.<side>.resets`).
+    SessionStuck => stalls: false,
     /// Interconnect: `spec.adminState: Disabled`; the peers stay configured, the session is shut down.
     AdministrativelyDown => stalls: false,
     /// Interconnect: `spec.suspend: true`; cellnet leaves the speakers as they are.
@@ -98,6 +103,10 @@ reasons! {
     /// The URL of an SDN, Keystone or Neutron API is outside the operator's allowlist
     /// (`--endpoint-allow`); cellnet made no connection to it.
     EndpointNotAllowed => stalls: true,
+    /// Endpoint: the controller runs with `--require-tls` and the endpoint would send credentials
+    /// over plain `http://` (OpenDaylight basic auth, a Keystone password) or skip verifying the
+    /// API's certificate (`insecureSkipVerify`); nothing was sent. Use `https://` with a trusted CA.
+    TlsRequired => stalls: true,
     /// Endpoint: something the API server could not refuse is unusable (an address that is not an
     /// IP, an IPv6 address without `routerId`).
     InvalidEndpoint => stalls: true,
@@ -161,10 +170,18 @@ reasons! {
     DriftRepaired => stalls: false,
     /// Event (Warning): an Established session went down.
     SessionDown => stalls: false,
+    /// Event (Warning): cellnet reset one of its own peers whose session was stuck (at most once
+    /// per stuck threshold, the wait doubling per reset of the same outage).
+    SessionReset => stalls: false,
     /// Event: cellnet changed what a speaker announces or accepts (paths, filters).
     RoutesUpdated => stalls: false,
     /// Event (Warning): a peer at the address of cellnet's peer is someone else's; not removed.
     PeerNotOwned => stalls: false,
+    /// Event (Warning) and the endpoint's `InsecureTransport` condition: cellnet sends
+    /// credentials over plain `http://` (OpenDaylight basic auth, a Keystone password or token) or
+    /// skips verifying the API's TLS certificate. Anyone on the path can read or replace them;
+    /// `--require-tls` refuses such endpoints (`TlsRequired`).
+    InsecureTransport => stalls: false,
     /// Event: deletion with `cellnet.io/deletion-policy: Orphan`; peers left on the speakers.
     Orphaned => stalls: false,
     /// Event (Warning) and status: deletion waits because a speaker cannot be reached.

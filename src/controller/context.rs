@@ -29,6 +29,9 @@ pub struct Config {
     pub sdn_resync_interval: Duration,
     /// Timeout of every SDN API call.
     pub sdn_timeout: Duration,
+    /// The first wait after an SDN API refused cellnet's credentials; it doubles with each
+    /// refusal in a row up to 8 times this (`--auth-failure-backoff`).
+    pub auth_failure_backoff: Duration,
     /// Reconciles running at once per controller.
     pub concurrency: u16,
     /// Reporter instance name for Events (pod name in a cluster).
@@ -42,6 +45,14 @@ pub struct Config {
     pub allow_unlabelled_secrets: bool,
     /// The SDN, Keystone and Neutron APIs cellnet may call (`--endpoint-allow`); empty: any.
     pub endpoint_allow: Allowlist,
+    /// The least time a session may stay down before it is stuck and reset
+    /// (`--session-stuck-minimum`; the threshold is 3 × holdTime when that is longer).
+    pub session_stuck_minimum: Duration,
+    /// Refuse credentials over plain `http://` and skipped certificate verification
+    /// (`--require-tls`) instead of warning (`InsecureTransport`).
+    pub require_tls: bool,
+    /// The watchdog behind `/healthz`: every reconcile registers with it while it runs.
+    pub liveness: Arc<crate::liveness::Liveness>,
 }
 
 impl Default for Config {
@@ -49,12 +60,16 @@ impl Default for Config {
         Self {
             sdn_resync_interval: Duration::from_secs(10),
             sdn_timeout: Duration::from_secs(5),
+            auth_failure_backoff: Duration::from_secs(120),
             concurrency: 16,
             instance: None,
             secret_namespaces: Vec::new(),
             connector: Arc::new(crate::sdn::RealConnector),
             allow_unlabelled_secrets: false,
             endpoint_allow: Allowlist::default(),
+            session_stuck_minimum: Duration::from_secs(30),
+            require_tls: false,
+            liveness: Arc::default(),
         }
     }
 }
@@ -81,6 +96,12 @@ pub struct Context {
     pub allow_unlabelled_secrets: bool,
     /// The APIs cellnet may call; empty: any.
     pub endpoint_allow: Allowlist,
+    /// See [`Config::session_stuck_minimum`].
+    pub session_stuck_minimum: Duration,
+    /// `--require-tls`: insecure transport is refused (`TlsRequired`), not only warned about.
+    pub require_tls: bool,
+    /// The watchdog behind `/healthz` (reconciles running too long).
+    pub liveness: Arc<crate::liveness::Liveness>,
 }
 
 /// The caches the reconciles read, filled by the watches of [`super::wiring`].
@@ -129,11 +150,14 @@ impl Context {
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),
+            session_stuck_minimum: config.session_stuck_minimum,
+            require_tls: config.require_tls,
+            liveness: config.liveness.clone(),
             metrics,
-            neutron: Arc::new(neutron_sync::NeutronClients::new(
-                config.sdn_resync_interval,
-                config.sdn_timeout,
-            )),
+            neutron: Arc::new(
+                neutron_sync::NeutronClients::new(config.sdn_resync_interval, config.sdn_timeout)
+                    .with_auth_backoff(config.auth_failure_backoff),
+            ),
         }
     }
 

@@ -174,7 +174,7 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
         password: Password::new(password),
     });
     let odl = sdn.open_daylight_or_default();
-    Ok(Ok(SdnTarget {
+    let target = SdnTarget {
         kind: backend_kind(sdn.type_),
         url,
         ca_pem,
@@ -186,7 +186,19 @@ pub async fn resolve_target(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked
             // The API server refuses anything but an IPv4 address (CEL).
             application_peer: odl.application_peer.and_then(|a| a.parse().ok()),
         }),
-    }))
+    };
+    Ok(require_tls(ctx, target))
+}
+
+/// With `--require-tls`, a target whose calls would expose credentials is refused before any call.
+fn require_tls(ctx: &Context, target: SdnTarget) -> Checked<SdnTarget> {
+    match super::transport::sdn_risk(&target) {
+        Some(why) if ctx.require_tls => Err(Problem::new(
+            Reason::TlsRequired,
+            format!("{why}; the controller runs with --require-tls, so nothing was sent"),
+        )),
+        _ => Ok(target),
+    }
 }
 
 /// The speaker's global config from its endpoint.

@@ -13,11 +13,12 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio::sync::mpsc::{Receiver, channel};
+use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info};
 
 use super::context::{Caches, Config, Context};
+use super::secret_watch::{SecretEvent, SecretWatch};
 use super::speakers::{SpeakerChange, SpeakerKey, Speakers};
 use super::{changes, endpoint, interconnect, mappers, target};
 use crate::api::{CellInterconnect, InfraEndpoint};
@@ -32,23 +33,26 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const SPEAKER_CHANGE_WINDOW: Duration = Duration::from_millis(100);
 /// Most changes gathered in one window (a full window is passed on at once).
 const SPEAKER_CHANGE_BATCH: usize = 4096;
+/// Speaker changes waiting for each controller; a watcher finding the channel full sends one
+/// change of its whole speaker later instead (`speakers::watcher`), so a flood stays bounded.
+const SPEAKER_CHANGE_BUFFER: usize = 2 * SPEAKER_CHANGE_BATCH;
 /// How often the clients of speakers no endpoint uses any more are closed.
 const UNUSED_SPEAKER_SWEEP: Duration = Duration::from_secs(60);
 
 /// Speaker changes, one receiver per controller (the registry sends each change to both).
 pub struct SpeakerChanges {
-    interconnects: UnboundedReceiver<SpeakerChange>,
-    endpoints: UnboundedReceiver<SpeakerChange>,
+    interconnects: Receiver<SpeakerChange>,
+    endpoints: Receiver<SpeakerChange>,
 }
 
 /// The speaker registry, sending each change on a speaker to both controllers.
 pub fn speaker_registry(config: &Config, metrics: Arc<Metrics>) -> (Arc<Speakers>, SpeakerChanges) {
-    let (cic_tx, cic_rx) = unbounded_channel::<SpeakerChange>();
-    let (ep_tx, ep_rx) = unbounded_channel::<SpeakerChange>();
+    let (cic_tx, cic_rx) = channel::<SpeakerChange>(SPEAKER_CHANGE_BUFFER);
+    let (ep_tx, ep_rx) = channel::<SpeakerChange>(SPEAKER_CHANGE_BUFFER);
     let speakers = Arc::new(Speakers::new(
         vec![cic_tx, ep_tx],
         config.sdn_resync_interval,
-        config.sdn_timeout,
+        (config.sdn_timeout, config.auth_failure_backoff),
         metrics,
         config.connector.clone(),
     ));
@@ -145,17 +149,27 @@ impl Watches {
             cic_ctrl,
             ep_ctrl,
         } = self;
-        futures::future::join(
+        let mut secrets = sources.secret_watch();
+        let (cic_secrets, ep_secrets) = (secrets.subscribe(), secrets.subscribe());
+        let controllers = futures::future::join(
             run_interconnects(
                 cic_ctrl,
                 &sources,
+                cic_secrets,
                 ctx.clone(),
                 changes.interconnects,
                 shutdown.clone(),
             ),
-            run_endpoints(ep_ctrl, &sources, ctx, changes.endpoints, shutdown),
-        )
-        .await;
+            run_endpoints(ep_ctrl, &sources, ep_secrets, ctx, changes.endpoints, shutdown),
+        );
+        // The watch runs until the controllers have finished (or it ends with both gone).
+        futures::pin_mut!(controllers);
+        let watch = std::pin::pin!(secrets.run());
+        if let futures::future::Either::Right((_, controllers)) =
+            futures::future::select(controllers, watch).await
+        {
+            controllers.await;
+        }
     }
 }
 
@@ -164,8 +178,9 @@ impl Watches {
 async fn run_interconnects(
     ctrl: Controller<CellInterconnect>,
     sources: &Sources,
+    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
-    speaker_changes: UnboundedReceiver<SpeakerChange>,
+    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (cics, eps) = (sources.interconnects.clone(), sources.endpoints.clone());
@@ -191,11 +206,14 @@ async fn run_interconnects(
         // Only endpoint spec changes concern interconnects: an endpoint's status changes with
         // every interconnect added to it, and reacting to that requeued them all (a storm at scale).
         .watches_stream(endpoint_specs, endpoint_to_cics)
-        .watches_stream(sources.secret_events(), secret_to_cics)
+        .watches_stream(secrets, secret_to_cics)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("CellInterconnect", obj.as_ref()));
                 let result = interconnect::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("CellInterconnect", result.as_ref().ok());
@@ -213,8 +231,9 @@ async fn run_interconnects(
 async fn run_endpoints(
     ctrl: Controller<InfraEndpoint>,
     sources: &Sources,
+    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
     ctx: Arc<Context>,
-    speaker_changes: UnboundedReceiver<SpeakerChange>,
+    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     // A Secret change (SDN credentials, CA, Neutron's clouds.yaml or BGP password) requeues the
@@ -255,11 +274,14 @@ async fn run_endpoints(
         // an interconnect matter to them, not its status.
         .watches_stream(cic_changes, |cic: CellInterconnect| mappers::endpoints_of(&cic))
         .watches_stream(endpoint_specs, neighbours)
-        .watches_stream(sources.secret_events(), secret_to_eps)
+        .watches_stream(secrets, secret_to_eps)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)
         .run(
             |obj, ctx: Arc<Context>| async move {
+                let _running = ctx
+                    .liveness
+                    .reconciling(object_name("InfraEndpoint", obj.as_ref()));
                 let result = endpoint::reconcile(obj, ctx.clone()).await;
                 ctx.metrics
                     .reconcile_result("InfraEndpoint", result.as_ref().ok());
@@ -270,6 +292,15 @@ async fn run_endpoints(
         )
         .for_each(|res| async move { log_result("InfraEndpoint", res) })
         .await;
+}
+
+/// `Kind/namespace/name`, as the liveness watchdog names a reconcile.
+fn object_name(kind: &str, obj: &impl ResourceExt) -> String {
+    format!(
+        "{kind}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
 }
 
 impl Sources {
@@ -287,35 +318,19 @@ impl Sources {
         .predicate_filter(predicates::generation, Default::default())
     }
 
-    /// Changes of Secret metadata. Metadata only: the controller never caches Secret values; it
-    /// reads them when it needs them. With --secret-namespaces, one watch per namespace, so RBAC
-    /// can grant Secrets per namespace. Called once per controller: two watches of the same
-    /// metadata are simpler than a fan-out task, and Secret metadata events are few.
-    fn secret_events(
-        &self,
-    ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send + 'static {
-        let apis: Vec<Api<PartialObjectMeta<Secret>>> = if self.secret_namespaces.is_empty() {
-            vec![Api::all(self.client.clone())]
-        } else {
-            self.secret_namespaces
-                .iter()
-                .map(|ns| Api::namespaced(self.client.clone(), ns))
-                .collect()
-        };
-        // Api<PartialObjectMeta<Secret>> makes kube (5) ask for metadata only; backed off, so a
-        // 403 or an API server outage is no hot LIST loop.
-        futures::stream::select_all(apis.into_iter().map(|api| {
-            watcher(api, self.watcher_config.clone())
-                .default_backoff()
-                .touched_objects()
-                .boxed()
-        }))
+    /// The one watch of Secret metadata both controllers share ([`SecretWatch`]).
+    fn secret_watch(&self) -> SecretWatch {
+        SecretWatch::new(
+            self.client.clone(),
+            &self.secret_namespaces,
+            self.watcher_config.clone(),
+        )
     }
 }
 
 /// Turns speaker changes into requeues of the objects they concern, each object once per window.
 fn speaker_requeue<K>(
-    rx: UnboundedReceiver<SpeakerChange>,
+    rx: Receiver<SpeakerChange>,
     objects_on: impl Fn(&[SpeakerChange]) -> Vec<ObjectRef<K>> + Send + 'static,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
@@ -324,7 +339,7 @@ where
     ObjectRef<K>: Send,
 {
     use tokio_stream::StreamExt as _;
-    UnboundedReceiverStream::new(rx)
+    ReceiverStream::new(rx)
         .chunks_timeout(SPEAKER_CHANGE_BATCH, SPEAKER_CHANGE_WINDOW)
         .flat_map(move |changes| futures::stream::iter(mappers::coalesce(&changes, &objects_on)))
 }
@@ -378,15 +393,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_change_is_passed_on_and_its_duplicate_in_the_window_is_not() {
-        let (tx, rx) = unbounded_channel();
+        let (tx, rx) = channel(8);
         let mut requeues = Box::pin(speaker_requeue(rx, |changes: &[SpeakerChange]| {
             changes
                 .iter()
                 .map(|c| ObjectRef::<CellInterconnect>::new(&c.key).within("ns"))
                 .collect()
         }));
-        tx.send(change("a")).unwrap();
-        tx.send(change("a")).unwrap();
+        tx.try_send(change("a")).unwrap();
+        tx.try_send(change("a")).unwrap();
         let first = futures::StreamExt::next(&mut requeues).await.unwrap();
         assert_eq!(first.name, "a");
         drop(tx);

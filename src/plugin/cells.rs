@@ -70,15 +70,16 @@ fn by_cell(inv: &Inventory, all_ns: bool) -> BTreeMap<String, CellLine> {
             (local, status.and_then(|s| s.local.as_ref())),
             (remote, status.and_then(|s| s.remote.as_ref())),
         ];
-        for (cell, side) in sides {
-            let Some(cell) = cell else { continue };
+        for (i, (cell, side)) in sides.iter().enumerate() {
+            let Some(cell) = cell.clone() else { continue };
             let line = cells.entry(cell).or_default();
             line.interconnects.insert(label(cic, all_ns));
             if is_ready(cic) {
                 line.ready.insert(label(cic, all_ns));
             }
-            // No status yet counts as not Established too.
-            if let Some(state) = side_down(side) {
+            // A broken link shows on both cells' rows: this side's state, else the other's (an
+            // external side has none of its own). No status yet counts as not Established too.
+            if let Some(state) = side_down(*side).or_else(|| side_down(sides[1 - i].1)) {
                 line.down.insert(format!("{} ({state:?})", label(cic, all_ns)));
             }
         }
@@ -113,4 +114,43 @@ fn table(cells: &BTreeMap<String, CellLine>) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn endpoint(name: &str, cell: &str, managed: bool) -> crate::api::InfraEndpoint {
+        let mut spec = json!({"cell": cell, "address": "192.0.2.1", "asn": 65001});
+        if managed {
+            spec["sdn"] = json!({"type": "GoBGP", "url": "http://127.0.0.1:50051"});
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "InfraEndpoint",
+            "metadata": {"name": name, "namespace": "ns"}, "spec": spec
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_broken_link_to_an_external_cell_shows_on_both_rows() {
+        let cic: CellInterconnect = serde_json::from_value(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
+            "metadata": {"name": "cell1-dc1", "namespace": "ns"},
+            "spec": {"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"}},
+            "status": {"local": {"sdn": "GoBGP", "sessionState": "Idle"},
+                       "remote": {"sdn": "External", "sessionState": "Unknown"}}
+        }))
+        .unwrap();
+        let inv = Inventory::new(
+            vec![cic],
+            vec![endpoint("a", "cell1", true), endpoint("b", "dc1", false)],
+        );
+        let cells = by_cell(&inv, false);
+        for cell in ["cell1", "dc1"] {
+            assert_eq!(joined(&cells[cell].down, ","), "cell1-dc1 (Idle)", "{cell}");
+        }
+    }
 }

@@ -218,7 +218,7 @@ fn header(wide: bool) -> Vec<&'static str> {
         "FLAPS",
     ];
     if wide {
-        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN"]);
+        header.extend(["PEER", "CONFIGURED", "SDN", "ADMIN", "HOLD/KA", "RESETS", "GR"]);
     }
     header.push("LAST ERROR");
     header
@@ -300,12 +300,35 @@ fn side_cells(cic: &CellInterconnect, s: &SideStatus, first: bool, wide: bool) -
                     .unwrap_or_else(|| "-".into()),
             ),
             plain(if first { admin_state(cic) } else { "" }),
+            unless_external(timers(s)),
+            unless_external(s.resets.to_string()),
+            plain(graceful_restart(s)),
             plain(shorten(&error, 400)),
         ]);
     } else {
         cells.push(plain(shorten(&error, 70)));
     }
     cells
+}
+
+/// The HOLD/KA column: the hold time and keepalive agreed on the session, where the speaker
+/// reports them (`-` for what it does not).
+pub fn timers(s: &SideStatus) -> String {
+    let show = |v: Option<u16>| v.map_or_else(|| "-".to_string(), |v| format!("{v}s"));
+    match (s.negotiated_hold_time, s.negotiated_keepalive) {
+        (None, None) => "-".into(),
+        (hold, keepalive) => format!("{}/{}", show(hold), show(keepalive)),
+    }
+}
+
+/// The GR column: whether graceful restart was negotiated on this side's session (`-`: not
+/// known: off, not established, or not reported).
+fn graceful_restart(s: &SideStatus) -> &'static str {
+    match s.graceful_restart_negotiated {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
+    }
 }
 
 /// The ADMIN column: suspended, else the admin state.

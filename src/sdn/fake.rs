@@ -15,8 +15,8 @@ mod routes;
 
 use super::routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome};
 use super::{
-    BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, SdnBackend,
-    SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+    BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
+    SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 
 /// One peer as the fake speaker holds it.
@@ -154,6 +154,8 @@ impl FakeSpeaker {
             session: p.session,
             admin_down: p.config.admin_down,
             last_error: None,
+            diagnostics: Default::default(),
+            graceful_restart: None,
         }
     }
 
@@ -181,6 +183,10 @@ fn diff(desired: &PeerConfig, have: &PeerConfig) -> Vec<&'static str> {
         ("families", desired.families != have.families),
         ("password", desired.password != have.password),
         ("admin_down", desired.admin_down != have.admin_down),
+        (
+            "graceful_restart",
+            desired.graceful_restart != have.graceful_restart,
+        ),
     ];
     checks.iter().filter(|(_, d)| *d).map(|(f, _)| *f).collect()
 }
@@ -257,6 +263,28 @@ impl SdnBackend for FakeSpeaker {
 
     async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError> {
         Ok(self.reachable()?.peers.get(&neighbor).map(Self::observed))
+    }
+
+    /// Drops the session to Idle, as a hard reset does.
+    async fn reset_peer(
+        &self,
+        neighbor: IpAddr,
+        owner: &str,
+        owned_record: bool,
+    ) -> Result<ResetOutcome, SdnError> {
+        let mut state = self.reachable()?;
+        let Some(existing) = state.peers.get_mut(&neighbor) else {
+            return Ok(ResetOutcome::Absent);
+        };
+        let ours = match self.kind {
+            BackendKind::GoBgp => existing.owner.as_deref() == Some(owner),
+            BackendKind::OpenDaylight => owned_record,
+        };
+        if !ours {
+            return Ok(ResetOutcome::NotOwned);
+        }
+        existing.session = SessionState::Idle;
+        Ok(ResetOutcome::Reset)
     }
 
     /// No change stream: the controller polls, as it does OpenDaylight.

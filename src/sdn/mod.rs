@@ -99,6 +99,8 @@ pub struct PeerConfig {
     /// Only listen for the neighbour's connection, never dial it (transport passive mode): one
     /// side of a pair cellnet manages on both ends, so that they never dial each other at once.
     pub passive: bool,
+    /// Graceful restart (RFC 4724) with this restart time in seconds; `None`: off.
+    pub graceful_restart: Option<u16>,
 }
 
 impl PeerConfig {
@@ -121,6 +123,7 @@ impl PeerConfig {
             owned_record: false,
             max_prefixes: None,
             passive: false,
+            graceful_restart: None,
         }
     }
 }
@@ -168,6 +171,29 @@ pub struct ObservedPeer {
     pub admin_down: bool,
     /// The speaker's last error or notification for this peer, if it reports one.
     pub last_error: Option<String>,
+    /// Whether graceful restart was negotiated on the established session (both ends sent the
+    /// capability for one of its families); `None` while not established, or when the backend
+    /// does not report it.
+    pub graceful_restart: Option<bool>,
+    /// What the speaker says about the session beyond its state; all unknown by default.
+    pub diagnostics: PeerDiagnostics,
+}
+
+/// What a speaker reports about a session's messages and timers, where it reports it (`None`:
+/// this backend does not say). Stuck detection reads the cause of a session that does not come
+/// up from it. Neither GoBGP nor OpenDaylight reports the codes of the last NOTIFICATION or the
+/// AS of a refused OPEN, so there is no field for them (docs/failure-modes.md, "Stuck sessions").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerDiagnostics {
+    /// OPEN messages received from the neighbour (GoBGP: since the peer was configured).
+    pub opens_received: Option<u64>,
+    /// NOTIFICATION messages this speaker sent to the neighbour.
+    pub notifications_sent: Option<u64>,
+    /// NOTIFICATION messages received from the neighbour.
+    pub notifications_received: Option<u64>,
+    /// Hold time and keepalive interval agreed on the session (seconds), while it is up.
+    pub negotiated_hold_time: Option<u16>,
+    pub negotiated_keepalive: Option<u16>,
 }
 
 /// What [`SdnBackend::ensure_peer`] did, and the peer as it saw it when that already tells its
@@ -227,6 +253,19 @@ pub enum RemoveOutcome {
     NotOwned,
 }
 
+/// What [`SdnBackend::reset_peer`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetOutcome {
+    /// The session was dropped; the speaker starts it again.
+    Reset,
+    /// No such peer.
+    Absent,
+    /// The neighbour belongs to someone else; left alone.
+    NotOwned,
+    /// The peer is shut down on purpose; left as it is.
+    ShutDown,
+}
+
 /// Something changed on a speaker; the watcher requeues the objects that use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SdnEvent {
@@ -254,6 +293,18 @@ pub trait SdnBackend: Send + Sync {
     /// One peer as observed (`None` when absent), read alone: reading every peer of the speaker
     /// per object made reconciles O(peers).
     async fn observe_peer(&self, neighbor: IpAddr) -> Result<Option<ObservedPeer>, SdnError>;
+    /// Drops and restarts the session with `neighbor` (a hard reset), when the peer is
+    /// cellnet's (`owner` on [`Ownership::Marker`] backends, `owned_record` on ledger backends);
+    /// a peer that is not cellnet's is left alone (`NotOwned`).
+    async fn reset_peer(
+        &self,
+        neighbor: IpAddr,
+        owner: &str,
+        owned_record: bool,
+    ) -> Result<ResetOutcome, SdnError> {
+        let _ = (neighbor, owner, owned_record);
+        Err(SdnError::Unsupported("resetting a session".into()))
+    }
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
 

@@ -372,3 +372,27 @@ impl Drop for Replica {
         self.kill();
     }
 }
+
+/// `kubectl kustomize` of an overlay of deploy/ with `components` (names under
+/// deploy/components/), as docs/install.md shows; returns the YAML. The overlay lives in a temp
+/// directory and names deploy/ by a relative path (kustomize refuses absolute ones).
+pub fn kustomize_with(kubectl: &Path, components: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let up = "../".repeat(dir.path().components().count() - 1);
+    let deploy = format!(
+        "{up}{}",
+        repo()
+            .join("deploy")
+            .display()
+            .to_string()
+            .trim_start_matches('/')
+    );
+    let mut text = format!("resources:\n  - {deploy}\ncomponents:\n");
+    for c in components {
+        text.push_str(&format!("  - {deploy}/components/{c}\n"));
+    }
+    std::fs::write(dir.path().join("kustomization.yaml"), text).unwrap();
+    let (ok, out, err) = run(Command::new(kubectl).arg("kustomize").arg(dir.path()));
+    assert!(ok, "kubectl kustomize with {components:?}: {err}");
+    out
+}

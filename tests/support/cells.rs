@@ -21,7 +21,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::fabric::FabricRouter;
+use super::fabric::{FABRIC_BGP_PORT, FabricRouter};
 use super::gobgp::{ESTABLISHED, Gobgpd};
 use super::netns::{self, CellPair, NetCell};
 use super::report;
@@ -63,10 +63,20 @@ impl TrafficCells {
     /// `192.0.2.1/26`) on their `lo`; returns once each speaker has its fabric router as an
     /// Established neighbour. Panics (with the logs) if that fails.
     pub fn create(prefix: &str, a_lo: &[&str], b_lo: &[&str]) -> TrafficCells {
+        Self::create_with(prefix, a_lo, b_lo, false)
+    }
+
+    /// Like [`TrafficCells::create`], with graceful restart (RFC 4724) on each cell's fabric
+    /// session too (`graceful`): the speaker advertises the capability with IPv4 unicast to its
+    /// fabric router, and FRR, as helper, keeps the routes it learnt from a speaker that went
+    /// away until the restarted speaker sends End-of-RIB. Without it, killing a speaker takes
+    /// every route it gave FRR out of its own cell's kernel at once, whatever the interconnect
+    /// says.
+    pub fn create_with(prefix: &str, a_lo: &[&str], b_lo: &[&str], graceful: bool) -> TrafficCells {
         let began = Instant::now();
         let pair = CellPair::create();
-        let a = TrafficCell::start(&format!("{prefix}-a"), 65401, &pair.a, a_lo);
-        let b = TrafficCell::start(&format!("{prefix}-b"), 65402, &pair.b, b_lo);
+        let a = TrafficCell::start(&format!("{prefix}-a"), 65401, &pair.a, a_lo, graceful);
+        let b = TrafficCell::start(&format!("{prefix}-b"), 65402, &pair.b, b_lo, graceful);
         for cell in [&a, &b] {
             cell.wait_fabric();
         }
@@ -86,7 +96,7 @@ impl TrafficCells {
 }
 
 impl TrafficCell {
-    fn start(name: &str, asn: u32, net: &NetCell, lo: &[&str]) -> TrafficCell {
+    fn start(name: &str, asn: u32, net: &NetCell, lo: &[&str], graceful: bool) -> TrafficCell {
         let fabric_address = add(net.underlay, 4);
         let mut addresses = vec![format!("{fabric_address}/32")];
         addresses.extend(lo.iter().map(|a| a.to_string()));
@@ -94,9 +104,12 @@ impl TrafficCell {
             netns::ip(&["-n", &net.netns, "addr", "add", address, "dev", "lo"])
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let toml = speaker_toml(asn, net.underlay, fabric_address);
+        let mut toml = speaker_toml(asn, net.underlay, fabric_address, graceful);
+        if graceful {
+            toml.push_str(FABRIC_GRACEFUL_RESTART);
+        }
         let speaker = Gobgpd::start_in_netns_with_config(name, &net.netns, net.api_host, net.underlay, &toml);
-        let fabric = FabricRouter::start(name, &net.netns, asn, fabric_address, net.underlay);
+        let fabric = FabricRouter::start(name, &net.netns, asn, fabric_address, net.underlay, graceful);
         TrafficCell {
             name: name.to_owned(),
             asn,
@@ -107,14 +120,16 @@ impl TrafficCell {
         }
     }
 
-    fn wait_fabric(&self) {
+    /// Waits (at most `timeout`) until the fabric router is an Established neighbour of the
+    /// speaker again (after a restart of either); returns how long that took.
+    pub fn wait_fabric_again(&self, timeout: Duration) -> Duration {
         let peer = self.fabric.address.into();
         let began = Instant::now();
         while self.speaker.session_state(peer) != Some(ESTABLISHED) {
-            if began.elapsed() > FABRIC_TIMEOUT {
+            if began.elapsed() > timeout {
                 panic!(
                     "{}: the fabric router {peer} is not Established on the speaker after \
-                     {FABRIC_TIMEOUT:?}\npeers: {}\n--- gobgpd log ---\n{}\n{}",
+                     {timeout:?}\npeers: {}\n--- gobgpd log ---\n{}\n{}",
                     self.name,
                     self.speaker.neighbors_json(),
                     self.speaker.log(),
@@ -123,6 +138,11 @@ impl TrafficCell {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        began.elapsed()
+    }
+
+    fn wait_fabric(&self) {
+        self.wait_fabric_again(FABRIC_TIMEOUT);
     }
 
     /// The `proto bgp` routes of the cell's kernel table, as `dst via gateway`.
@@ -176,8 +196,23 @@ fn add(address: Ipv4Addr, offset: u32) -> Ipv4Addr {
 }
 
 /// gobgpd's own config: the global settings cellnet will ask for (same AS and port) and the
-/// fabric router as a passive route-reflector client (it gets every path the speaker has).
-fn speaker_toml(asn: u32, underlay: Ipv4Addr, fabric: Ipv4Addr) -> String {
+/// fabric router as a route-reflector client (it gets every path the speaker has).
+///
+/// The fabric router dials the speaker (`passive-mode` here), except with `graceful`: then the
+/// speaker dials the fabric router's port 1179 from its own address, and FRR only listens (see
+/// fabric.rs). After a restart, gobgpd dials 5 to 10 s after its start (GoBGP's first connect
+/// attempt), by when cellnet has re-created the interconnect peer, so the speaker (`-r`)
+/// holds its End-of-RIB to the fabric router back until that peer's routes are in or its
+/// deferral timer ends. A fabric router that dialled first would get the End-of-RIB at once,
+/// with none of the other cell's routes, and drop the stale ones it kept (seen: 73 of 117
+/// connections failed, "Network is unreachable", until the interconnect was back 8 s later);
+/// and FRR's own reconnect backs off while the speaker is down (70 s and more).
+fn speaker_toml(asn: u32, underlay: Ipv4Addr, fabric: Ipv4Addr, graceful: bool) -> String {
+    let transport = if graceful {
+        format!("remote-port = {FABRIC_BGP_PORT}\n\x20   local-address = \"{underlay}\"")
+    } else {
+        "passive-mode = true".to_owned()
+    };
     format!(
         "[global.config]\n\
          \x20 as = {asn}\n\
@@ -191,9 +226,26 @@ fn speaker_toml(asn: u32, underlay: Ipv4Addr, fabric: Ipv4Addr) -> String {
          \x20   hold-time = 9\n\
          \x20   keepalive-interval = 3\n\
          \x20 [neighbors.transport.config]\n\
-         \x20   passive-mode = true\n\
+         \x20   {transport}\n\
          \x20 [neighbors.route-reflector.config]\n\
          \x20   route-reflector-client = true\n\
          \x20   route-reflector-cluster-id = \"{underlay}\"\n"
     )
 }
+
+/// Appended to the fabric neighbour of [`speaker_toml`] (GoBGP's graceful restart guide,
+/// "Restarting speaker": the neighbour's `graceful-restart` and its family's
+/// `mp-graceful-restart`). `deferral-time`: how long a speaker started with `-r` waits for its
+/// neighbours' End-of-RIB before it sends the fabric router what it has (GoBGP's default, 360 s,
+/// would outlast FRR's stale-path timer).
+const FABRIC_GRACEFUL_RESTART: &str = "\
+\x20 [neighbors.graceful-restart.config]
+\x20   enabled = true
+\x20   restart-time = 120
+\x20   deferral-time = 30
+\x20 [[neighbors.afi-safis]]
+\x20   [neighbors.afi-safis.config]
+\x20     afi-safi-name = \"ipv4-unicast\"
+\x20   [neighbors.afi-safis.mp-graceful-restart.config]
+\x20     enabled = true
+";

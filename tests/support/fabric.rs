@@ -18,7 +18,7 @@ use super::gobgp::spawn_kept;
 
 const FRR_DIR: &str = "/usr/lib/frr";
 /// FRR's bgpd listens on this port (gobgpd has 179 in the namespace); it dials gobgpd anyway.
-const BGPD_PORT: u16 = 1179;
+pub const FABRIC_BGP_PORT: u16 = 1179;
 /// How long zebra may take to open its zserv socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -58,7 +58,16 @@ pub fn unavailable() -> Option<String> {
 impl FabricRouter {
     /// Starts zebra, then bgpd with one iBGP neighbour: the cell's speaker at `speaker` (AS
     /// `asn`, port 179), dialled from `address`. Panics with the logs if a daemon does not start.
-    pub fn start(name: &str, netns: &str, asn: u32, address: Ipv4Addr, speaker: Ipv4Addr) -> FabricRouter {
+    /// With `graceful`, bgpd runs graceful restart (RFC 4724) with the speaker (see
+    /// [`bgpd_conf`]).
+    pub fn start(
+        name: &str,
+        netns: &str,
+        asn: u32,
+        address: Ipv4Addr,
+        speaker: Ipv4Addr,
+        graceful: bool,
+    ) -> FabricRouter {
         if let Some(why) = unavailable() {
             panic!("{why}");
         }
@@ -69,8 +78,11 @@ impl FabricRouter {
         // The daemons drop to user `frr`: they must be able to write their sockets and logs.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         std::fs::write(dir.path().join("zebra.conf"), "").expect("write zebra.conf");
-        std::fs::write(dir.path().join("bgpd.conf"), bgpd_conf(asn, address, speaker))
-            .expect("write bgpd.conf");
+        std::fs::write(
+            dir.path().join("bgpd.conf"),
+            bgpd_conf(asn, address, speaker, graceful),
+        )
+        .expect("write bgpd.conf");
         let mut router = FabricRouter {
             name: name.to_owned(),
             address,
@@ -82,7 +94,7 @@ impl FabricRouter {
         router.zebra = Some(router.spawn("zebra", &[]));
         router.wait_for_zserv();
         let listen = address.to_string();
-        router.bgpd = Some(router.spawn("bgpd", &["-p", &BGPD_PORT.to_string(), "-l", &listen]));
+        router.bgpd = Some(router.spawn("bgpd", &["-p", &FABRIC_BGP_PORT.to_string(), "-l", &listen]));
         router
     }
 
@@ -172,15 +184,29 @@ impl Drop for FabricRouter {
     }
 }
 
-/// bgpd's config: one iBGP neighbour (the cell's speaker), fast reconnects, no policy needed.
-fn bgpd_conf(asn: u32, address: Ipv4Addr, speaker: Ipv4Addr) -> String {
+/// bgpd's config: one iBGP neighbour (the cell's speaker), fast reconnects, no policy needed;
+/// with `graceful`, `bgp graceful-restart` (FRR's "full" mode: it advertises the capability and
+/// helps a restarting neighbour, keeping that neighbour's routes, stale, in zebra and the kernel
+/// until its End-of-RIB or the stale-path timer, 360 s by default) and `passive`: the speaker
+/// dials (see `speaker_toml` in cells.rs for why).
+fn bgpd_conf(asn: u32, address: Ipv4Addr, speaker: Ipv4Addr, graceful: bool) -> String {
+    let (graceful, passive) = if graceful {
+        (
+            "\x20bgp graceful-restart\n".to_owned(),
+            format!("\x20neighbor {speaker} passive\n"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     format!(
         "router bgp {asn}\n\
          \x20bgp router-id {address}\n\
+         {graceful}\
          \x20no bgp ebgp-requires-policy\n\
          \x20neighbor {speaker} remote-as {asn}\n\
          \x20neighbor {speaker} update-source {address}\n\
          \x20neighbor {speaker} timers 3 9\n\
-         \x20neighbor {speaker} timers connect 2\n"
+         \x20neighbor {speaker} timers connect 2\n\
+         {passive}"
     )
 }

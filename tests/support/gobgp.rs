@@ -236,6 +236,8 @@ pub struct Gobgpd {
     child: Option<Child>,
     dir: tempfile::TempDir,
     tls: Option<TlsFiles>,
+    /// Start with `-r` (see [`Gobgpd::start_again`]).
+    restarting: bool,
 }
 
 impl std::fmt::Debug for Gobgpd {
@@ -339,6 +341,7 @@ impl Gobgpd {
             child: None,
             dir,
             tls,
+            restarting: false,
         };
         let wait_global = config_toml.is_some_and(|c| c.contains("[global"));
         // The API port is free when picked but another process may grab it first: retry.
@@ -370,6 +373,9 @@ impl Gobgpd {
             .arg("-p");
         if with_config {
             cmd.arg("-f").arg(self.dir.path().join("gobgpd.toml"));
+        }
+        if self.restarting {
+            cmd.arg("-r");
         }
         if let Some(tls) = &self.tls {
             cmd.arg("--tls")
@@ -493,6 +499,32 @@ impl Gobgpd {
         if let Err(e) = result {
             panic!(
                 "gobgpd {} did not restart: {e}\n--- log ---\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// Starts the speaker again after [`Gobgpd::kill`], from its own config file only (the
+    /// static part of a cell: its global settings and fabric neighbour; nothing cellnet
+    /// configured), on the same API port; with `graceful`, as GoBGP's graceful restart guide
+    /// says a restarting speaker is started (`-r`: the Restart State and Forwarding State bits
+    /// in its capability, and route selection deferred until its neighbours sent End-of-RIB).
+    /// Panics on failure.
+    pub fn start_again(&mut self, graceful: bool) {
+        assert!(self.child.is_none(), "{} is still running", self.name);
+        self.restarting = graceful;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let result = loop {
+            match self.spawn(true, true) {
+                Ok(()) => break Ok(()),
+                Err(e) if Instant::now() > deadline => break Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        if let Err(e) = result {
+            panic!(
+                "gobgpd {} did not start again: {e}\n--- log ---\n{}",
                 self.name,
                 self.log()
             );

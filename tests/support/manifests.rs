@@ -152,9 +152,22 @@ impl Interconnect {
         self
     }
 
+    /// `spec.bgp.holdTime` and `keepaliveInterval` (seconds).
+    pub fn timers(mut self, hold_time: u16, keepalive: u16) -> Self {
+        self.0["spec"]["bgp"]["holdTime"] = json!(hold_time);
+        self.0["spec"]["bgp"]["keepaliveInterval"] = json!(keepalive);
+        self
+    }
+
     /// `spec.adminState`: `Enabled` or `Disabled`.
     pub fn admin_state(mut self, state: &str) -> Self {
         self.0["spec"]["adminState"] = json!(state);
+        self
+    }
+
+    /// `spec.bgp.gracefulRestart` with `enabled` and `restartTime` (seconds).
+    pub fn graceful_restart(mut self, enabled: bool, restart_time: u16) -> Self {
+        self.0["spec"]["bgp"]["gracefulRestart"] = json!({"enabled": enabled, "restartTime": restart_time});
         self
     }
 

@@ -8,6 +8,7 @@ pub mod control_plane;
 pub mod controller;
 pub mod fabric;
 pub mod gobgp;
+pub mod hostile;
 pub mod kube_helpers;
 pub mod manifests;
 pub mod netns;

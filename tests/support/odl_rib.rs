@@ -241,6 +241,19 @@ fn families_of(neighbor: &Value) -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// The neighbour's configured entry of family `name` (`{}` when it has none).
+fn configured_family(neighbor: &Value, name: &str) -> Value {
+    neighbor["afi-safis"]["afi-safi"]
+        .as_array()
+        .and_then(|list| {
+            list.iter().find(|e| {
+                e["afi-safi-name"].as_str().and_then(|n| n.rsplit(':').next()) == name.rsplit(':').next()
+            })
+        })
+        .cloned()
+        .unwrap_or_else(|| json!({}))
+}
+
 fn established(inner: &Inner, address: &str) -> bool {
     inner.neighbors.contains_key(address)
         && !is_application_peer(inner, address)
@@ -326,6 +339,7 @@ pub fn families_state(inner: &Inner, address: &str) -> Response {
             let count = |list: &[String]| list.iter().filter(|p| family_of_prefix(p) == family).count();
             let name = format!("openconfig-bgp-types:{}-UNICAST", family.to_uppercase());
             let mut state = json!({"active": up});
+            let configured = configured_family(neighbor, &name);
             if up {
                 let installed = count(&accepted);
                 state["prefixes"] = json!({
@@ -334,7 +348,11 @@ pub fn families_state(inner: &Inner, address: &str) -> Response {
                     "received": installed + count(&rejected),
                 });
             }
-            json!({"afi-safi-name": name, "state": state})
+            let mut entry = json!({"afi-safi-name": name, "state": state});
+            if up {
+                entry["graceful-restart"] = super::gr::family_state(inner, address, &configured);
+            }
+            entry
         })
         .collect();
     yang(

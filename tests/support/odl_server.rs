@@ -17,7 +17,16 @@
 //! - `GET  .../neighbors/neighbor={address}/state?content=nonconfig` -> `{"bgp-openconfig-extensions:state":
 //!   {"session-state": ...}}` (bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State");
 //! - application peers' programmable RIBs, a neighbour's Adj-RIB-Out, Effective-RIB-In and
-//!   prefix counters: see `odl_rib.rs`.
+//!   prefix counters: see `odl_rib.rs`;
+//! - `POST /rests/operations/bgp-peer-rpc:reset-session` with the guide's input
+//!   `{"bgp-peer-rpc:input": {"peer-ref": "/rib:bgp-rib/rib:rib[rib:id=\"{rib-id}\"]/rib:peer[rib:peer-id=\"bgp://{address}\"]"}}`
+//!   (bgp-user-guide-route-refresh.rst, "Peer Session Release"; RFC 8040 section 3.6 for the
+//!   operations resource) -> `204` (an RPC without output, RFC 8040 4.4.2); bgpcep registers the
+//!   RPC per peer of the RIB, which exists only while the neighbour has a session, so a
+//!   neighbour that is not `ESTABLISHED` (or not configured) answers `404` / `data-missing`.
+//!   Without a BGP stack the release is only counted ([`OdlServer::resets`]).
+//! - a neighbour's graceful restart configuration and its families' operational state: see
+//!   `odl_gr.rs`.
 //!
 //! Every request needs HTTP basic auth (`401` with `WWW-Authenticate` otherwise); bodies must be
 //! `application/yang-data+json` (`415` otherwise), answers are `application/yang-data+json`;
@@ -51,6 +60,8 @@ use serde_json::{Value, json};
 
 pub const YANG_JSON: &str = "application/yang-data+json";
 
+#[path = "odl_gr.rs"]
+mod gr;
 #[path = "odl_rib.rs"]
 mod rib;
 
@@ -120,7 +131,11 @@ struct Inner {
     race_next_create: Option<(String, u32)>,
     /// Application RIBs and what neighbours sent ([`rib`]).
     ribs: rib::Ribs,
+    /// Whether each neighbour's peer sent the graceful restart capability (absent: it did).
+    peer_graceful_restart: BTreeMap<String, bool>,
     requests: Vec<Recorded>,
+    /// Neighbours whose session `reset-session` released, in order.
+    resets: Vec<String>,
 }
 
 struct Running {
@@ -175,7 +190,9 @@ impl OdlServer {
             default_session: Some("ESTABLISHED".into()),
             race_next_create: None,
             ribs: rib::Ribs::default(),
+            peer_graceful_restart: BTreeMap::new(),
             requests: Vec::new(),
+            resets: Vec::new(),
         }));
         let mut server = OdlServer {
             addr,
@@ -280,6 +297,11 @@ impl OdlServer {
     }
 
     /// The stored configuration of a neighbour.
+    /// The neighbours whose session `reset-session` released, in order.
+    pub fn resets(&self) -> Vec<String> {
+        self.lock().resets.clone()
+    }
+
     pub fn neighbor(&self, address: &str) -> Option<Value> {
         self.lock().neighbors.get(address).cloned()
     }
@@ -317,6 +339,12 @@ impl OdlServer {
     }
 
     /// Sets the session state one neighbour reports (`ESTABLISHED`, `ACTIVE`, ...).
+    /// Whether the peer of neighbour `address` sent the graceful restart capability (what the
+    /// families' `graceful-restart/state/received` says; default true).
+    pub fn set_peer_graceful_restart(&self, address: &str, sent: bool) {
+        self.lock().peer_graceful_restart.insert(address.to_owned(), sent);
+    }
+
     pub fn set_session_state(&self, address: &str, state: &str) {
         self.lock()
             .sessions
@@ -613,10 +641,51 @@ fn with_state(inner: &Inner, address: &str, config: &Value, content: &str) -> Va
             .cloned()
             .or_else(|| inner.default_session.clone());
         if let Some(s) = session {
+            if s == "ESTABLISHED" {
+                gr::with_families_state(inner, address, &mut entry);
+            }
             entry["state"] = json!({"session-state": s});
         }
     }
     entry
+}
+
+/// `bgp-peer-rpc:reset-session`: the peer named by `peer-ref` must be a peer of this RIB.
+fn reset_session(inner: &mut Inner, body: Option<&Value>) -> Response {
+    let peer_ref = body
+        .and_then(|b| b.get("bgp-peer-rpc:input").or_else(|| b.get("input")))
+        .and_then(|i| i.get("peer-ref"))
+        .and_then(Value::as_str);
+    let prefix = format!(
+        "/rib:bgp-rib/rib:rib[rib:id=\"{}\"]/rib:peer[rib:peer-id=\"bgp://",
+        inner.config.rib_id
+    );
+    let Some(address) = peer_ref
+        .and_then(|r| r.strip_prefix(prefix.as_str()))
+        .and_then(|r| r.strip_suffix("\"]"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "protocol",
+            "invalid-value",
+            "expected input peer-ref naming a peer of this RIB",
+        );
+    };
+    let session = inner
+        .sessions
+        .get(address)
+        .cloned()
+        .or_else(|| inner.default_session.clone());
+    if !inner.neighbors.contains_key(address) || session.as_deref() != Some("ESTABLISHED") {
+        return error(
+            StatusCode::NOT_FOUND,
+            "protocol",
+            "data-missing",
+            &format!("no peer bgp://{address} in the RIB"),
+        );
+    }
+    inner.resets.push(address.to_string());
+    yang(StatusCode::NO_CONTENT, None)
 }
 
 fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body: Option<Value>) -> Response {
@@ -639,6 +708,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
             "invalid-value",
             "expected Content-Type application/yang-data+json",
         );
+    }
+    if uri.path() == "/rests/operations/bgp-peer-rpc:reset-session" && *method == Method::POST {
+        return reset_session(inner, body.as_ref());
     }
     if let Some(rest) = uri.path().strip_prefix("/rests/data/bgp-rib:application-rib=") {
         return rib::application_rib(inner, method, rest, body.as_ref());
@@ -710,6 +782,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                     "neighbor-address is required",
                 );
             };
+            if let Err(message) = gr::check(entry) {
+                return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
+            }
             if let Some((raced, peer_as)) = inner.race_next_create.take() {
                 inner.neighbors.insert(
                     raced.clone(),
@@ -793,6 +868,9 @@ fn route(inner: &mut Inner, method: &Method, uri: &Uri, record: &Recorded, body:
                             "invalid-value",
                             "the neighbor-address in the body does not match the URI",
                         );
+                    }
+                    if let Err(message) = gr::check(&entry) {
+                        return error(StatusCode::BAD_REQUEST, "protocol", "invalid-value", &message);
                     }
                     let existed = inner.neighbors.insert(address, entry).is_some();
                     yang(

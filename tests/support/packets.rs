@@ -106,3 +106,58 @@ pub fn exchange(netns: &str, source: std::net::Ipv4Addr, to: SocketAddrV4) -> Re
         })
     })
 }
+
+/// What a [`Probe`] saw: how many exchanges went through and which failed, with when (since
+/// the probe started) and why.
+#[derive(Debug, Default, Clone)]
+pub struct ProbeCounts {
+    pub ok: usize,
+    pub failed: Vec<(Duration, String)>,
+}
+
+/// New TCP exchanges from `source` in a namespace to a server, one after the other with a pause
+/// between them, on a thread of its own until [`Probe::stop`]: whether connections between the
+/// cells keep working while something happens. Each exchange is a fresh connection (a SYN, an
+/// answer, a close), so a missing route on either side of the path counts as a failure.
+pub struct Probe {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<ProbeCounts>>,
+}
+
+impl Probe {
+    pub fn start(netns: &str, source: std::net::Ipv4Addr, to: SocketAddrV4, pause: Duration) -> Probe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, netns) = (stop.clone(), netns.to_owned());
+        let thread = std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            let mut counts = ProbeCounts::default();
+            while !flag.load(Ordering::Relaxed) {
+                match exchange(&netns, source, to) {
+                    Ok(_) => counts.ok += 1,
+                    Err(why) => counts.failed.push((began.elapsed(), why)),
+                }
+                std::thread::sleep(pause);
+            }
+            counts
+        });
+        Probe {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops probing (after the exchange under way) and returns the counts.
+    pub fn stop(mut self) -> ProbeCounts {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("probe thread panicked"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -35,7 +35,8 @@ pub struct InfraEndpointStatus {
     pub observed_generation: Option<i64>,
 
     /// Current state: `Ready`, `Reconciling`, `Stalled` (kstatus semantics), `SpeakerConfigured`,
-    /// with networks `NetworksAnnounced` and, with `spec.neutron`, `NeutronConfigured`.
+    /// with networks `NetworksAnnounced`, with `spec.neutron` `NeutronConfigured`, and, only while
+    /// credentials go over plain http or TLS is not verified, `InsecureTransport`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

@@ -122,6 +122,7 @@ async fn facts(
     };
     // A successful cleanup (spec.neutron removed) clears status.neutron.
     let neutron = neutron_step::configure(ctx, ep).await?.or(released);
+    let insecure = insecure_transport(speaker.insecure, neutron.as_ref());
     Ok(Facts {
         phase: Phase::Live,
         users,
@@ -133,7 +134,17 @@ async fn facts(
         neutron,
         speaker_started: speaker.started,
         networks,
+        insecure,
     })
+}
+
+/// The SDN API's and the cloud's transport risks, in one condition message.
+fn insecure_transport(sdn: Option<String>, neutron: Option<&NeutronOutcome>) -> Option<String> {
+    let cloud = neutron.and_then(|n| n.insecure.clone());
+    match (sdn, cloud) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 fn requeue(ctx: &Context, ep: &InfraEndpoint, next: Next) -> Action {

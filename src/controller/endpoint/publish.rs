@@ -58,6 +58,16 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
         ctx.publish(ep, type_, reason, "AnnounceNetworks", note.clone())
             .await;
     }
+    if let Some(note) = report::insecure_news(ep.status.as_ref(), facts) {
+        ctx.publish(
+            ep,
+            EventType::Warning,
+            Reason::InsecureTransport,
+            "CheckTransport",
+            note,
+        )
+        .await;
+    }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);
     let uid = ep.uid().unwrap_or_default();

@@ -92,6 +92,8 @@ pub struct Facts {
     pub speaker_started: Option<String>,
     /// The networks step, when the endpoint has networks.
     pub networks: Option<NetworkFacts>,
+    /// Why the endpoint's API calls expose credentials (the `InsecureTransport` condition).
+    pub insecure: Option<String>,
 }
 
 impl Facts {
@@ -105,6 +107,7 @@ impl Facts {
             neutron,
             speaker_started: None,
             networks: None,
+            insecure: None,
         }
     }
 }
@@ -138,6 +141,7 @@ pub fn new_status(
         neutron_sync::fold_status(&mut status, o, generation, now);
     }
     fold_networks(&mut status, facts.networks.as_ref(), generation, now);
+    fold_insecure(&mut status, facts, generation, now);
     let (stalled, reconciling) = (v.stalled(), !ok && !v.stalled());
     let conds = &mut status.conditions;
     set_progress(conds, stalled, reconciling, reason, message, generation, now);
@@ -164,6 +168,42 @@ fn fold_networks(
     };
     let t = ConditionType::NetworksAnnounced;
     set_condition(conds, t, ok, reason.as_str(), message, generation, now);
+}
+
+/// The `InsecureTransport` condition, present only while true. A reconcile that stopped before
+/// the speaker step keeps what the last one found.
+fn fold_insecure(status: &mut InfraEndpointStatus, facts: &Facts, generation: Option<i64>, now: &Time) {
+    if facts.phase != Phase::Live {
+        return;
+    }
+    let conds = &mut status.conditions;
+    let t = ConditionType::InsecureTransport;
+    match &facts.insecure {
+        Some(why) => {
+            set_condition(
+                conds,
+                t,
+                true,
+                Reason::InsecureTransport.as_str(),
+                why,
+                generation,
+                now,
+            );
+        }
+        None => {
+            remove_condition(conds, t);
+        }
+    }
+}
+
+/// The note of an `InsecureTransport` Warning: when the condition appears or its text changes.
+pub fn insecure_news(old: Option<&InfraEndpointStatus>, facts: &Facts) -> Option<String> {
+    let why = facts.insecure.as_ref()?;
+    let shown = old
+        .into_iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == ConditionType::InsecureTransport.as_str());
+    (shown.map(|c| &c.message) != Some(why)).then(|| why.clone())
 }
 
 /// Whether and how the new status is written.

@@ -6,6 +6,7 @@ use super::super::error::Result;
 use super::super::problem::Problem;
 use super::super::speaker_setup::{self, Ask};
 use super::super::target::{self, Checked};
+use super::super::transport;
 use super::report::Verdict;
 use crate::api::{InfraEndpoint, Reason};
 use crate::sdn::{SdnTarget, SpeakerConfig, SpeakerOutcome};
@@ -18,6 +19,8 @@ pub struct SpeakerFacts {
     pub reachable: Option<bool>,
     /// The note of a `SpeakerStarted` Event.
     pub started: Option<String>,
+    /// Why the API calls expose credentials (`InsecureTransport`), when they do.
+    pub insecure: Option<String>,
 }
 
 /// The speaker as it runs.
@@ -38,9 +41,11 @@ pub async fn speaker(ctx: &Context, ep: &InfraEndpoint) -> Result<SpeakerFacts> 
             },
             reachable: None,
             started: None,
+            insecure: None,
         });
     }
-    Ok(match ensure(ctx, ep).await? {
+    let (ensured, insecure) = ensure(ctx, ep).await?;
+    Ok(match ensured {
         Ok(running) => SpeakerFacts {
             verdict: Verdict::Ready {
                 reason: Reason::SpeakerConfigured,
@@ -48,27 +53,31 @@ pub async fn speaker(ctx: &Context, ep: &InfraEndpoint) -> Result<SpeakerFacts> 
             },
             reachable: Some(true),
             started: running.started.map(|note| format!("cell {cell}: {note}")),
+            insecure,
         },
         Err(p) => SpeakerFacts {
             // Refused credentials are an answer; an unreachable API or a failed TLS handshake not.
             reachable: Some(!matches!(p.reason, Reason::SdnUnreachable | Reason::SdnTlsFailed)),
             verdict: Verdict::NotReady(p.within(format!("cell {cell}"))),
             started: None,
+            insecure,
         },
     })
 }
 
-/// The target and config from the endpoint (Secrets read), then the speaker itself.
-async fn ensure(ctx: &Context, ep: &InfraEndpoint) -> Result<Checked<Running>> {
+/// The target and config from the endpoint (Secrets read), then the speaker itself; with the
+/// transport's risk once the target is known.
+async fn ensure(ctx: &Context, ep: &InfraEndpoint) -> Result<(Checked<Running>, Option<String>)> {
     let target = match target::resolve_target(ctx, ep).await? {
         Ok(t) => t,
-        Err(p) => return Ok(Err(p)),
+        Err(p) => return Ok((Err(p), None)),
     };
+    let insecure = transport::sdn_risk(&target);
     let config = match target::speaker_config(ep) {
         Ok(c) => c,
-        Err(p) => return Ok(Err(p)),
+        Err(p) => return Ok((Err(p), insecure)),
     };
-    Ok(start(ctx, &target, &config).await)
+    Ok((start(ctx, &target, &config).await, insecure))
 }
 
 async fn start(ctx: &Context, target: &SdnTarget, config: &SpeakerConfig) -> Checked<Running> {

@@ -4,8 +4,9 @@
 //! 2. [`plan`] (pure): each managed side's speaker config, peer and stale peer;
 //! 3. [`apply`] (SDN I/O) in two halves around the [`ledger`] claim (Kubernetes write):
 //!    prepare (speaker started, foreign neighbour looked for), execute (peer ensured, session read);
-//! 4. [`report`] (pure): side results, Events, metrics, the ledger after; [`status`] (pure):
-//!    the new status and when to look again;
+//! 4. [`report`] (pure): side results, Events, metrics, the ledger after; [`unstick`]: a side
+//!    stuck for longer than the threshold ([`stuck`], pure) has its own peer reset (SDN I/O);
+//!    [`status`] (pure): the new status and when to look again;
 //! 5. [`publish`] (Kubernetes writes): status, Events, metrics.
 //!
 //! Deletion ([`cleanup`]) removes cellnet's peers first. Failures of SDN calls and missing
@@ -21,6 +22,8 @@ mod route_status;
 mod routes;
 mod segment_status;
 mod status;
+mod stuck;
+mod unstick;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,13 +147,13 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     // The ledger was written to status by carry_out; the status written below keeps it.
     let cic = &with_ledger(cic, ledger);
     let old = cic.status.as_ref();
-    let report = report::report(
-        &found,
-        [
-            old.and_then(|s| s.local.as_ref()),
-            old.and_then(|s| s.remote.as_ref()),
-        ],
-    );
+    let before = [
+        old.and_then(|s| s.local.as_ref()),
+        old.and_then(|s| s.remote.as_ref()),
+    ];
+    let mut report = report::report(&found, before);
+    let threshold = stuck::threshold(cic.spec.bgp.hold_time, ctx.session_stuck_minimum);
+    let deadline = unstick::unstick(ctx, &found, &mut report, before, threshold, &now).await;
     publish::publish(ctx, cic, &report).await;
     let [local, remote]: [status::Side; 2] = report.sides.try_into().expect("two sides");
     let next = status::verdict(&local, &remote).next;
@@ -160,7 +163,7 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
         password_version,
     };
     publish::write_status(cic, ctx, &outcome, &now).await?;
-    Ok(requeue(ctx, cic, next))
+    Ok(requeue(ctx, cic, next, deadline))
 }
 
 /// Prepares both sides, claims in the ledger what they are about to create (one write for
@@ -218,13 +221,15 @@ fn with_ledger(cic: &CellInterconnect, ledger: Ledger) -> CellInterconnect {
     cic
 }
 
-fn requeue(ctx: &Context, cic: &CellInterconnect, next: Next) -> Action {
+/// When to reconcile again; `deadline`: a session's next stuck or reset deadline, sooner than
+/// the usual re-check when the threshold is short.
+fn requeue(ctx: &Context, cic: &CellInterconnect, next: Next, deadline: Option<Duration>) -> Action {
     if next == Next::Backoff {
         return Action::requeue(ctx.backoffs.next_delay(&key(cic)));
     }
     ctx.backoffs.reset(&key(cic));
     Action::requeue(match next {
         Next::Resync => HEALTHY_RESYNC,
-        _ => SESSION_RECHECK,
+        _ => deadline.map_or(SESSION_RECHECK, |d| d.min(SESSION_RECHECK)),
     })
 }

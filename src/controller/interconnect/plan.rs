@@ -140,6 +140,10 @@ pub fn peer_config(
         max_prefixes: Some(cic.spec.routes.max_prefixes),
         // Set by [`plan`], which knows which side this is and whether both are managed.
         passive: false,
+        graceful_restart: bgp
+            .graceful_restart
+            .filter(|gr| gr.enabled)
+            .map(|gr| gr.restart_time),
     })
 }
 

@@ -205,3 +205,27 @@ fn stretched_segments_add_the_evpn_family_and_an_evpn_filter() {
     let evpn = side.routes.filter.unwrap().evpn.unwrap();
     assert_eq!(evpn.import, [crate::sdn::routes::RouteTargetMatch::Vni(100)]);
 }
+
+#[test]
+fn graceful_restart_reaches_the_peer_only_when_enabled() {
+    let (a, b) = (
+        endpoint("a", "127.0.0.11", 65011, 1790),
+        endpoint("b", "127.0.0.12", 65012, 1791),
+    );
+    let restart_time = |bgp| {
+        peer_config(&interconnect(bgp), &a, &b, None)
+            .unwrap()
+            .graceful_restart
+    };
+    assert_eq!(restart_time(json!({})), None);
+    assert_eq!(restart_time(json!({"gracefulRestart": {"enabled": false}})), None);
+    // restartTime defaults to 120 s.
+    assert_eq!(
+        restart_time(json!({"gracefulRestart": {"enabled": true}})),
+        Some(120)
+    );
+    assert_eq!(
+        restart_time(json!({"gracefulRestart": {"enabled": true, "restartTime": 30}})),
+        Some(30)
+    );
+}

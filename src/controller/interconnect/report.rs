@@ -10,7 +10,7 @@ use super::route_status::SideRoutes;
 use super::segment_status::SideSegments;
 use super::status::{self, SideResult};
 use crate::api::{Reason, SideStatus};
-use crate::sdn::{Ownership, PeerOutcome, RoutesOutcome, SessionState};
+use crate::sdn::{Ownership, PeerDiagnostics, PeerOutcome, RoutesOutcome, SessionState};
 
 /// One Event: type, reason, action and the note for people.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,9 +91,14 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             sdn: id.sdn,
             peer_address: id.peer_address.clone(),
             passive: matches!(f, Found::Applied(_, plan, _) if plan.peer.passive),
+            graceful_restart_negotiated: graceful_restart_negotiated(f),
             result,
             routes,
             segments,
+            health: Box::new(status::Health {
+                diagnostics: diagnostics_of(f),
+                ..Default::default()
+            }),
         });
     }
     for (i, before) in before.into_iter().enumerate() {
@@ -136,6 +141,20 @@ fn side_result<'a>(
             };
             (id, result)
         }
+    }
+}
+
+/// What the speaker said about a managed side's session, when it was read.
+fn diagnostics_of(found: &Found) -> PeerDiagnostics {
+    match found {
+        Found::Applied(_, _, facts) => facts
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|a| a.observed.as_ref())
+            .map(|p| p.diagnostics.clone())
+            .unwrap_or_default(),
+        _ => PeerDiagnostics::default(),
     }
 }
 
@@ -209,6 +228,16 @@ fn started_note(id: &SideId, plan: &SidePlan) -> String {
         "cell {}: started BGP on speaker {} (AS {}, router id {})",
         id.cell, plan.target.url, c.asn, c.router_id
     )
+}
+
+/// Whether graceful restart was negotiated, as the speaker reports it; only asked of a side
+/// with graceful restart on (off, a speaker may still report the other side's capability).
+fn graceful_restart_negotiated(found: &Found) -> Option<bool> {
+    let Found::Applied(_, plan, facts) = found else {
+        return None;
+    };
+    plan.peer.graceful_restart?;
+    facts.result.as_ref().ok()?.observed.as_ref()?.graceful_restart
 }
 
 fn configured(plan: &SidePlan, applied: &Applied) -> SideResult {

@@ -57,6 +57,8 @@ fn applied(outcome: PeerOutcome, session: Option<SessionState>) -> SideFacts {
                 session,
                 admin_down: false,
                 last_error: None,
+                diagnostics: Default::default(),
+                graceful_restart: None,
             }),
             stale_removed: None,
             routes: None,

@@ -159,6 +159,7 @@ mod tests {
             sdn: SdnKind::GoBgp,
             peer_address: "192.0.2.9".into(),
             passive: false,
+            graceful_restart_negotiated: None,
             result: SideResult::Configured {
                 session: SessionState::Established,
                 admin_down: false,
@@ -170,6 +171,7 @@ mod tests {
                 observed: Ok(counts),
             })),
             segments: None,
+            health: Default::default(),
         }
     }
 

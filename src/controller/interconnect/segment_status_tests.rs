@@ -32,6 +32,7 @@ fn side(cell: &str, segments: Option<SideSegments>) -> Side {
         sdn: SdnKind::GoBgp,
         peer_address: "198.51.100.2".into(),
         passive: false,
+        graceful_restart_negotiated: None,
         result: SideResult::Configured {
             session: SessionState::Established,
             admin_down: false,
@@ -39,6 +40,7 @@ fn side(cell: &str, segments: Option<SideSegments>) -> Side {
         },
         routes: None,
         segments: segments.map(Box::new),
+        health: Default::default(),
     }
 }
 

@@ -22,11 +22,29 @@ pub struct Side {
     pub peer_address: String,
     /// This side's speaker only listens (`spec.bgp.passiveSide`).
     pub passive: bool,
+    /// Graceful restart negotiated on the session, if the speaker reports it.
+    pub graceful_restart_negotiated: Option<bool>,
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
     /// A managed side's L2 segments, when `spec.l2` is set.
     pub segments: Option<Box<SideSegments>>,
+    /// What the speaker says about a session that is down, and what cellnet did about it (boxed:
+    /// most sides are up, and `Outcome` holds two).
+    pub health: Box<Health>,
+}
+
+/// A managed side's session beyond its state (see [`super::stuck`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    /// The speaker's counters and negotiated timers.
+    pub diagnostics: sdn::PeerDiagnostics,
+    /// Since when the configured session has not been Established (`notEstablishedSince`).
+    pub down_since: Option<Time>,
+    /// Past the stuck threshold: the state and the likely cause, in words.
+    pub stuck: Option<String>,
+    /// cellnet reset the peer in this reconcile.
+    pub reset: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +106,7 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         sdn: Some(side.sdn),
         peer_address: Some(side.peer_address.clone()),
         passive: side.passive,
+        graceful_restart_negotiated: side.graceful_restart_negotiated,
         flaps: old.flaps,
         ..Default::default()
     };
@@ -131,7 +150,27 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
     if let Some(segments) = side.segments.as_deref() {
         (new.segments, new.segment_routes_rejected) = segment_status::segment_status(segments);
     }
+    health_status(&mut new, &old, side, now);
     new
+}
+
+/// Stuck detection's fields: the outage's start, the resets, the negotiated timers.
+fn health_status(new: &mut SideStatus, old: &SideStatus, side: &Side, now: &Time) {
+    let health = &side.health;
+    // Only a configured side that is not Established has one: a side that failed (its message
+    // says why) starts a new count once its peer is configured again.
+    new.not_established_since = health.down_since.clone();
+    new.resets = old.resets.saturating_add(u32::from(health.reset));
+    new.last_reset_time = if health.reset {
+        Some(now.clone())
+    } else {
+        old.last_reset_time.clone()
+    };
+    new.negotiated_hold_time = health.diagnostics.negotiated_hold_time;
+    new.negotiated_keepalive = health.diagnostics.negotiated_keepalive;
+    if let Some(stuck) = &health.stuck {
+        new.message = Some(stuck.clone());
+    }
 }
 
 /// The overall judgement of both sides.
@@ -224,6 +263,19 @@ fn session_verdict(local: &Side, remote: &Side) -> Verdict {
             local.cell, remote.cell
         );
         return verdict(false, Reason::AdministrativelyDown, message, false, Next::Resync);
+    }
+    let stuck: Vec<String> = managed
+        .clone()
+        .filter_map(|(s, o)| {
+            s.health
+                .stuck
+                .as_ref()
+                .map(|why| format!("{}: {why}", describe(s, o)))
+        })
+        .collect();
+    if !stuck.is_empty() {
+        let message = format!("BGP session stuck: {}", stuck.join("; "));
+        return verdict(false, Reason::SessionStuck, message, false, Next::Recheck);
     }
     let down: Vec<String> = managed
         .filter_map(|(s, o)| match &s.result {

@@ -11,9 +11,11 @@ fn side(cell: &str, result: SideResult) -> Side {
         sdn: SdnKind::GoBgp,
         peer_address: "10.0.0.2".into(),
         passive: false,
+        graceful_restart_negotiated: None,
         result,
         routes: None,
         segments: None,
+        health: Default::default(),
     }
 }
 
@@ -212,5 +214,57 @@ fn the_verdict_decides_when_to_look_again() {
         verdict(&est(), &external).next,
         Next::Resync,
         "external remote: the local side decides"
+    );
+}
+
+#[test]
+fn a_stuck_side_says_so_and_counts_its_resets() {
+    let active = sdn::SessionState::Active;
+    let mut local = side("cell1", up(active));
+    local.health = Box::new(Health {
+        diagnostics: Default::default(),
+        down_since: Some(at(0)),
+        stuck: Some("stuck in Active for more than 30 s: no OPEN ever received".into()),
+        reset: true,
+    });
+    let outcome = Outcome::Sides {
+        local,
+        remote: side("cell2", up(sdn::SessionState::Established)),
+        password_version: None,
+    };
+    let s = compute(None, Some(1), &outcome, &at(31));
+    assert_eq!(cond(&s, ConditionType::Ready), Some(("False", "SessionStuck")));
+    assert_eq!(
+        cond(&s, ConditionType::Stalled),
+        None,
+        "a reset may still clear it"
+    );
+    let l = s.local.as_ref().unwrap();
+    assert_eq!((l.not_established_since.clone(), l.resets), (Some(at(0)), 1));
+    assert_eq!(l.last_reset_time, Some(at(31)));
+    assert!(l.message.as_deref().unwrap().contains("no OPEN"));
+    // The next reconcile without a reset keeps the count and the time; Established ends it.
+    let Outcome::Sides { local, remote, .. } = &outcome else {
+        unreachable!()
+    };
+    let mut up_again = local.clone();
+    up_again.result = up(sdn::SessionState::Established);
+    up_again.health = Box::default();
+    let s = compute(
+        Some(&s),
+        Some(1),
+        &Outcome::Sides {
+            local: up_again,
+            remote: remote.clone(),
+            password_version: None,
+        },
+        &at(40),
+    );
+    let l = s.local.as_ref().unwrap();
+    assert_eq!((l.not_established_since.clone(), l.resets), (None, 1));
+    assert_eq!(l.last_reset_time, Some(at(31)));
+    assert_eq!(
+        cond(&s, ConditionType::Ready),
+        Some(("True", "SessionEstablished"))
     );
 }

@@ -35,7 +35,7 @@ pub async fn cleanup(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutcome
     let Some((secret_ref, cloud)) = cloud_of(ep, &status) else {
         return Ok(NeutronOutcome::removed());
     };
-    let client = match credentials::client(ctx, ep, &secret_ref, &cloud).await? {
+    let (client, _) = match credentials::client(ctx, ep, &secret_ref, &cloud).await? {
         Ok(c) => c,
         // The operator does not let cellnet call this cloud (any more): nothing to remove there.
         Err(p) if p.reason == Reason::EndpointNotAllowed => {

@@ -31,7 +31,7 @@ pub(super) async fn client(
     ep: &InfraEndpoint,
     secret_ref: &CloudSecretRef,
     cloud: &str,
-) -> Result<Checked<Arc<NeutronClient>>> {
+) -> Result<Checked<(Arc<NeutronClient>, super::AuthGate)>> {
     let yaml = match read_secret(ctx, ep, &secret_ref.name, &secret_ref.key).await? {
         Ok(secret) => secret.value,
         Err(p) => return Ok(Err(p.within("Neutron credentials"))),
@@ -59,6 +59,8 @@ pub(super) async fn client(
 /// The cloud's Keystone and Neutron URLs are plain (`InvalidCloud`) and in the operator's
 /// allowlist (`EndpointNotAllowed`); checked before any connection.
 fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
+    // Without authentication nothing secret goes to Keystone or Neutron.
+    let sends_secrets = !matches!(cloud.auth, clouds::Auth::None { .. });
     for (field, url) in cloud.urls() {
         // Never the URL itself in the message: it may hold a password (user:password@).
         if let Err(why) = allowlist::check_plain(url) {
@@ -70,8 +72,28 @@ fn urls_usable(ctx: &Context, cloud: &clouds::Cloud) -> Checked<()> {
                 format!("{field}: {why}"),
             ));
         }
+        if let Some(why) = super::super::transport::cloud_risk(field, url)
+            && sends_secrets
+            && ctx.require_tls
+        {
+            let message = format!("{why}; the controller runs with --require-tls, so nothing was sent");
+            return Err(Problem::new(Reason::TlsRequired, message));
+        }
     }
     Ok(())
+}
+
+/// Why the cloud's Keystone or Neutron URLs would carry its password or token in clear, or `None`.
+pub(super) fn insecure(cloud: &clouds::Cloud) -> Option<String> {
+    if matches!(cloud.auth, clouds::Auth::None { .. }) {
+        return None;
+    }
+    let risks: Vec<String> = cloud
+        .urls()
+        .into_iter()
+        .filter_map(|(field, url)| super::super::transport::cloud_risk(field, url))
+        .collect();
+    (!risks.is_empty()).then(|| format!("cloud {:?}: {}", cloud.name, risks.join("; ")))
 }
 
 /// The peer's MD5 password when `bgp.passwordSecretRef` names one.
@@ -90,4 +112,29 @@ pub(super) async fn peer_password(
         })),
         Err(p) => Err(p.within("BGP password")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud(auth_url: &str) -> clouds::Cloud {
+        let yaml = format!(
+            "clouds:\n  prod:\n    auth:\n      auth_url: {auth_url}\n      username: admin\n      \
+             password: secret-4711\n      project_name: p\n      user_domain_name: Default\n      \
+             project_domain_name: Default\n"
+        );
+        clouds::parse(&yaml, "prod").unwrap()
+    }
+
+    #[test]
+    fn a_password_to_keystone_over_plain_http_is_insecure() {
+        let why = insecure(&cloud("http://keystone.example:5000/v3")).unwrap();
+        assert!(
+            why.contains("auth.auth_url") && why.contains("plain http"),
+            "{why}"
+        );
+        assert!(!why.contains("secret-4711"), "{why}");
+        assert_eq!(insecure(&cloud("https://keystone.example:5000/v3")), None);
+    }
 }

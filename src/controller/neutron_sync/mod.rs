@@ -26,12 +26,13 @@ mod subnet;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Context;
 use super::error::Result;
-use crate::api::InfraEndpoint;
+use super::speakers::health::AuthBackoff;
 use crate::api::infra_endpoint::NeutronSpec;
+use crate::api::{InfraEndpoint, Reason};
 use crate::controller::problem::Problem;
 use crate::neutron::{NeutronClient, NeutronError, clouds};
 pub use cleanup::cleanup;
@@ -44,9 +45,14 @@ pub const FINALIZER: &str = "cellnet.io/neutron-cleanup";
 pub const CELL_TAG: &str = "cellnet.io/cell";
 pub const OWNER_TAG: &str = "cellnet.io/owner";
 
+/// Refused Keystone credentials of one cloud client back off like an SDN API's
+/// (`--auth-failure-backoff`): a 401 is no reason to log in again every minute per endpoint.
+pub type AuthGate = Arc<AuthBackoff<Problem>>;
+
 /// One client per cloud (namespace, Secret, key, cloud name), replaced when the file changes.
 pub struct NeutronClients {
-    clients: Mutex<HashMap<String, Arc<NeutronClient>>>,
+    clients: Mutex<HashMap<String, (Arc<NeutronClient>, AuthGate)>>,
+    auth_backoff: Duration,
     /// `status.neutron` this process wrote last, per endpoint uid, until the cache shows it.
     written: Mutex<HashMap<String, memo::Written>>,
     /// One Neutron reconcile at a time per cell: its endpoints share the cell's BGP speaker, and
@@ -61,6 +67,7 @@ impl NeutronClients {
     pub fn new(resync: Duration, timeout: Duration) -> Self {
         Self {
             clients: Mutex::default(),
+            auth_backoff: Duration::from_secs(120),
             written: Mutex::default(),
             cells: Mutex::default(),
             resync,
@@ -68,15 +75,26 @@ impl NeutronClients {
         }
     }
 
-    /// The client of `cloud` under `key`, made anew when the cloud's settings changed.
-    fn get(&self, key: &str, cloud: clouds::Cloud) -> std::result::Result<Arc<NeutronClient>, NeutronError> {
+    /// The first wait after Keystone refused a cloud's credentials (`--auth-failure-backoff`).
+    pub fn with_auth_backoff(self, auth_backoff: Duration) -> Self {
+        Self { auth_backoff, ..self }
+    }
+
+    /// The client of `cloud` under `key` and its gate, made anew (new credentials: no waiting)
+    /// when the cloud's settings changed.
+    fn get(
+        &self,
+        key: &str,
+        cloud: clouds::Cloud,
+    ) -> std::result::Result<(Arc<NeutronClient>, AuthGate), NeutronError> {
         let mut clients = self.clients.lock().expect("neutron clients lock");
-        if let Some(c) = clients.get(key).filter(|c| c.cloud() == &cloud) {
+        if let Some(c) = clients.get(key).filter(|(c, _)| c.cloud() == &cloud) {
             return Ok(c.clone());
         }
         let client = Arc::new(NeutronClient::new(cloud, self.timeout)?);
-        clients.insert(key.to_string(), client.clone());
-        Ok(client)
+        let entry = (client, Arc::new(AuthBackoff::new(self.auth_backoff)));
+        clients.insert(key.to_string(), entry.clone());
+        Ok(entry)
     }
 
     async fn lock_cell(&self, cell: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -125,10 +143,49 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutco
     let mut status = ctx.neutron.known_status(ep).unwrap_or_default();
     status.cloud = Some(spec.cloud.clone());
     status.cloud_secret_ref = Some(spec.cloud_secret_ref.clone());
-    let client = match credentials::client(ctx, ep, &spec.cloud_secret_ref, &spec.cloud).await? {
+    let (client, gate) = match credentials::client(ctx, ep, &spec.cloud_secret_ref, &spec.cloud).await? {
         Ok(c) => c,
         Err(p) => return Ok(NeutronOutcome::failed(status, p.within(cell_of(ep)))),
     };
+    let insecure = credentials::insecure(client.cloud());
+    let outcome = match gate.admit(Instant::now()) {
+        Err(last) => NeutronOutcome::failed(status, held_back(last)),
+        Ok(()) => {
+            let outcome = with_client(ctx, ep, spec, status, &client).await?;
+            take_in(&gate, outcome.problem());
+            outcome
+        }
+    };
+    Ok(NeutronOutcome { insecure, ..outcome })
+}
+
+/// The last refusal, for an endpoint whose call was held back.
+fn held_back(last: Problem) -> Problem {
+    let message = format!(
+        "{} (not retried until the backoff of refused credentials (--auth-failure-backoff) is over, \
+         or the Secret changes)",
+        last.message
+    );
+    Problem { message, ..last }
+}
+
+/// A refusal makes the gate wait longer; an answer of Neutron past authentication resets it.
+fn take_in(gate: &AuthBackoff<Problem>, problem: Option<&Problem>) {
+    match problem {
+        Some(p) if p.reason == Reason::NeutronAuthFailed => gate.refused(p.clone(), Instant::now()),
+        Some(p) if !matches!(p.reason, Reason::NeutronRejected | Reason::NeutronConflict) => {}
+        _ => gate.accepted(),
+    }
+}
+
+/// The Neutron step once the cloud's client is known.
+async fn with_client(
+    ctx: &Context,
+    ep: &InfraEndpoint,
+    spec: &NeutronSpec,
+    mut status: crate::api::infra_endpoint::NeutronStatus,
+    client: &NeutronClient,
+) -> Result<NeutronOutcome> {
     // The password is read before touching Neutron, so a missing Secret changes nothing.
     let password = match credentials::peer_password(ctx, ep, spec.bgp.as_ref()).await? {
         Ok(p) => p,
@@ -137,7 +194,7 @@ pub async fn reconcile(ep: &InfraEndpoint, ctx: &Context) -> Result<NeutronOutco
     let job = Job {
         ep,
         spec,
-        client: &client,
+        client,
         owner: plan::owner_tag(ep),
     };
     Ok(match job.apply(&mut status, password.as_ref()).await {
@@ -171,5 +228,27 @@ impl Job<'_> {
             cidr,
             Some((&speaker, &peer)),
         ))
+    }
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    #[test]
+    fn a_keystone_refusal_holds_back_the_next_login_and_an_answer_clears_it() {
+        let gate = AuthBackoff::new(Duration::from_secs(120));
+        let refused = Problem::new(Reason::NeutronAuthFailed, "Keystone answered 401");
+        take_in(&gate, Some(&refused));
+        let held = held_back(gate.admit(Instant::now()).unwrap_err());
+        assert_eq!(held.reason, Reason::NeutronAuthFailed);
+        assert!(held.message.contains("401") && held.message.contains("--auth-failure-backoff"));
+        take_in(&gate, Some(&Problem::new(Reason::SecretNotFound, "no Secret")));
+        assert!(
+            gate.admit(Instant::now()).is_err(),
+            "no answer from Keystone: still waiting"
+        );
+        take_in(&gate, None);
+        assert!(gate.admit(Instant::now()).is_ok());
     }
 }

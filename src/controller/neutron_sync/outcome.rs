@@ -15,6 +15,8 @@ pub struct NeutronOutcome {
     pub status: Option<NeutronStatus>,
     /// `Ok(message)`: Neutron holds what the spec asks (or nothing is left to clean up).
     pub result: Result<String, Problem>,
+    /// Why the cloud's Keystone or Neutron URLs expose the password or token (plain http).
+    pub insecure: Option<String>,
 }
 
 impl NeutronOutcome {
@@ -24,6 +26,7 @@ impl NeutronOutcome {
         Self {
             status: Some(status),
             result: Ok(message),
+            insecure: None,
         }
     }
 
@@ -32,6 +35,7 @@ impl NeutronOutcome {
         Self {
             status: None,
             result: Ok(String::new()),
+            insecure: None,
         }
     }
 
@@ -43,6 +47,7 @@ impl NeutronOutcome {
         Self {
             status: Some(status),
             result: Err(problem),
+            insecure: None,
         }
     }
 

@@ -9,9 +9,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tracing::info;
 
+mod guarded;
+pub mod health;
 mod watcher;
 
 use crate::metrics::Metrics;
@@ -32,6 +34,18 @@ pub struct SpeakerChange {
 
 /// Above this many changed peers in one poll, requeue the whole speaker instead.
 const MAX_NAMED_CHANGES: usize = 64;
+
+/// Most neighbours a watcher remembers the session of between polls (a change stream naming more
+/// is hostile or broken; the poll, itself capped, covers the rest).
+const MAX_TRACKED_NEIGHBORS: usize = 10_000;
+
+/// Most change-stream events one watcher takes in per second; beyond it the watcher stops
+/// reading for the rest of the second, which holds the stream back on the speaker (HTTP/2 flow
+/// control) instead of spending the controller's CPU and memory on one speaker's flood.
+const MAX_EVENTS_PER_SECOND: u32 = 5_000;
+
+/// Where a speaker's changes go: one bounded channel per controller.
+pub type ChangeSender = Sender<SpeakerChange>;
 
 /// What of a peer concerns its objects between two polls: its owner, admin state, whether the
 /// session is up, and its last error. The steps of a session coming up (Idle, Connect, Active,
@@ -77,6 +91,7 @@ pub fn speaker_key(kind: BackendKind, url: &str) -> SpeakerKey {
 
 struct Entry {
     target: SdnTarget,
+    /// The client behind its [`health::Health`] gates (what reconciles call).
     backend: Arc<dyn SdnBackend>,
     watcher: tokio::task::AbortHandle,
 }
@@ -97,9 +112,11 @@ pub struct Speakers {
     entries: Mutex<HashMap<SpeakerKey, Entry>>,
     started: Started,
     routes_written: RoutesWritten,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    requeue: Vec<ChangeSender>,
     resync: Duration,
     sdn_timeout: Duration,
+    /// The first wait after refused credentials (`--auth-failure-backoff`).
+    auth_backoff: Duration,
     metrics: Arc<Metrics>,
     connector: Arc<dyn Connector>,
 }
@@ -107,14 +124,15 @@ pub struct Speakers {
 impl Speakers {
     /// `requeue` receives a speaker key whenever something changed on that speaker.
     pub fn new(
-        requeue: Vec<UnboundedSender<SpeakerChange>>,
+        requeue: Vec<ChangeSender>,
         resync: Duration,
-        sdn_timeout: Duration,
+        (sdn_timeout, auth_backoff): (Duration, Duration),
         metrics: Arc<Metrics>,
         connector: Arc<dyn Connector>,
     ) -> Self {
         Self {
             connector,
+            auth_backoff,
             entries: Mutex::default(),
             started: Started::default(),
             routes_written: RoutesWritten::default(),
@@ -136,13 +154,19 @@ impl Speakers {
             }
             entry.watcher.abort();
         }
-        let backend = self.connector.connect(target, self.sdn_timeout)?;
+        let inner = self.connector.connect(target, self.sdn_timeout)?;
+        // New credentials or CA: a new client with fresh gates, so a fixed Secret is tried at once.
+        let health = Arc::new(health::Health::new(self.auth_backoff));
+        let backend: Arc<dyn SdnBackend> = Arc::new(guarded::Guarded {
+            inner: inner.clone(),
+            health: health.clone(),
+        });
         self.forget_started(&key);
         let watcher = tokio::spawn(watcher::watch_speaker(
             (self.started.clone(), self.routes_written.clone()),
             key.clone(),
             target.clone(),
-            backend.clone(),
+            (inner, health),
             self.requeue.clone(),
             self.resync,
             self.metrics.clone(),

@@ -9,6 +9,8 @@ fn peer(last: u8, session: SessionState) -> ObservedPeer {
         session,
         admin_down: false,
         last_error: None,
+        diagnostics: Default::default(),
+        graceful_restart: None,
     }
 }
 

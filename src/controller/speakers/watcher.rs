@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{MAX_NAMED_CHANGES, RoutesWritten, SpeakerChange, SpeakerKey, Started, changed_neighbors};
+use super::health::Health;
+use super::{
+    ChangeSender, MAX_EVENTS_PER_SECOND, MAX_NAMED_CHANGES, MAX_TRACKED_NEIGHBORS, RoutesWritten,
+    SpeakerChange, SpeakerKey, Started, changed_neighbors,
+};
 use crate::controller::backoff::Backoffs;
 use crate::metrics::Metrics;
 use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState};
@@ -18,28 +23,41 @@ use crate::sdn::{ObservedPeer, SdnBackend, SdnError, SdnEvent, SdnTarget, Sessio
 /// What the poll compares between rounds (session states and ownership, never config details).
 fn snapshot(mut peers: Vec<ObservedPeer>) -> Vec<ObservedPeer> {
     peers.sort_by_key(|p| p.neighbor);
+    // Message counters move with every retry of a session that is down: not a change worth a
+    // requeue (the reconcile's own re-check reads them).
+    for p in &mut peers {
+        p.diagnostics = Default::default();
+    }
     peers
 }
 
 /// One read per speaker per interval, whatever the number of objects on it; counted and timed.
+/// Held back while refused credentials back off; its answer feeds the speaker's [`Health`].
 async fn timed_list(
     metrics: &Metrics,
     target: &SdnTarget,
-    backend: &dyn SdnBackend,
+    (backend, health): (&dyn SdnBackend, &Health),
 ) -> Result<Vec<ObservedPeer>, SdnError> {
+    health.admit_poll()?;
     let _timer = metrics.sdn_timer(target, "watch_list_peers");
-    backend.list_peers().await
+    let result = backend.list_peers().await;
+    health.observe(result.as_ref().map(|_| ()));
+    result
 }
 
 /// Whether a peer event is worth a reconcile: a session that reached or left Established. The
 /// steps in between (Idle, Connect, Active, OpenSent, OpenConfirm) would each requeue the object
 /// while thousands of sessions come up, and status shows them anyway at the next check. Peers
 /// not seen Established yet are left to that check and to the poll.
+/// At most [`MAX_TRACKED_NEIGHBORS`] are remembered: events of others are left to the poll.
 pub(super) fn worth_a_reconcile(
     established: &mut HashMap<IpAddr, bool>,
     neighbor: IpAddr,
     session: SessionState,
 ) -> bool {
+    if established.len() >= MAX_TRACKED_NEIGHBORS && !established.contains_key(&neighbor) {
+        return false;
+    }
     let now = session == SessionState::Established;
     let before = established.insert(neighbor, now);
     before != Some(now) && (now || before == Some(true))
@@ -50,7 +68,9 @@ struct Watcher {
     key: SpeakerKey,
     started: Started,
     routes_written: RoutesWritten,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    requeue: Vec<ChangeSender>,
+    /// Per channel: a change did not fit, so the next one sent is the whole speaker's.
+    overflowed: Vec<bool>,
     /// Whether each peer was last seen Established (for [`worth_a_reconcile`]).
     established: HashMap<IpAddr, bool>,
     /// The last poll's peers (`None` after the speaker was unreachable).
@@ -59,20 +79,42 @@ struct Watcher {
     last_routes: Option<u64>,
     reachable: bool,
     backoffs: Backoffs,
+    health: Arc<Health>,
 }
 
 impl Watcher {
-    fn notify_peer(&self, why: &str, neighbor: Option<IpAddr>) {
+    /// Sends the change to each controller without waiting: a full channel (the controller is
+    /// behind, or a speaker floods changes) turns this and later changes into one change of the
+    /// whole speaker, sent as soon as there is room.
+    fn notify_peer(&mut self, why: &str, neighbor: Option<IpAddr>) {
         debug!(speaker = %self.key, why, ?neighbor, "speaker changed; requeueing its objects");
-        for tx in &self.requeue {
-            let _ = tx.send(SpeakerChange {
+        for (tx, overflowed) in self.requeue.iter().zip(self.overflowed.iter_mut()) {
+            let neighbor = if *overflowed { None } else { neighbor };
+            let change = SpeakerChange {
                 key: self.key.clone(),
                 neighbor,
-            });
+            };
+            match tx.try_send(change) {
+                Ok(()) => *overflowed = false,
+                Err(TrySendError::Full(_)) => {
+                    if !*overflowed {
+                        warn!(speaker = %self.key, "too many speaker changes queued; requeueing the speaker's objects as a whole");
+                    }
+                    *overflowed = true;
+                }
+                Err(TrySendError::Closed(_)) => {}
+            }
         }
     }
 
-    fn notify(&self, why: &str) {
+    /// Sends the whole-speaker change a full channel held back, if any.
+    fn flush_overflow(&mut self) {
+        if self.overflowed.iter().any(|o| *o) {
+            self.notify("changes held back");
+        }
+    }
+
+    fn notify(&mut self, why: &str) {
         self.notify_peer(why, None);
     }
 
@@ -123,6 +165,8 @@ impl Watcher {
     /// A successful poll: what changed since the last one.
     fn on_poll(&mut self, peers: Vec<ObservedPeer>, has_stream: bool) {
         self.backoffs.reset(&self.key);
+        // Reconciles held back by the circuit breaker try again now.
+        let breaker_was_open = self.health.breaker.close();
         let peers = snapshot(peers);
         self.established = peers
             .iter()
@@ -132,6 +176,8 @@ impl Watcher {
             info!(speaker = %self.key, "speaker reachable again");
             self.reachable = true;
             self.notify("reachable again");
+        } else if breaker_was_open {
+            self.notify("reachable again (circuit breaker closed)");
         } else if let Some(before) = self.last.as_ref().filter(|l| **l != peers) {
             let changed = changed_neighbors(before, &peers);
             if changed.len() > MAX_NAMED_CHANGES {
@@ -160,7 +206,9 @@ async fn poll_routes(
 ) -> Result<(), SdnError> {
     let digest = {
         let _timer = metrics.sdn_timer(target, "watch_routes_digest");
-        backend.routes_digest().await?
+        let result = backend.routes_digest().await;
+        w.health.observe(result.as_ref().map(|_| ()));
+        result?
     };
     let ours = w.routes_written.lock().expect("routes lock").remove(&w.key);
     if !ours && digest.is_some() && w.last_routes.is_some() && digest != w.last_routes {
@@ -182,8 +230,8 @@ pub(super) async fn watch_speaker(
     (started, routes_written): (Started, RoutesWritten),
     key: SpeakerKey,
     target: SdnTarget,
-    backend: Arc<dyn SdnBackend>,
-    requeue: Vec<UnboundedSender<SpeakerChange>>,
+    (backend, health): (Arc<dyn SdnBackend>, Arc<Health>),
+    requeue: Vec<ChangeSender>,
     resync: Duration,
     metrics: Arc<Metrics>,
 ) {
@@ -191,6 +239,7 @@ pub(super) async fn watch_speaker(
         key,
         started,
         routes_written,
+        overflowed: vec![false; requeue.len()],
         requeue,
         established: HashMap::new(),
         last: None,
@@ -199,13 +248,19 @@ pub(super) async fn watch_speaker(
         // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
         // outage is noticed within seconds rather than a minute.
         backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+        health,
     };
     loop {
         match backend.watch().await {
             Ok(events) => follow(&mut w, events, &target, backend.as_ref(), resync, &metrics).await,
-            Err(err) => w.unreachable(&err),
+            Err(err) => {
+                w.health.observe(Err(&err));
+                w.unreachable(&err);
+            }
         }
-        tokio::time::sleep(w.backoffs.next_delay(&w.key)).await;
+        // After refused credentials, the poll waits as long as the reconciles do.
+        let auth_wait = w.health.auth.wait(std::time::Instant::now());
+        tokio::time::sleep(w.backoffs.next_delay(&w.key).max(auth_wait)).await;
     }
 }
 
@@ -221,13 +276,18 @@ async fn follow(
 ) {
     let mut poll = tokio::time::interval(resync);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut budget = EventBudget::new(MAX_EVENTS_PER_SECOND);
     loop {
         tokio::select! {
-            event = next_event(&mut events) => if !w.on_event(event) {
-                return;
+            event = next_event(&mut events) => {
+                if !w.on_event(event) {
+                    return;
+                }
+                budget.spend().await;
             },
-            _ = poll.tick() => match timed_list(metrics, target, backend).await {
+            _ = poll.tick() => match timed_list(metrics, target, (backend, &w.health)).await {
                 Ok(peers) => {
+                    w.flush_overflow();
                     w.on_poll(peers, events.is_some());
                     if let Err(err) = poll_routes(w, target, backend, metrics).await {
                         w.unreachable(&err);
@@ -240,5 +300,106 @@ async fn follow(
                 }
             },
         }
+    }
+}
+
+/// At most `per_second` events a second: past it, [`EventBudget::spend`] waits for the next second.
+pub(super) struct EventBudget {
+    per_second: u32,
+    spent: u32,
+    since: Instant,
+}
+
+impl EventBudget {
+    pub(super) fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            spent: 0,
+            since: Instant::now(),
+        }
+    }
+
+    pub(super) async fn spend(&mut self) {
+        let second = Duration::from_secs(1);
+        if self.since.elapsed() >= second {
+            self.since = Instant::now();
+            self.spent = 0;
+        }
+        self.spent += 1;
+        if self.spent >= self.per_second {
+            tokio::time::sleep_until(self.since + second).await;
+            self.since = Instant::now();
+            self.spent = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher(requeue: Vec<ChangeSender>) -> Watcher {
+        Watcher {
+            key: "gobgp|http://198.51.100.1:50051".into(),
+            started: Started::default(),
+            routes_written: RoutesWritten::default(),
+            overflowed: vec![false; requeue.len()],
+            requeue,
+            established: HashMap::new(),
+            last: None,
+            last_routes: None,
+            reachable: true,
+            backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+            health: Arc::new(Health::new(Duration::from_secs(60))),
+        }
+    }
+
+    fn neighbor(i: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+    }
+
+    #[test]
+    fn a_flood_of_changes_stays_in_the_channel_and_becomes_one_whole_speaker_change() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut w = watcher(vec![tx]);
+        for i in 0..1000 {
+            w.notify_peer("event", Some(neighbor(i)));
+        }
+        let mut got = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            got.push(c.neighbor);
+        }
+        assert_eq!(got, (0..4).map(|i| Some(neighbor(i))).collect::<Vec<_>>());
+        // Room again: the held-back changes arrive as one change of the whole speaker.
+        w.notify_peer("event", Some(neighbor(2000)));
+        assert_eq!(rx.try_recv().unwrap().neighbor, None);
+        assert!(rx.try_recv().is_err());
+        w.notify_peer("event", Some(neighbor(2001)));
+        assert_eq!(rx.try_recv().unwrap().neighbor, Some(neighbor(2001)));
+    }
+
+    #[test]
+    fn a_stream_naming_ever_new_neighbours_is_remembered_up_to_the_limit() {
+        let mut seen = HashMap::new();
+        for i in 0..(MAX_TRACKED_NEIGHBORS as u32 + 500) {
+            worth_a_reconcile(&mut seen, neighbor(i), SessionState::Established);
+        }
+        assert_eq!(seen.len(), MAX_TRACKED_NEIGHBORS);
+        // Known neighbours are still followed.
+        assert!(worth_a_reconcile(&mut seen, neighbor(0), SessionState::Idle));
+    }
+
+    #[tokio::test]
+    async fn events_beyond_the_budget_wait_for_the_next_second() {
+        let began = Instant::now();
+        let mut budget = EventBudget::new(20);
+        for _ in 0..19 {
+            budget.spend().await;
+        }
+        assert!(began.elapsed() < Duration::from_millis(500));
+        for _ in 0..21 {
+            budget.spend().await;
+        }
+        assert!(began.elapsed() >= Duration::from_secs(2), "{:?}", began.elapsed());
     }
 }

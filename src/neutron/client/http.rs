@@ -6,14 +6,15 @@ use serde_json::{Value, json};
 use super::{NeutronClient, NeutronError};
 use crate::neutron::Sensitive;
 
-/// The body as text, bounded by [`crate::body::MAX_BODY`].
+/// The body as text, bounded by [`crate::body::MAX_BODY`]; a large one holds the turn of large
+/// bodies until the text is dropped, so parse it before.
 pub(super) async fn read_text(
     resp: reqwest::Response,
     what: &str,
     url: &str,
-) -> Result<String, NeutronError> {
+) -> Result<crate::body::Text, NeutronError> {
     match crate::body::read_limited(resp, crate::body::MAX_BODY).await {
-        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(body) => Ok(body.into_text()),
         Err(crate::body::BodyError::Transport(e)) => Err(transport(what, url, &e)),
         Err(crate::body::BodyError::TooLarge { limit }) => Err(NeutronError::Protocol(format!(
             "{what} at {url}: the answer is larger than {limit} bytes"
@@ -91,6 +92,8 @@ pub(super) fn answer(
     if text.trim().is_empty() {
         return Ok(None);
     }
+    crate::body::check_json_values(text.as_bytes(), crate::body::MAX_JSON_VALUES)
+        .map_err(|why| NeutronError::Protocol(format!("Neutron at {base}: {what}: {why}")))?;
     let v: Value = serde_json::from_str(text)
         .map_err(|_| NeutronError::Protocol(format!("Neutron at {base}: {what} returned no JSON")))?;
     Ok((!v.is_null()).then_some(v))
@@ -144,7 +147,7 @@ impl NeutronClient {
         path: &str,
         token: Option<&Sensitive>,
         body: Option<&Value>,
-    ) -> Result<(StatusCode, String), NeutronError> {
+    ) -> Result<(StatusCode, crate::body::Text), NeutronError> {
         let url = format!("{base}{path}");
         let mut req = self.http.request(method.clone(), &url);
         if let Some(t) = token {

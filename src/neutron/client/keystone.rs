@@ -161,6 +161,8 @@ impl NeutronClient {
         let value = subject.ok_or_else(|| {
             NeutronError::Protocol(format!("Keystone at {url} returned no X-Subject-Token"))
         })?;
+        crate::body::check_json_values(text.as_bytes(), crate::body::MAX_JSON_VALUES)
+            .map_err(|why| NeutronError::Protocol(format!("Keystone at {url}: {why}")))?;
         let body: Value = serde_json::from_str(&text)
             .map_err(|_| NeutronError::Protocol(format!("Keystone at {url} returned no JSON token")))?;
         let expires_at: Timestamp = body

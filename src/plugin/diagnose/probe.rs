@@ -1,7 +1,7 @@
 //! `--probe`: a TCP connection from here to each endpoint's BGP port, with its round-trip time.
 use std::time::{Duration, Instant};
 
-use super::{Endpoints, Step, Verdict, step};
+use super::{Endpoints, Layer, Step, Verdict, step};
 
 /// A probe step per endpoint that could be read.
 pub async fn steps(endpoints: &Endpoints, timeout: Duration) -> Vec<Step> {
@@ -9,14 +9,17 @@ pub async fn steps(endpoints: &Endpoints, timeout: Duration) -> Vec<Step> {
     for (which, ep) in endpoints {
         let Some(ep) = ep else { continue };
         let (verdict, evidence) = probe(&ep.spec.address, ep.spec.port, timeout).await;
-        out.push(step(
-            format!(
-                "probe: {which} BGP port {}:{} (cell {}) from here",
-                ep.spec.address, ep.spec.port, ep.spec.cell
-            ),
-            verdict,
-            vec![evidence],
-        ));
+        out.push(
+            step(
+                format!(
+                    "probe: {which} BGP port {}:{} (cell {}) from here",
+                    ep.spec.address, ep.spec.port, ep.spec.cell
+                ),
+                verdict,
+                vec![evidence],
+            )
+            .at(Layer::Transport),
+        );
     }
     out
 }

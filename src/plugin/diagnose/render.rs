@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::super::output::{Color, Style};
-use super::{Step, Verdict};
+use super::{Layer, Step, Verdict};
 
 pub fn walk(style: &Style, ns: &str, name: &str, steps: &[Step]) -> String {
     let mut out = String::new();
@@ -25,22 +25,28 @@ pub fn walk(style: &Style, ns: &str, name: &str, steps: &[Step]) -> String {
     out
 }
 
-/// `HEALTHY: ...`, or `BROKEN:` with the first step not ok and how many are not.
+/// `HEALTHY: ...`, or `BROKEN:` with the step that explains the others and how many are not ok.
 fn conclusion(style: &Style, steps: &[Step]) -> String {
     let failed: Vec<&Step> = steps.iter().filter(|s| s.verdict != Verdict::Ok).collect();
     let Some(first) = failed.first() else {
         return format!("{} every step is ok", style.paint("HEALTHY:", Some(Color::Green)));
     };
-    let what = if first.verdict == Verdict::Failed {
+    let cause = deepest(&failed);
+    let what = if cause.verdict == Verdict::Failed {
         "breaks at"
     } else {
         "cannot confirm"
     };
+    let explains = if std::ptr::eq(cause, *first) {
+        String::new()
+    } else {
+        format!(", which explains \"{}\"", first.title)
+    };
     format!(
-        "{} {what} \"{}\"{} ({} of {} steps not ok)",
+        "{} {what} \"{}\"{}{explains} ({} of {} steps not ok)",
         style.paint("BROKEN:", Some(Color::Red)),
-        first.title,
-        first
+        cause.title,
+        cause
             .evidence
             .first()
             .map(|e| format!(": {e}"))
@@ -48,6 +54,23 @@ fn conclusion(style: &Style, steps: &[Step]) -> String {
         failed.len(),
         steps.len()
     )
+}
+
+/// The step that explains the walk: the first one not ok, unless it is a BGP session and a
+/// failure lower in the stack (a refused BGP port) explains it; a configuration failure comes
+/// first whatever follows.
+pub fn deepest<'a>(failed: &[&'a Step]) -> &'a Step {
+    let first = failed[0];
+    if first.layer == Layer::Config {
+        return first;
+    }
+    failed
+        .iter()
+        .filter(|s| s.verdict == Verdict::Failed && s.layer > first.layer)
+        // The deepest layer; the first such step on a tie.
+        .min_by_key(|s| std::cmp::Reverse(s.layer))
+        .copied()
+        .unwrap_or(first)
 }
 
 #[cfg(test)]
@@ -70,5 +93,48 @@ mod tests {
         );
         let healthy = walk(&Style { colour: false }, "ns", "x", &steps[..1]);
         assert!(healthy.ends_with("\n\nHEALTHY: every step is ok\n"), "{healthy}");
+    }
+
+    #[test]
+    fn a_refused_bgp_port_explains_an_idle_session() {
+        let steps = [
+            step("local peer configured", Verdict::Ok, vec![]),
+            step(
+                "local BGP session (cell cell1)",
+                Verdict::Failed,
+                vec!["Idle".into()],
+            )
+            .at(Layer::Session),
+            step("Ready condition", Verdict::Failed, vec![]),
+            step("probe: local BGP port", Verdict::Ok, vec![]).at(Layer::Transport),
+            step(
+                "probe: remote BGP port 192.0.2.2:179 (cell dc1) from here",
+                Verdict::Failed,
+                vec!["TCP connect to 192.0.2.2:179 failed after 0.1 ms: Connection refused".into()],
+            )
+            .at(Layer::Transport),
+        ];
+        let text = walk(&Style { colour: false }, "ns", "x", &steps);
+        assert!(
+            text.ends_with(
+                "BROKEN: breaks at \"probe: remote BGP port 192.0.2.2:179 (cell dc1) from here\": TCP connect to \
+                 192.0.2.2:179 failed after 0.1 ms: Connection refused, which explains \"local BGP session (cell \
+                 cell1)\" (3 of 5 steps not ok)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_configuration_failure_is_named_before_anything_below_it() {
+        let steps = [
+            step("Secret present", Verdict::Failed, vec![]),
+            step("local BGP session", Verdict::Failed, vec![]).at(Layer::Session),
+            step("probe", Verdict::Failed, vec![]).at(Layer::Transport),
+        ];
+        let failed: Vec<&Step> = steps.iter().collect();
+        assert_eq!(deepest(&failed).title, "Secret present");
+        // Without a probe, the session itself is the verdict.
+        assert_eq!(deepest(&failed[1..2]).title, "local BGP session");
     }
 }

@@ -6,7 +6,7 @@ use kube::ResourceExt;
 
 use super::super::output::{age, shorten};
 use super::super::status::{Ready, since};
-use super::{Endpoints, Step, Verdict, step};
+use super::{Endpoints, Layer, Step, Verdict, step};
 use crate::api::{AdminState, CellInterconnect, InfraEndpoint, Reason, SdnKind, SessionState, SideStatus};
 
 /// Each side of the interconnect and the name of its endpoint.
@@ -271,7 +271,7 @@ fn speaker_reachable(
             ));
         }
         (false, 0, step(title, Verdict::Failed, ev))
-    } else if side.message.is_none() && side.session_state != SessionState::Unknown {
+    } else if session_story(side) && side.session_state != SessionState::Unknown {
         let ev = vec!["the controller read the session from it".into()];
         (true, 0, step(title, Verdict::Ok, ev))
     } else if let Some(m) = &side.message {
@@ -281,6 +281,12 @@ fn speaker_reachable(
         let ev = vec!["no session state recorded yet".into()];
         (false, 1, step(title, Verdict::Unknown, ev))
     }
+}
+
+/// The side's message, if any, is about its session (a stuck session's cause, shown by the
+/// session step), not a failure to configure or read it.
+fn session_story(side: &SideStatus) -> bool {
+    side.message.is_none() || side.not_established_since.is_some()
 }
 
 fn peer_configured(which: &str, ep: &InfraEndpoint, side: &SideStatus, reachable: bool) -> Step {
@@ -295,7 +301,7 @@ fn peer_configured(which: &str, ep: &InfraEndpoint, side: &SideStatus, reachable
             side.configured
         );
         step(title, Verdict::Unknown, vec![ev])
-    } else if side.configured && side.message.is_none() {
+    } else if side.configured && session_story(side) {
         step(title, Verdict::Ok, vec![])
     } else {
         let why = side
@@ -324,6 +330,7 @@ fn session(which: &str, ep: &InfraEndpoint, side: &SideStatus, reachable: bool) 
             side.flaps
         );
     }
+    ev.extend(session_health(side));
     if let Some(e) = &side.last_error {
         ev.push(format!("last error: {e}"));
     }
@@ -335,7 +342,39 @@ fn session(which: &str, ep: &InfraEndpoint, side: &SideStatus, reachable: bool) 
     } else {
         Verdict::Failed
     };
-    step(title, verdict, ev)
+    step(title, verdict, ev).at(Layer::Session)
+}
+
+/// What status says beyond the state: how long the session has been down and why, cellnet's
+/// resets, the timers agreed with the peer.
+fn session_health(side: &SideStatus) -> Vec<String> {
+    let mut ev = vec![];
+    if let Some(t) = &side.not_established_since {
+        ev.push(format!("not Established since {} ({} ago)", t.0, age(t)));
+    }
+    if side.session_state != SessionState::Established
+        && let Some(m) = &side.message
+    {
+        ev.push(m.clone());
+    }
+    if side.resets > 0 {
+        let last = side
+            .last_reset_time
+            .as_ref()
+            .map(age)
+            .unwrap_or_else(|| "?".into());
+        ev.push(format!(
+            "cellnet reset this stuck session {} time(s), last {last} ago",
+            side.resets
+        ));
+    }
+    if side.negotiated_hold_time.is_some() || side.negotiated_keepalive.is_some() {
+        ev.push(format!(
+            "negotiated hold time/keepalive: {}",
+            super::super::status::timers(side)
+        ));
+    }
+    ev
 }
 
 pub fn ready_condition(ready: &Ready) -> Step {

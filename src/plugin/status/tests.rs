@@ -26,7 +26,7 @@ fn interconnect(local: &str, remote: &str, spec: Value) -> CellInterconnect {
                             "reason": Reason::SessionEstablished.as_str(), "message": "up",
                             "lastTransitionTime": "2024-01-01T00:00:00Z"}],
             "local": {"sdn": "GoBGP", "peerAddress": "192.0.2.2", "sessionState": "Established",
-                      "configured": true, "flaps": 2},
+                      "configured": true, "flaps": 2, "gracefulRestartNegotiated": true},
             "remote": {"sdn": serde_json::to_value(SdnKind::External).unwrap(), "peerAddress": "192.0.2.1",
                        "lastError": "hold timer expired"},
         },
@@ -148,6 +148,13 @@ fn the_wide_table_names_the_namespace_and_the_admin_state_once() {
         }
     }
     assert!(text.contains("CONFIGURED   SDN"), "{text}");
+    // GR: negotiated on the local (GoBGP) side, not known on the external one.
+    let gr = |name: &str| {
+        let line = text.lines().find(|l| l.contains(name)).unwrap();
+        line.split_whitespace().nth(15).unwrap().to_string()
+    };
+    assert!(text.contains(" GR "), "{text}");
+    assert_eq!(gr("ns/a-b"), "yes");
 }
 
 #[test]

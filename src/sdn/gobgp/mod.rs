@@ -27,12 +27,14 @@ use tonic::transport::Channel;
 
 use self::proto::gobgp_api_client::GobgpApiClient;
 use crate::sdn::{
-    BackendKind, Ensured, ObservedPeer, Origination, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts,
-    RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SdnTarget, SpeakerConfig, SpeakerOutcome,
+    BackendKind, Ensured, ObservedPeer, Origination, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
+    RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SdnTarget, SpeakerConfig,
+    SpeakerOutcome,
 };
 
 pub mod convert;
 mod counter;
+pub mod limits;
 mod pool;
 pub mod proto;
 pub mod routes;
@@ -134,20 +136,30 @@ impl GoBgp {
         }
     }
 
-    /// `ListPeer` for one address (`""`: all), stream drained under the same timeout.
+    /// `ListPeer` for one address (`""`: all), stream drained under the same timeout and cut at
+    /// the [`limits`] (dropping the stream cancels it on the server).
     async fn list(&self, address: String) -> Result<Vec<proto::Peer>, SdnError> {
+        use prost::Message as _;
         let mut client = self.client.clone();
+        let max = if address.is_empty() {
+            limits::MAX_LISTED_PEERS
+        } else {
+            limits::MAX_PEERS_OF_ONE_ADDRESS
+        };
         self.call("ListPeer", async move {
             let request = proto::ListPeerRequest {
                 address,
                 enable_advertised: false,
             };
             let mut stream = client.list_peer(request).await?.into_inner();
-            let mut peers = Vec::new();
+            let mut peers = limits::Capped::new(max, limits::MAX_LISTED_BYTES);
             while let Some(response) = stream.message().await? {
-                peers.extend(response.peer);
+                let encoded = response.encoded_len();
+                peers
+                    .extend(response.peer, encoded)
+                    .map_err(tonic::Status::resource_exhausted)?;
             }
-            Ok(peers)
+            Ok(peers.into_items())
         })
         .await
     }
@@ -345,6 +357,42 @@ impl SdnBackend for GoBgp {
             .await?
             .as_ref()
             .and_then(convert::observed_peer))
+    }
+
+    /// `DisablePeer` then `EnablePeer`, only on a peer carrying `owner`'s marker. Not
+    /// `ResetPeer`: GoBGP 3 hands its Cease to the session only in Established, so a reset of a
+    /// session stuck in OpenSent changes nothing (measured in tests/e2e_stuck.rs) and the queued
+    /// Cease would end the session once it came up. An admin change is handled in every state.
+    async fn reset_peer(
+        &self,
+        neighbor: IpAddr,
+        owner: &str,
+        _owned_record: bool,
+    ) -> Result<ResetOutcome, SdnError> {
+        let Some(observed) = self.get_peer(neighbor).await? else {
+            return Ok(ResetOutcome::Absent);
+        };
+        if convert::description_of(&observed) != owner {
+            return Ok(ResetOutcome::NotOwned);
+        }
+        if convert::admin_down(&observed) {
+            // Shut down on purpose (spec.adminState, or a prefix limit): not for a reset to undo.
+            return Ok(ResetOutcome::ShutDown);
+        }
+        let (mut client, address) = (self.client.clone(), neighbor.to_string());
+        let request = proto::DisablePeerRequest {
+            address: address.clone(),
+            communication: "cellnet: session stuck, reset".into(),
+        };
+        self.call("DisablePeer", async move { client.disable_peer(request).await })
+            .await?;
+        let mut client = self.client.clone();
+        self.call("EnablePeer", async move {
+            client.enable_peer(proto::EnablePeerRequest { address }).await
+        })
+        .await?;
+        tracing::info!(endpoint = %self.endpoint, %neighbor, owner, "reset GoBGP peer (disable, enable)");
+        Ok(ResetOutcome::Reset)
     }
 
     /// Peer events and changes of best paths from `WatchEvent`: the table filter `BEST` without

@@ -8,8 +8,8 @@ use reqwest::{Method, StatusCode};
 
 use super::{OpenDaylight, model, routes};
 use crate::sdn::{
-    Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, RouteCounts,
-    RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
+    Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
+    RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
 };
 
 /// An error answer to a request that carried the TCP MD5 password may quote it back (an
@@ -123,6 +123,37 @@ impl SdnBackend for OpenDaylight {
             .await?
             .as_ref()
             .and_then(model::observed))
+    }
+
+    /// The `bgp-peer-rpc:reset-session` RPC, only for a neighbour cellnet's ledger records
+    /// (`owned_record`) and not lost to someone else's create. bgpcep registers the RPC for a
+    /// peer of the RIB, which exists while it has a session: for a neighbour without one the
+    /// RPC fails, and that error is the answer (the next try comes with the next reset).
+    async fn reset_peer(
+        &self,
+        neighbor: IpAddr,
+        _owner: &str,
+        owned_record: bool,
+    ) -> Result<ResetOutcome, SdnError> {
+        if !owned_record || self.lost_create(neighbor) {
+            return Ok(ResetOutcome::NotOwned);
+        }
+        let input = self.paths.reset_session_input(&neighbor.to_string());
+        let reply = self
+            .rest
+            .send(
+                "reset session",
+                Method::POST,
+                self.paths.reset_session(),
+                Some(&input),
+                true,
+            )
+            .await?;
+        if reply.is_none() {
+            return Ok(ResetOutcome::Absent);
+        }
+        tracing::info!(endpoint = %self.endpoint(), %neighbor, "reset OpenDaylight neighbor session");
+        Ok(ResetOutcome::Reset)
     }
 
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError> {

@@ -32,6 +32,8 @@ pub fn encode_key(value: &str) -> String {
 /// The resource paths, below the RESTCONF root.
 #[derive(Clone, Debug)]
 pub struct Paths {
+    /// The RIB's id (the protocol's name).
+    rib_id: String,
     /// `.../protocol=openconfig-policy-types:BGP,{rib-id}/bgp-openconfig-extensions:bgp`
     bgp: String,
     /// `/rests/data/bgp-rib:bgp-rib/rib={rib-id}`: the RIB's operational state.
@@ -63,6 +65,7 @@ impl Paths {
         //   openconfig-network-instance:protocols/protocol=openconfig-policy-types:BGP,bgp-example/
         //   bgp-openconfig-extensions:bgp/neighbors
         Self {
+            rib_id: rib_id.to_string(),
             bgp: format!(
                 "/rests/data/openconfig-network-instance:network-instances/network-instance={}\
                  /openconfig-network-instance:protocols/protocol=openconfig-policy-types:BGP,{}\
@@ -82,6 +85,25 @@ impl Paths {
     /// One neighbour (GET, PUT, DELETE).
     pub fn neighbor(&self, address: &str) -> String {
         format!("{}/neighbors/neighbor={}", self.bgp, encode_key(address))
+    }
+
+    /// The RPC that releases a neighbour's session (bgp-user-guide-route-refresh.rst, "Peer
+    /// Session Release": `POST /restconf/operations/bgp-peer-rpc:reset-session`). The guide's
+    /// "RFC8040 URL" line for it (`/rests/data/...?content=non-config`) is a data resource, which
+    /// cannot be POSTed as an operation; RFC 8040 section 3.6 puts operations at
+    /// `{+restconf}/operations/{module}:{rpc}`, which is what this is.
+    pub fn reset_session(&self) -> &'static str {
+        "/rests/operations/bgp-peer-rpc:reset-session"
+    }
+
+    /// The guide's input of [`Self::reset_session`]: the peer as an instance identifier into the
+    /// RIB, keyed `bgp://{address}`.
+    pub fn reset_session_input(&self, address: &str) -> serde_json::Value {
+        let peer_ref = format!(
+            "/rib:bgp-rib/rib:rib[rib:id=\"{}\"]/rib:peer[rib:peer-id=\"bgp://{address}\"]",
+            self.rib_id
+        );
+        serde_json::json!({"bgp-peer-rpc:input": {"peer-ref": peer_ref}})
     }
 
     /// The instance's global configuration (bgp-user-guide-protocol-configuration.rst,
@@ -299,10 +321,13 @@ impl Restconf {
     }
 }
 
+/// The answer as JSON, refused before parsing when it holds more values than cellnet ever needs
+/// (the parsed tree would take many times the body's size).
 fn parse(bytes: &[u8]) -> Result<Value, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
+    crate::body::check_json_values(bytes, crate::body::MAX_JSON_VALUES)?;
     serde_json::from_slice(bytes).map_err(|e| format!("the response is not JSON: {e}"))
 }
 

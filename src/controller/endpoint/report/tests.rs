@@ -41,6 +41,7 @@ fn live(verdict: Verdict) -> Facts {
         neutron: None,
         speaker_started: None,
         networks: None,
+        insecure: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn neutron_failed(problem: Problem) -> NeutronOutcome {
     NeutronOutcome {
         status: Some(NeutronStatus::default()),
         result: Err(problem),
+        insecure: None,
     }
 }
 
@@ -73,6 +75,7 @@ fn the_first_problem_wins() {
     let ok = NeutronOutcome {
         status: Some(NeutronStatus::default()),
         result: Ok("in place".into()),
+        insecure: None,
     };
     assert_eq!(ready().with_neutron(Some(&ok)), ready());
     assert_eq!(ready().with_neutron(None), ready());
@@ -217,4 +220,35 @@ fn the_next_look_follows_the_phase_and_the_verdict() {
     assert_eq!(next(&in_use, None, RESYNC), Next::After(IN_USE_RECHECK));
     let cleanup = Facts::stopped(Phase::CleanupFailed, 0, stalled, None);
     assert_eq!(next(&cleanup, None, RESYNC), Next::Backoff);
+}
+
+#[test]
+fn insecure_transport_is_a_condition_while_true_and_a_warning_when_new() {
+    let why = "spec.sdn.url http://odl:8181 is plain http";
+    let facts = Facts {
+        insecure: Some(why.into()),
+        ..live(ready())
+    };
+    let first = new_status(&ep(true, None), &facts, None, &now());
+    assert_eq!(
+        condition(&first, ConditionType::InsecureTransport),
+        pair("True", Reason::InsecureTransport)
+    );
+    assert_eq!(
+        condition(&first, ConditionType::Ready),
+        pair("True", Reason::SpeakerConfigured)
+    );
+    assert_eq!(insecure_news(None, &facts).as_deref(), Some(why));
+    assert_eq!(
+        insecure_news(Some(&first), &facts),
+        None,
+        "said once, not every reconcile"
+    );
+
+    // A reconcile that stopped early keeps it; https removes it.
+    let stopped = Facts::stopped(Phase::InUse, 1, Problem::new(Reason::InUse, "in use"), None);
+    let kept = new_status(&ep(true, Some(first.clone())), &stopped, None, &now());
+    assert!(condition(&kept, ConditionType::InsecureTransport).is_some());
+    let secure = new_status(&ep(true, Some(first)), &live(ready()), None, &now());
+    assert_eq!(condition(&secure, ConditionType::InsecureTransport), None);
 }

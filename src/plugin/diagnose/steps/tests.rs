@@ -327,3 +327,48 @@ fn recent_events_are_the_five_newest_first_and_never_a_failure() {
         Verdict::Unknown
     );
 }
+
+#[test]
+fn a_stuck_session_shows_its_outage_cause_and_resets_and_its_peer_stays_configured() {
+    let cause = "stuck in Active for more than 27 s: no OPEN ever received: the TCP connection to 192.0.2.2:179 does not come up";
+    let stuck = json!({"peerAddress": "192.0.2.2", "sessionState": "Active", "configured": true,
+        "notEstablishedSince": "2024-01-01T00:00:00Z", "message": cause,
+        "resets": 2, "lastResetTime": "2024-01-01T00:01:00Z"});
+    let up = json!({"peerAddress": "192.0.2.1", "sessionState": "Established", "configured": true,
+        "negotiatedHoldTime": 9, "negotiatedKeepalive": 3});
+    let cic = interconnect(
+        json!({}),
+        status("False", Reason::SessionStuck.as_str(), cause, stuck, up),
+    );
+    let endpoints: Endpoints = vec![
+        ("local", Some(managed("a", "cell1", Some(true)))),
+        ("remote", Some(managed("b", "cell2", Some(true)))),
+    ];
+    let steps = chain(&cic, &endpoints, &ready_of(&cic));
+    let step = |title: &str| steps.iter().find(|s| s.title.starts_with(title)).unwrap();
+    assert_eq!(
+        step("local peer").verdict,
+        Verdict::Ok,
+        "a stuck session is configured"
+    );
+    let session = step("local BGP session");
+    assert_eq!(
+        (session.verdict, session.layer),
+        (Verdict::Failed, Layer::Session)
+    );
+    let evidence = session.evidence.join("\n");
+    assert!(
+        evidence.contains("not Established since 2024-01-01T00:00:00Z"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("no OPEN ever received"), "{evidence}");
+    assert!(
+        evidence.contains("cellnet reset this stuck session 2 time(s)"),
+        "{evidence}"
+    );
+    let remote = step("remote BGP session").evidence.join("\n");
+    assert!(
+        remote.contains("negotiated hold time/keepalive: 9s/3s"),
+        "{remote}"
+    );
+}

@@ -89,6 +89,9 @@ pub fn peer_diff(desired: &PeerConfig, observed: &proto::Peer) -> Vec<&'static s
     {
         fields.push("max_prefixes");
     }
+    if observed_graceful_restart(observed) != desired.graceful_restart {
+        fields.push("graceful_restart");
+    }
     if conf.auth_password != desired.password.as_ref().map(|p| p.expose()).unwrap_or("") {
         fields.push("password");
     }
@@ -119,4 +122,27 @@ pub fn reenable_after_limit(desired: &PeerConfig, observed: &proto::Peer) -> boo
         (Some(_), None) => false,
         (Some(wanted), Some(before)) => wanted > before,
     }
+}
+
+/// The restart time of a reported peer whose graceful restart is on, with every enabled family
+/// in the capability (what [`super::to_proto::new_peer`] writes); `None` when it is off. A peer
+/// with graceful restart on but a family left out reads as `Some(0)`, which no desired restart
+/// time (1 to 4095) equals, so it is rewritten.
+fn observed_graceful_restart(peer: &proto::Peer) -> Option<u16> {
+    let gr = peer.graceful_restart.as_ref().filter(|gr| gr.enabled)?;
+    let every_family = peer
+        .afi_safis
+        .iter()
+        .filter(|a| a.config.as_ref().is_some_and(|c| c.enabled))
+        .all(|a| {
+            a.mp_graceful_restart
+                .as_ref()
+                .and_then(|m| m.config)
+                .is_some_and(|c| c.enabled)
+        });
+    Some(if every_family {
+        u16::try_from(gr.restart_time).unwrap_or(0)
+    } else {
+        0
+    })
 }

@@ -2,7 +2,7 @@
 use std::net::IpAddr;
 
 use crate::sdn::gobgp::proto::{self, family, peer_state, watch_event_response};
-use crate::sdn::{AddressFamily, OWNER_PREFIX, ObservedPeer, SdnEvent, SessionState};
+use crate::sdn::{AddressFamily, OWNER_PREFIX, ObservedPeer, PeerDiagnostics, SdnEvent, SessionState};
 
 /// GoBGP's AFI/SAFI pair as our family; `None` for families cellnet does not manage.
 pub fn family_from_proto(family: &proto::Family) -> Option<AddressFamily> {
@@ -91,7 +91,48 @@ pub fn observed_peer(peer: &proto::Peer) -> Option<ObservedPeer> {
         session: session_from_proto(state.session_state),
         admin_down: admin_down(peer),
         last_error,
+        graceful_restart: graceful_restart_negotiated(peer),
+        diagnostics: diagnostics_of(peer),
     })
+}
+
+/// GoBGP's message counters and negotiated timers. GoBGP 3 counts messages by type but keeps no
+/// NOTIFICATION codes, shutdown message or the AS of a refused OPEN (`PeerState` has no field
+/// for them), so those stay unknown.
+pub fn diagnostics_of(peer: &proto::Peer) -> PeerDiagnostics {
+    let state = peer.state.as_ref();
+    let messages = state.and_then(|s| s.messages.as_ref());
+    let received = messages.and_then(|m| m.received.as_ref());
+    let sent = messages.and_then(|m| m.sent.as_ref());
+    let established = state.is_some_and(|s| s.session_state == peer_state::SessionState::Established as i32);
+    // The timers' state holds the agreed values only while the session is up.
+    let timers = peer
+        .timers
+        .as_ref()
+        .and_then(|t| t.state.as_ref())
+        .filter(|_| established);
+    let seconds = |v: u64| u16::try_from(v).ok();
+    PeerDiagnostics {
+        opens_received: Some(received.map_or(0, |m| m.open)),
+        notifications_sent: Some(sent.map_or(0, |m| m.notification)),
+        notifications_received: Some(received.map_or(0, |m| m.notification)),
+        negotiated_hold_time: timers.and_then(|t| seconds(t.negotiated_hold_time)),
+        negotiated_keepalive: timers.and_then(|t| seconds(t.keepalive_interval)),
+    }
+}
+
+/// On an established session, whether GoBGP both advertised and received the graceful restart
+/// capability for one of its families (`afi_safis[].mp_graceful_restart.state`); `None` before.
+pub fn graceful_restart_negotiated(peer: &proto::Peer) -> Option<bool> {
+    if session_of(peer) != SessionState::Established {
+        return None;
+    }
+    Some(peer.afi_safis.iter().any(|a| {
+        a.mp_graceful_restart
+            .as_ref()
+            .and_then(|m| m.state.as_ref())
+            .is_some_and(|s| s.advertised && s.received)
+    }))
 }
 
 /// A `WatchEvent` message as events: a peer's change, or for a change of best paths one

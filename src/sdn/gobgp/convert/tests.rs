@@ -469,3 +469,71 @@ fn passive_mode_is_written_compared_and_updated() {
             .passive_mode
     );
 }
+
+#[test]
+fn graceful_restart_is_written_compared_and_updated() {
+    let on = PeerConfig {
+        graceful_restart: Some(120),
+        families: vec![AddressFamily::Ipv4Unicast, AddressFamily::Ipv6Unicast],
+        ..desired()
+    };
+    let sent = new_peer(&on);
+    let gr = sent.graceful_restart.as_ref().unwrap();
+    assert!(gr.enabled);
+    assert_eq!(gr.restart_time, 120);
+    // Every family is in the capability (GoBGP's "Restarting speaker" configuration).
+    assert!(
+        sent.afi_safis
+            .iter()
+            .all(|a| a.mp_graceful_restart.unwrap().config.unwrap().enabled)
+    );
+    assert!(peer_diff(&on, &as_reported(&sent)).is_empty());
+
+    // Off: GoBGP reports graceful_restart with enabled false, which is what off means.
+    let off = PeerConfig {
+        families: on.families.clone(),
+        ..desired()
+    };
+    let off_sent = as_reported(&new_peer(&off));
+    assert!(!off_sent.graceful_restart.as_ref().unwrap().enabled);
+    assert!(peer_diff(&off, &off_sent).is_empty());
+    assert_eq!(peer_diff(&on, &off_sent), vec!["graceful_restart"]);
+    assert_eq!(peer_diff(&off, &as_reported(&sent)), vec!["graceful_restart"]);
+
+    // Another restart time, or a family left out of the capability, is rewritten.
+    let longer = PeerConfig {
+        graceful_restart: Some(300),
+        ..on.clone()
+    };
+    assert_eq!(peer_diff(&longer, &as_reported(&sent)), vec!["graceful_restart"]);
+    let mut one_family = as_reported(&sent);
+    one_family.afi_safis[1].mp_graceful_restart = None;
+    assert_eq!(peer_diff(&on, &one_family), vec!["graceful_restart"]);
+
+    // The update turns it on for every family and then agrees with what it wrote.
+    let updated = updated_peer(&on, &off_sent);
+    assert!(peer_diff(&on, &updated).is_empty());
+    assert!(peer_diff(&off, &updated_peer(&off, &as_reported(&sent))).is_empty());
+}
+
+#[test]
+fn graceful_restart_negotiation_is_read_on_an_established_session() {
+    let on = PeerConfig {
+        graceful_restart: Some(120),
+        ..desired()
+    };
+    let mut peer = as_reported(&new_peer(&on));
+    let state = |advertised, received| proto::MpGracefulRestartState {
+        advertised,
+        received,
+        ..Default::default()
+    };
+    peer.afi_safis[0].mp_graceful_restart.as_mut().unwrap().state = Some(state(true, true));
+    assert_eq!(observed_peer(&peer).unwrap().graceful_restart, Some(true));
+    // The other side did not send the capability.
+    peer.afi_safis[0].mp_graceful_restart.as_mut().unwrap().state = Some(state(true, false));
+    assert_eq!(observed_peer(&peer).unwrap().graceful_restart, Some(false));
+    // Not established: nothing to say.
+    peer.state.as_mut().unwrap().session_state = peer_state::SessionState::Active as i32;
+    assert_eq!(observed_peer(&peer).unwrap().graceful_restart, None);
+}

@@ -102,8 +102,31 @@ fn afi_safi(family: AddressFamily, desired: &PeerConfig) -> proto::AfiSafi {
             enabled: true,
         }),
         prefix_limits: prefix_limit(family, desired),
+        mp_graceful_restart: Some(mp_graceful_restart(desired)),
         ..Default::default()
     }
+}
+
+/// Per family: with graceful restart on, GoBGP lists the family in its capability, so the
+/// other side keeps that family's routes while this speaker restarts (GoBGP's guide,
+/// "Restarting speaker": `afi-safis.mp-graceful-restart.config.enabled`).
+fn mp_graceful_restart(desired: &PeerConfig) -> proto::MpGracefulRestart {
+    proto::MpGracefulRestart {
+        config: Some(proto::MpGracefulRestartConfig {
+            enabled: desired.graceful_restart.is_some(),
+        }),
+        state: None,
+    }
+}
+
+/// The peer's `graceful_restart`: on with the restart time, or off. Nothing else is set: the
+/// deferral timer only matters to a speaker started with `-r`, and RFC 8538 (restart after a
+/// NOTIFICATION) would keep routes on a session cellnet shuts down on purpose.
+fn graceful_restart(desired: &PeerConfig, base: Option<proto::GracefulRestart>) -> proto::GracefulRestart {
+    let mut gr = base.unwrap_or_default();
+    gr.enabled = desired.graceful_restart.is_some();
+    gr.restart_time = desired.graceful_restart.map(u32::from).unwrap_or(0);
+    gr
 }
 
 /// The peer that `AddPeer` gets for `desired`. Every value GoBGP would otherwise default is set
@@ -134,6 +157,7 @@ pub fn new_peer(desired: &PeerConfig) -> proto::Peer {
             ..Default::default()
         }),
         ebgp_multihop: Some(multihop_of(desired)),
+        graceful_restart: Some(graceful_restart(desired, None)),
         afi_safis: effective_families(desired)
             .into_iter()
             .map(|family| afi_safi(family, desired))
@@ -172,6 +196,8 @@ pub fn updated_peer(desired: &PeerConfig, observed: &proto::Peer) -> proto::Peer
     transport.passive_mode = desired.passive;
 
     peer.ebgp_multihop = Some(multihop_of(desired));
+    // A change of graceful restart is an OPEN change: GoBGP 3.10 resets the session.
+    peer.graceful_restart = Some(graceful_restart(desired, peer.graceful_restart.take()));
     peer.afi_safis = updated_afi_safis(desired, observed);
     peer
 }
@@ -196,6 +222,7 @@ fn updated_afi_safis(desired: &PeerConfig, observed: &proto::Peer) -> Vec<proto:
         }
         entry.state = None;
         entry.prefix_limits = prefix_limit(family, desired);
+        entry.mp_graceful_restart = Some(mp_graceful_restart(desired));
         afi_safis.push(entry);
     }
     afi_safis

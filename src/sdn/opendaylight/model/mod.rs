@@ -10,11 +10,16 @@
 //!   "openconfig-bgp-types:IPV4-UNICAST"}]}`);
 //! - bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State" (`session-state`);
 //! - bgp-user-guide-protocol-configuration.rst, "Protocol Configuration" (global `router-id`, `as`).
+//! - bgp-user-guide-graceful-restart-capability.rst, "Graceful Restart Timer" (the neighbour's
+//!   `graceful-restart/config/restart-time`) and "BGP Neighbor Families Graceful Restart
+//!   Configuration" (each family's `graceful-restart/config/enable`); the families' operational
+//!   `graceful-restart/state` (`received`, `advertised`) from the operational-state guide,
+//!   "BGP Neighbor Families Operational State".
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use crate::sdn::{AddressFamily, ObservedPeer, PeerConfig, SessionState};
+use crate::sdn::{AddressFamily, ObservedPeer, PeerConfig, PeerDiagnostics, SessionState};
 
 pub mod app_rib;
 pub mod rib_state;
@@ -76,9 +81,15 @@ pub fn neighbor(desired: &PeerConfig, local_asn: u32) -> Value {
     let families: Vec<Value> = desired
         .families
         .iter()
-        .map(|f| json!({"afi-safi-name": afi_safi_name(*f)}))
+        .map(|f| {
+            let mut family = json!({"afi-safi-name": afi_safi_name(*f)});
+            if desired.graceful_restart.is_some() {
+                family["graceful-restart"] = json!({"config": {"enable": true}});
+            }
+            family
+        })
         .collect();
-    json!({
+    let mut neighbor = json!({
         "neighbor-address": desired.neighbor.to_string(),
         "config": config,
         "timers": {"config": {"hold-time": desired.hold_time}},
@@ -88,7 +99,11 @@ pub fn neighbor(desired: &PeerConfig, local_asn: u32) -> Value {
             "local-address": desired.local_address.to_string(),
         }},
         "afi-safis": {"afi-safi": families},
-    })
+    });
+    if let Some(restart_time) = desired.graceful_restart {
+        neighbor["graceful-restart"] = json!({"config": {"restart-time": restart_time}});
+    }
+    neighbor
 }
 
 /// Body of the create (`POST .../neighbors`): the guide's `{"neighbor": [ ... ]}`.
@@ -195,7 +210,86 @@ pub fn observed(entry: &Value) -> Option<ObservedPeer> {
         // The guide documents no administrative shutdown of a neighbour.
         admin_down: false,
         last_error: None,
+        diagnostics: diagnostics(entry),
+        graceful_restart: graceful_restart_negotiated(entry),
     })
+}
+
+/// The `graceful-restart` containers of a neighbour's families.
+fn families_graceful_restart(entry: &Value) -> Vec<&Value> {
+    match path(entry, &["afi-safis", "afi-safi"]) {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|f| member(f, "graceful-restart"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// On an established session, whether one family's operational `graceful-restart/state` says
+/// the capability was both `advertised` and `received`; `None` before, or when the entry has no
+/// such state (a read of the configuration only).
+pub fn graceful_restart_negotiated(entry: &Value) -> Option<bool> {
+    let established = member(entry, "state").map(session_in_state) == Some(SessionState::Established);
+    let states: Vec<&Value> = families_graceful_restart(entry)
+        .into_iter()
+        .filter_map(|gr| member(gr, "state"))
+        .collect();
+    if !established || states.is_empty() {
+        return None;
+    }
+    let flag = |state: &Value, name: &str| boolean(member(state, name)).unwrap_or(false);
+    Some(
+        states
+            .iter()
+            .any(|s| flag(s, "advertised") && flag(s, "received")),
+    )
+}
+
+/// The restart time of a neighbour whose every family has graceful restart enabled; `None`
+/// when none has (graceful restart off, as cellnet writes it), `Some(0)` for anything in
+/// between or without a timer (rewritten: no desired restart time is 0).
+fn observed_graceful_restart(observed: &Value) -> Option<u16> {
+    let enabled: Vec<bool> = match path(observed, &["afi-safis", "afi-safi"]) {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|f| boolean(path(f, &["graceful-restart", "config", "enable"])).unwrap_or(false))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let timer = number(path(observed, &["graceful-restart", "config", "restart-time"]));
+    if !enabled.iter().any(|e| *e) && timer.is_none() {
+        return None;
+    }
+    let all = !enabled.is_empty() && enabled.iter().all(|e| *e);
+    Some(match timer {
+        Some(t) if all && (1.0..=4095.0).contains(&t) => t as u16,
+        _ => 0,
+    })
+}
+
+/// What the neighbour's operational state says beyond the session state
+/// (bgp-user-guide-operational-state.rst): "BGP Neighbor Operational State" counts UPDATE and
+/// NOTIFICATION messages sent and received (no OPEN count, no NOTIFICATION codes); "BGP
+/// Neighbor Timers Operational State" has `negotiated-hold-time` once the session is up (no
+/// keepalive interval).
+pub fn diagnostics(entry: &Value) -> PeerDiagnostics {
+    let state = member(entry, "state");
+    let count = |direction: &str| {
+        state
+            .and_then(|s| path(s, &["messages", direction, "NOTIFICATION"]))
+            .and_then(|v| number(Some(v)))
+            .map(|n| n as u64)
+    };
+    let hold = path(entry, &["timers", "state", "negotiated-hold-time"])
+        .and_then(|v| number(Some(v)))
+        .and_then(|n| u16::try_from(n as u64).ok());
+    PeerDiagnostics {
+        notifications_sent: count("sent"),
+        notifications_received: count("received"),
+        negotiated_hold_time: hold,
+        ..Default::default()
+    }
 }
 
 /// What differs between `desired` and the neighbour OpenDaylight reports, by cellnet's field
@@ -216,6 +310,9 @@ pub fn diff(desired: &PeerConfig, local_asn: u32, observed: &Value) -> Vec<&'sta
     fields.extend(transport_diff(desired, path(observed, &["transport", "config"])));
     if observed_families(observed) != desired.families {
         fields.push("families");
+    }
+    if observed_graceful_restart(observed) != desired.graceful_restart {
+        fields.push("graceful_restart");
     }
     if password_differs(desired, config) {
         fields.push("password");

@@ -131,3 +131,72 @@ fn passive_mode_is_sent_and_compared() {
     assert_eq!(diff(&passive, 65000, &observed), ["passive_mode"]);
     assert_eq!(diff(&desired(), 65000, &body), ["passive_mode"]);
 }
+
+#[test]
+fn notification_counts_and_negotiated_hold_time_from_the_operational_state() {
+    // bgp-user-guide-operational-state.rst, "BGP Neighbor Operational State" and "BGP Neighbor
+    // Timers Operational State", in one neighbour entry (content=all).
+    let entry = json!({
+        "neighbor-address": "192.0.2.1",
+        "state": {"session-state": "ACTIVE", "messages": {
+            "sent": {"UPDATE": 0, "NOTIFICATION": 3}, "received": {"UPDATE": 4, "NOTIFICATION": "1"}}},
+        "timers": {"state": {"negotiated-hold-time": "180", "uptime": 1580676}}
+    });
+    let d = observed_of(&entry).diagnostics;
+    assert_eq!(
+        (d.notifications_sent, d.notifications_received),
+        (Some(3), Some(1))
+    );
+    assert_eq!(d.negotiated_hold_time, Some(180));
+    assert_eq!((d.opens_received, d.negotiated_keepalive), (None, None));
+    let bare = observed_of(&json!({"neighbor-address": "192.0.2.1"})).diagnostics;
+    assert_eq!(bare, Default::default());
+}
+
+#[test]
+fn graceful_restart_is_sent_and_compared_as_the_guide_writes_it() {
+    let on = PeerConfig {
+        graceful_restart: Some(120),
+        ..desired()
+    };
+    let body = neighbor(&on, 65000);
+    // "Graceful Restart Timer" and "BGP Neighbor Families Graceful Restart Configuration".
+    assert_eq!(body["graceful-restart"], json!({"config": {"restart-time": 120}}));
+    for family in body["afi-safis"]["afi-safi"].as_array().unwrap() {
+        assert_eq!(family["graceful-restart"], json!({"config": {"enable": true}}));
+    }
+    assert!(diff(&on, 65000, &body).is_empty());
+    let off = neighbor(&desired(), 65000);
+    assert!(off.get("graceful-restart").is_none());
+    assert!(diff(&desired(), 65000, &off).is_empty());
+    assert_eq!(diff(&on, 65000, &off), ["graceful_restart"]);
+    assert_eq!(diff(&desired(), 65000, &body), ["graceful_restart"]);
+    // Another timer, or a family without it, is rewritten; the string forms of RFC 7951 read.
+    let mut observed = body.clone();
+    observed["graceful-restart"]["config"]["restart-time"] = json!("300");
+    assert_eq!(diff(&on, 65000, &observed), ["graceful_restart"]);
+    observed["graceful-restart"]["config"]["restart-time"] = json!("120");
+    observed["afi-safis"]["afi-safi"][0]["graceful-restart"]["config"]["enable"] = json!("true");
+    assert!(diff(&on, 65000, &observed).is_empty());
+    observed["afi-safis"]["afi-safi"][0]["graceful-restart"]["config"]["enable"] = json!(false);
+    assert_eq!(diff(&on, 65000, &observed), ["graceful_restart"]);
+}
+
+#[test]
+fn graceful_restart_negotiation_comes_from_the_families_state() {
+    let on = PeerConfig {
+        graceful_restart: Some(120),
+        ..desired()
+    };
+    let mut entry = neighbor(&on, 65000);
+    // Configuration only: nothing known.
+    assert_eq!(observed_of(&entry).graceful_restart, None);
+    entry["state"] = json!({"session-state": "ESTABLISHED"});
+    let family = &mut entry["afi-safis"]["afi-safi"][0]["graceful-restart"];
+    family["state"] = json!({"received": true, "advertised": true, "ll-received": false});
+    assert_eq!(observed_of(&entry).graceful_restart, Some(true));
+    entry["afi-safis"]["afi-safi"][0]["graceful-restart"]["state"]["received"] = json!(false);
+    assert_eq!(observed_of(&entry).graceful_restart, Some(false));
+    entry["state"] = json!({"session-state": "ACTIVE"});
+    assert_eq!(observed_of(&entry).graceful_restart, None);
+}
