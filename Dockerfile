@@ -3,8 +3,9 @@
 #
 #   docker build -t <registry>/cellnet-controller:<tag> .
 #
-# No image is built or published by this repository's CI (its machines have no container runtime);
-# this file is for users who build their own. The build needs no protoc (build.rs uses protox).
+# Releases are built from this file (CI systems with a Docker daemon or BuildKit). Machines without
+# one build an equivalent image with `make image` (hack/image.sh: buildah, FROM scratch, the glibc
+# binary with its libraries; docs/operations.md#image). The build needs no protoc (build.rs uses protox).
 
 ARG RUST_VERSION=1.89
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
@@ -13,6 +14,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# No .git in the build context: pass the commit for --version and cellnet_build_info
+# (--build-arg CELLNET_GIT_COMMIT=$(git rev-parse --short=12 HEAD)); `unknown` otherwise.
+ARG CELLNET_GIT_COMMIT=""
+ENV CELLNET_GIT_COMMIT=${CELLNET_GIT_COMMIT}
 # Cache dependencies separately from the sources: manifests first.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto

@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo demo-down test fmt lint crds reasons envtest prereqs bench helm chart fuzz
+.PHONY: demo demo-down test fmt lint crds reasons envtest prereqs bench helm chart fuzz image
 
 ## Local sandbox: control plane, CRDs, two GoBGP cells, the controller, the examples, status.
 demo:
@@ -59,3 +59,7 @@ bench:
 ## cargo fuzz on every parser of outside input, FUZZ_SECONDS (default 60) per target; fails on a crash.
 fuzz:
 	bash hack/fuzz.sh
+
+## The controller image without a Docker daemon (buildah, FROM scratch: binary, its libraries, CA bundle); prints its name.
+image:
+	bash hack/image.sh

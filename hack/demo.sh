@@ -114,8 +114,9 @@ routes_demo() {
 
 up() {
   [ -f "$SANDBOX/pid" ] && kill -0 "$(cat "$SANDBOX/pid")" 2>/dev/null && down
-  stage "system packages" bash hack/prereqs.sh
-  assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
+  # Progress only: apt's and the builds' output go to target/make-logs/ (path printed on failure).
+  stage "system packages" quiet prereqs bash hack/prereqs.sh
+  assets="$(stage "control plane binaries (hack/envtest.sh)" quiet envtest bash hack/envtest.sh | tail -n 1)"
   export KUBEBUILDER_ASSETS="$assets" PATH="$assets:$PATH"
   stage "start the sandbox (etcd, kube-apiserver, CRDs, 3 gobgpd, neutron-server, controller)" start_sandbox
   echo

@@ -16,12 +16,22 @@ command -v keystone-manage >/dev/null || need+=(python3-keystone)
 # `make demo` shows what appears in Neutron with the OpenStack CLI (bgp commands: neutronclient's plugin).
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 [ -d /usr/lib/python3/dist-packages/neutronclient/osc/v2/dynamic_routing ] || need+=(python3-neutronclient)
+# Prometheus and promtool: the alert rules' unit tests (tests/alerts.rs) and the end-to-end test in
+# which a real Prometheus scrapes the controller and evaluates the shipped rules (tests/e2e_prometheus.rs).
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "hack/prereqs.sh: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2
   exit 1
 fi
-echo "installing ${need[*]} from Debian's packages" >&2
+# One line of progress; apt's own output (hundreds of lines) goes to a log, shown only on failure.
+log="${CELLNET_LOG_DIR:-${TMPDIR:-/tmp}}/cellnet-prereqs-apt.log"
+mkdir -p "$(dirname "$log")"
+echo "installing ${need[*]} from Debian's packages (apt log: $log)" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2 || true
-apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+{ echo "== $(date -u +%FT%TZ) apt-get install ${need[*]}"; apt-get update -q || true; } >>"$log" 2>&1
+if ! apt-get install -y -q --no-install-recommends "${need[@]}" >>"$log" 2>&1; then
+  echo "hack/prereqs.sh: apt-get install ${need[*]} failed; last lines below, full log: $log" >&2
+  tail -n 20 "$log" >&2
+  exit 1
+fi

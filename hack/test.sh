@@ -4,15 +4,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/lib.sh
 
-stage "system packages" bash hack/prereqs.sh
-assets="$(stage "control plane binaries (hack/envtest.sh)" bash hack/envtest.sh | tail -n 1)"
+# Progress only: each stage's own output goes to target/make-logs/ (path printed on failure).
+stage "system packages" quiet prereqs bash hack/prereqs.sh
+assets="$(stage "control plane binaries (hack/envtest.sh)" quiet envtest bash hack/envtest.sh | tail -n 1)"
 export KUBEBUILDER_ASSETS="$assets"
 # helm for tests/packaging.rs (built from its Go module once, then cached).
-HELM="$(stage "helm (hack/helm.sh)" bash hack/helm.sh | tail -n 1)"
+HELM="$(stage "helm (hack/helm.sh)" quiet helm bash hack/helm.sh | tail -n 1)"
 export HELM
-stage "cargo fmt --check" cargo fmt --check
-stage "cargo clippy -D warnings" cargo clippy --all-targets --locked -- -D warnings
-stage "build tests" cargo test --locked --no-run
+stage "cargo fmt --check" quiet fmt cargo fmt --check
+stage "cargo clippy -D warnings" quiet clippy cargo clippy --all-targets --locked -- -D warnings
+stage "build tests" quiet build-tests cargo test --locked --no-run
 stage "tests" cargo test --locked
 # The benchmark at its smallest size, so it cannot rot (full size: make bench).
 stage "bench smoke (cellnet-bench --quick)" cargo test --locked --bench cellnet-bench -- --quick

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod body;
+pub mod build_info;
 pub mod controller;
 pub mod http;
 pub mod leader;

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 /// Reconciles InfraEndpoints and CellInterconnects against the cells' SDN controllers.
 #[derive(Parser, Debug)]
-#[command(name = "cellnet-controller", version, about)]
+#[command(name = "cellnet-controller", version = cellnet::build_info::LONG_VERSION, about)]
 struct Args {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "CELLNET_LOG_FORMAT", global = true)]

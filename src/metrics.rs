@@ -11,6 +11,8 @@ use prometheus_client::registry::Registry;
 
 use crate::sdn::SdnTarget;
 
+pub mod objects;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
     pub controller: String,
@@ -52,6 +54,12 @@ pub struct CellLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseLabels {
     pub name: String,
 }
@@ -77,6 +85,22 @@ pub struct Metrics {
     pub drift_repairs: Family<CellLabels, Counter>,
     /// client-go's `leader_election_master_status`: 1 while this replica leads.
     pub leader: Family<LeaseLabels, Gauge>,
+    /// Always 1, labelled with the version and git commit (`cellnet_build_info`).
+    pub build_info: Family<BuildLabels, Gauge>,
+    /// Per-object series: readiness, flaps and routes per interconnect side, SDN reachability.
+    pub objects: objects::ObjectSeries,
+}
+
+/// The one `cellnet_build_info` series of this binary.
+fn build_info() -> Family<BuildLabels, Gauge> {
+    let family = Family::<BuildLabels, Gauge>::default();
+    family
+        .get_or_create(&BuildLabels {
+            version: crate::build_info::VERSION.into(),
+            commit: crate::build_info::GIT_COMMIT.into(),
+        })
+        .set(1);
+    family
 }
 
 impl Default for Metrics {
@@ -93,6 +117,8 @@ impl Default for Metrics {
             session_states: Default::default(),
             drift_repairs: Family::default(),
             leader: Family::default(),
+            build_info: build_info(),
+            objects: Default::default(),
         }
     }
 }
@@ -150,6 +176,12 @@ impl Metrics {
             "1 while this replica holds the leader election Lease, 0 otherwise",
             self.leader.clone(),
         );
+        registry.register(
+            "cellnet_build_info",
+            "Always 1; the version and git commit this controller was built from",
+            self.build_info.clone(),
+        );
+        self.objects.register(registry);
     }
 
     /// Records that the session of `peer` on the speaker of `cell` is in `state` (e.g.
@@ -318,6 +350,11 @@ mod tests {
             "controller_runtime_reconcile_errors_total{controller=\"CellInterconnect\",",
             "controller_runtime_reconcile_time_seconds_bucket{",
             "controller_runtime_reconcile_time_seconds_count{controller=\"CellInterconnect\"} 1",
+            &format!(
+                "cellnet_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+                crate::build_info::VERSION,
+                crate::build_info::GIT_COMMIT
+            ),
         ] {
             assert!(out.contains(line), "missing {line:?} in:\n{out}");
         }

@@ -34,7 +34,53 @@ fn help_and_version() {
     assert!(version.status.success());
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
-        format!("cellnet-controller {}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "cellnet-controller {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            built_from()
+        )
+    );
+}
+
+/// The commit the binaries must report: this checkout's HEAD (or `$CELLNET_GIT_COMMIT`, or
+/// `unknown` without git), as build.rs finds it.
+fn built_from() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    let commit = cellnet::build_info::GIT_COMMIT;
+    match std::env::var("CELLNET_GIT_COMMIT") {
+        Ok(given) if !given.trim().is_empty() => assert_eq!(commit, given.trim()),
+        // A binary built before the last commit reports the commit it was built from: one of ours.
+        _ if git(&["rev-parse", "HEAD"]).is_some() => assert!(
+            commit.len() == 12 && git(&["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_some(),
+            "{commit:?} is no commit of this repository"
+        ),
+        _ => assert_eq!(commit, "unknown"),
+    }
+    commit.into()
+}
+
+#[test]
+fn plugin_version_needs_no_cluster() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-cellnet"))
+        .arg("version")
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "kubectl-cellnet {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            built_from()
+        )
     );
 }
 

@@ -80,6 +80,21 @@ fn apply_link(cp: &ControlPlane, ns: &str, local: &Gobgpd, remote: u8, remote_as
     );
 }
 
+/// Waits until interconnect `link` is `Ready=False SessionStuck`; the object and its message.
+fn wait_stuck(cp: &ControlPlane, ns: &str) -> (CellInterconnect, String) {
+    let (obj, _) = wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "link",
+        "Ready",
+        "False",
+        Some("SessionStuck"),
+        STUCK_TIMEOUT,
+    );
+    let message = ready_message(&obj);
+    (obj, message)
+}
+
 fn ready_message(obj: &CellInterconnect) -> String {
     obj.condition("Ready")
         .map(|c| c.message.clone())
@@ -110,20 +125,11 @@ async fn wrong_remote_as_is_stuck_with_the_cause_and_reset() {
     // The DC router runs AS 65302; its endpoint declares 65098.
     let applied = Instant::now();
     apply_link(cp, ns, &local, 2, 65098);
-    let (obj, _) = wait_condition::<CellInterconnect>(
-        cp,
-        ns,
-        "link",
-        "Ready",
-        "False",
-        Some("SessionStuck"),
-        STUCK_TIMEOUT,
-    );
+    let (obj, message) = wait_stuck(cp, ns);
     report(&format!(
         "wrong AS: apply -> SessionStuck {:.1} s",
         applied.elapsed().as_secs_f64()
     ));
-    let message = ready_message(&obj);
     assert!(
         message.contains("rejected the peer's OPEN") && message.contains("declared AS 65098"),
         "{message}"
@@ -180,21 +186,12 @@ async fn a_silent_peer_wedges_open_sent_and_the_reset_recovers() {
     let wedged = Instant::now();
     // The real router takes over the address; it only listens, so only a new dial reaches it.
     let _dc = Gobgpd::start("dc-4", addr(4), Some(&router_toml(4, 3, asn(3), true)));
-    let (obj, _) = wait_condition::<CellInterconnect>(
-        cp,
-        ns,
-        "link",
-        "Ready",
-        "False",
-        Some("SessionStuck"),
-        STUCK_TIMEOUT,
-    );
+    let (_, message) = wait_stuck(cp, ns);
     report(&format!(
         "OpenSent wedge: apply -> SessionStuck {:.1} s (wedged {:.1} s after apply)",
         applied.elapsed().as_secs_f64(),
         (wedged - applied).as_secs_f64()
     ));
-    let message = ready_message(&obj);
     assert!(message.contains("stuck in OpenSent"), "{message}");
     let (obj, _) = wait_ready::<CellInterconnect>(cp, ns, "link", READY_TIMEOUT);
     let side = obj.local().unwrap();
@@ -257,20 +254,11 @@ async fn a_peer_cellnet_does_not_own_is_never_reset() {
 /// The link to a port nobody listens on is stuck with "no OPEN ever received".
 fn wait_stuck_nobody_listening(cp: &ControlPlane, ns: &str) {
     let began = Instant::now();
-    let (obj, _) = wait_condition::<CellInterconnect>(
-        cp,
-        ns,
-        "link",
-        "Ready",
-        "False",
-        Some("SessionStuck"),
-        STUCK_TIMEOUT,
-    );
+    let (_, message) = wait_stuck(cp, ns);
     report(&format!(
         "nobody listening: -> SessionStuck {:.1} s",
         began.elapsed().as_secs_f64()
     ));
-    let message = ready_message(&obj);
     assert!(message.contains("no OPEN ever received"), "{message}");
 }
 
@@ -295,21 +283,12 @@ async fn an_opendaylight_side_is_stuck_and_the_release_asked_for() {
         ]
         .join("---\n"),
     );
-    let (obj, _) = wait_condition::<CellInterconnect>(
-        cp,
-        ns,
-        "link",
-        "Ready",
-        "False",
-        Some("SessionStuck"),
-        STUCK_TIMEOUT,
-    );
+    let (_, message) = wait_stuck(cp, ns);
     report(&format!(
         "OpenDaylight Active: apply -> SessionStuck {:.1} s",
         applied.elapsed().as_secs_f64()
     ));
     // The test server reports no message counts: nothing to name a cause from.
-    let message = ready_message(&obj);
     assert!(
         message.contains("stuck in Active") && message.contains("reports nothing that explains it"),
         "{message}"

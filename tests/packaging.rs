@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use ops::{argocd_health, find, helm_run, kinds, repo, run, run_with_input, yaml_docs};
+use ops::{argocd_health, find, helm_run, helm_template, kinds, repo, run, run_with_input, yaml_docs};
 use serde_json::{Value, json};
 
 fn kustomize_build() -> Vec<Value> {
@@ -16,20 +16,6 @@ fn kustomize_build() -> Vec<Value> {
         .args(["kustomize"])
         .arg(repo().join("deploy")));
     assert!(ok, "kubectl kustomize deploy/: {err}");
-    yaml_docs(&out)
-}
-
-fn helm_template(extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "template",
-        "cellnet",
-        "charts/cellnet",
-        "--namespace",
-        "cellnet-system",
-    ];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = helm_run(&args);
-    assert!(ok, "helm {args:?}: {err}");
     yaml_docs(&out)
 }
 
@@ -967,4 +953,105 @@ fn helm_narrows_secret_access_to_namespaces() {
             .any(|r| r["resources"] == json!(["secrets"]) && r["verbs"] == json!(["get", "list", "watch"])),
         "{rules}"
     );
+}
+
+/// The chart's PrometheusRule holds exactly the groups of deploy/monitoring/cellnet-alerts.yaml,
+/// and is rendered only when the cluster has the CRD (and the toggle is on).
+#[test]
+fn helm_prometheus_rule_is_the_rules_file_when_the_crd_exists() {
+    let rules: Value = serde_yaml::from_str(&read("deploy/monitoring/cellnet-alerts.yaml")).unwrap();
+    let has_crd = ["--api-versions", "monitoring.coreos.com/v1/PrometheusRule"];
+    let docs = helm_template(&has_crd);
+    let rule = find(&docs, "PrometheusRule", "cellnet-controller");
+    assert_eq!(rule["spec"]["groups"], rules["groups"]);
+    assert_eq!(rule["metadata"]["namespace"], "cellnet-system");
+    assert!(
+        !kinds(&helm_template(&[]))
+            .iter()
+            .any(|k| k.starts_with("PrometheusRule/")),
+        "no CRD: none"
+    );
+    let off = [&has_crd[..], &["--set", "metrics.prometheusRule.enabled=false"]].concat();
+    assert!(
+        !kinds(&helm_template(&off))
+            .iter()
+            .any(|k| k.starts_with("PrometheusRule/")),
+        "disabled: none"
+    );
+    let labelled = [
+        &has_crd[..],
+        &["--set", "metrics.prometheusRule.labels.release=kps"],
+    ]
+    .concat();
+    let docs = helm_template(&labelled);
+    assert_eq!(
+        find(&docs, "PrometheusRule", "cellnet-controller")["metadata"]["labels"]["release"],
+        "kps"
+    );
+}
+
+/// The chart's dashboard ConfigMap holds exactly deploy/monitoring/cellnet-dashboard.json, with
+/// the label Grafana's sidecar watches.
+#[test]
+fn helm_grafana_dashboard_is_the_json_file() {
+    let docs = helm_template(&[]);
+    let cm = find(&docs, "ConfigMap", "cellnet-dashboard");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: Value = serde_json::from_str(cm["data"]["cellnet.json"].as_str().unwrap()).unwrap();
+    let file: Value = serde_json::from_str(&read("deploy/monitoring/cellnet-dashboard.json")).unwrap();
+    assert_eq!(shipped, file);
+    let elsewhere = helm_template(&["--set", "metrics.grafanaDashboard.namespace=monitoring"]);
+    assert_eq!(
+        find(&elsewhere, "ConfigMap", "cellnet-dashboard")["metadata"]["namespace"],
+        "monitoring"
+    );
+    let off = helm_template(&["--set", "metrics.grafanaDashboard.enabled=false"]);
+    assert!(!kinds(&off).iter().any(|k| k == "ConfigMap/cellnet-dashboard"));
+}
+
+/// plugins/cellnet.yaml, rendered as krew-release-bot would for a tag (each `addURIAndSha` an
+/// archive URL and a sha256), is a krew Plugin manifest for both Linux architectures.
+#[test]
+fn krew_manifest_renders_to_a_plugin_for_both_architectures() {
+    let tag = "v0.1.0";
+    let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let rendered: String = read("plugins/cellnet.yaml")
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("{{addURIAndSha \"") {
+            Some(rest) => {
+                let indent = &line[..line.len() - line.trim_start().len()];
+                let url = rest.split('"').next().unwrap().replace("{{ .TagName }}", tag);
+                format!("{indent}uri: {url}\n{indent}sha256: {sha}")
+            }
+            None => line.replace("{{ .TagName }}", tag),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!rendered.contains("{{"), "{rendered}");
+    let doc: Value = serde_yaml::from_str(&rendered).unwrap();
+    assert_eq!(doc["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!(
+        (doc["kind"].as_str(), doc["metadata"]["name"].as_str()),
+        (Some("Plugin"), Some("cellnet"))
+    );
+    assert_eq!(doc["spec"]["version"], tag);
+    assert!(doc["spec"]["shortDescription"].as_str().unwrap().len() <= 60);
+    let platforms = doc["spec"]["platforms"].as_array().unwrap();
+    let arches: Vec<&str> = platforms
+        .iter()
+        .map(|p| p["selector"]["matchLabels"]["arch"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    for p in platforms {
+        let arch = p["selector"]["matchLabels"]["arch"].as_str().unwrap();
+        assert_eq!(p["selector"]["matchLabels"]["os"], "linux");
+        assert_eq!(p["bin"], "kubectl-cellnet");
+        assert_eq!(p["sha256"], sha);
+        assert!(
+            p["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/{tag}/kubectl-cellnet-{tag}-linux-{arch}.tar.gz"))
+        );
+    }
 }

@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use ops::{find, helm_run, kinds, kustomize_with, run_with_input, yaml_docs};
+use ops::{find, helm_run, helm_template, kinds, kustomize_with, run_with_input, yaml_docs};
 use serde_json::{Value, json};
 
 fn kubectl() -> Command {
@@ -20,20 +20,6 @@ fn kubectl() -> Command {
 
 fn kubectl_path() -> std::path::PathBuf {
     support::control_plane().assets.join("kubectl")
-}
-
-fn helm(extra: &[&str]) -> Vec<Value> {
-    let mut args = vec![
-        "template",
-        "cellnet",
-        "charts/cellnet",
-        "--namespace",
-        "cellnet-system",
-    ];
-    args.extend_from_slice(extra);
-    let (ok, out, err) = helm_run(&args);
-    assert!(ok, "helm {args:?}: {err}");
-    yaml_docs(&out)
 }
 
 fn pod_spec(docs: &[Value]) -> &Value {
@@ -135,11 +121,11 @@ fn kustomize_components_open_secrets_cluster_wide_and_add_a_network_policy() {
 #[test]
 fn helm_spreads_replicas_and_budgets_disruptions() {
     // One replica: nothing to spread, no budget (it would block every drain).
-    let docs = helm(&["--set", "replicas=1,leaderElection.enabled=false"]);
+    let docs = helm_template(&["--set", "replicas=1,leaderElection.enabled=false"]);
     assert!(!has(&docs, "PodDisruptionBudget"), "{:?}", kinds(&docs));
     assert!(pod_spec(&docs)["affinity"].is_null());
     // Three, required spread and a budget of two.
-    let docs = helm(&[
+    let docs = helm_template(&[
         "--set",
         "replicas=3,podAntiAffinity=hard,podDisruptionBudget.minAvailable=2",
     ]);
@@ -155,19 +141,19 @@ fn helm_spreads_replicas_and_budgets_disruptions() {
         "cellnet"
     );
     // Off, and the user's own affinity wins.
-    let docs = helm(&["--set", "podAntiAffinity=none,podDisruptionBudget.enabled=false"]);
+    let docs = helm_template(&["--set", "podAntiAffinity=none,podDisruptionBudget.enabled=false"]);
     assert!(pod_spec(&docs)["affinity"].is_null());
     assert!(!has(&docs, "PodDisruptionBudget"));
     let own = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": [{"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}]}}});
-    let docs = helm(&["--set-json", &format!("affinity={own}")]);
+    let docs = helm_template(&["--set-json", &format!("affinity={own}")]);
     assert_eq!(pod_spec(&docs)["affinity"], own);
 }
 
 #[test]
 fn helm_metrics_on_localhost_or_behind_the_auth_proxy() {
     // Localhost: the controller binds 127.0.0.1, nothing in the cluster can scrape it.
-    let docs = helm(&[
+    let docs = helm_template(&[
         "--set",
         "metrics.bindAddress=127.0.0.1,metrics.serviceMonitor.enabled=true",
     ]);
@@ -183,7 +169,7 @@ fn helm_metrics_on_localhost_or_behind_the_auth_proxy() {
     );
 
     // The proxy: HTTPS on 8443 with TokenReview and SubjectAccessReview, the controller on localhost.
-    let docs = helm(&[
+    let docs = helm_template(&[
         "--set",
         "metrics.authProxy.enabled=true,metrics.serviceMonitor.enabled=true",
     ]);
@@ -228,7 +214,7 @@ fn helm_metrics_on_localhost_or_behind_the_auth_proxy() {
         json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])
     );
     // Off by default: the controller's own RBAC gains nothing.
-    let docs = helm(&[]);
+    let docs = helm_template(&[]);
     assert!(
         !docs
             .iter()
@@ -242,7 +228,7 @@ fn helm_network_policy_allows_the_api_server_dns_and_the_allowlisted_apis_only()
     let monitoring =
         json!([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]);
     let extra = json!([{"to": [{"ipBlock": {"cidr": "203.0.113.5/32"}}], "ports": [{"port": 5000, "protocol": "TCP"}]}]);
-    let docs = helm(&[
+    let docs = helm_template(&[
         "--set",
         "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={198.51.100.10/32}",
         "--set",
@@ -272,7 +258,7 @@ fn helm_network_policy_allows_the_api_server_dns_and_the_allowlisted_apis_only()
         json!([{"from": monitoring, "ports": [{"port": "metrics", "protocol": "TCP"}]}])
     );
     // Nobody named: no ingress at all.
-    let docs = helm(&[
+    let docs = helm_template(&[
         "--set",
         "networkPolicy.enabled=true,networkPolicy.apiServer.cidrs={198.51.100.10/32},networkPolicy.dns=false",
         "--set",

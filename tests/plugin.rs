@@ -156,6 +156,13 @@ subjects:
 
 /// The interconnect as stored, raw: the spec checks below also compare values that are the
 /// defaults, which a typed read would fill in when missing.
+/// Every `-o json|yaml` document carries the version of its shape and its kind.
+fn assert_versioned(doc: &Value, kind: &str) {
+    assert_eq!(doc["apiVersion"], cellnet::plugin::DOCUMENT_API_VERSION, "{doc}");
+    assert_eq!(doc["apiVersion"], "cellnet.io/plugin-v1", "{doc}");
+    assert_eq!(doc["kind"], kind, "{doc}");
+}
+
 fn cic(cp: &ControlPlane, name: &str) -> Value {
     cp.get_json(NS, &format!("cic/{name}"))
         .unwrap_or_else(|| panic!("cic/{name} missing"))
@@ -199,7 +206,16 @@ fn help_and_usage() {
         assert!(help.stdout.contains(word), "--help lacks {word}: {help:?}");
     }
     for cmd in [
-        "cells", "status", "routes", "diagnose", "resync", "suspend", "resume", "disable", "enable",
+        "cells",
+        "status",
+        "routes",
+        "diagnose",
+        "resync",
+        "suspend",
+        "resume",
+        "disable",
+        "enable",
+        "completion",
     ] {
         let out = run({
             let mut c = Command::new(plugin_binary());
@@ -213,6 +229,31 @@ fn help_and_usage() {
         );
         assert!(out.stdout.contains("kubectl cellnet"), "{cmd} --help: {out:?}");
     }
+    // Completion scripts for the three shells, without a cluster; bash's is valid bash.
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run({
+            let mut c = Command::new(plugin_binary());
+            c.args(["completion", shell]).env("KUBECONFIG", "/nonexistent");
+            c
+        });
+        assert_eq!(out.code, 0, "completion {shell}: {out:?}");
+        assert!(
+            out.stdout.contains("kubectl-cellnet") && out.stdout.contains("diagnose"),
+            "{out:?}"
+        );
+    }
+    let script = run({
+        let mut c = Command::new(plugin_binary());
+        c.args(["completion", "bash"]);
+        c
+    })
+    .stdout;
+    let checked = run({
+        let mut c = Command::new("bash");
+        c.args(["-n", "-c", &script]);
+        c
+    });
+    assert_eq!(checked.code, 0, "bash -n: {checked:?}");
     // No target, two targets, --all where it is not offered: usage errors, exit 2.
     for args in [
         &["suspend"][..],
@@ -312,9 +353,43 @@ async fn plugin_end_to_end() {
         "Established"
     );
     assert_eq!(cells[0]["interconnects"][0]["remote"]["flaps"], 0);
+    assert_versioned(&doc, "Status");
     let out = plugin(cp, &["status", "-n", NS, "-o", "yaml", "--cell", "cell2"]);
     let doc: Value = serde_yaml::from_str(&out.stdout).expect("status -o yaml");
     assert_eq!(doc["cells"][0]["interconnects"][0]["name"], "cell1-cell2");
+    assert_versioned(&doc, "Status");
+
+    let out = plugin(cp, &["cells", "-n", NS, "-o", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).expect("cells -o json");
+    assert_versioned(&doc, "Cells");
+    assert_eq!(
+        doc["cells"][0],
+        json!({"cell": "cell1", "endpoints": ["cell1-gobgp"], "interconnects": ["cell1-cell2", "cell1-cell3"],
+               "ready": ["cell1-cell2", "cell1-cell3"], "notEstablished": []}),
+        "{doc}"
+    );
+    let out = plugin(cp, &["cells", "-n", NS, "-o", "yaml"]);
+    let doc: Value = serde_yaml::from_str(&out.stdout).expect("cells -o yaml");
+    assert_eq!(doc["cells"].as_array().map(Vec::len), Some(3), "{doc}");
+
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "-o", "json"]);
+    assert_eq!(out.code, 0, "healthy, as without -o: {out:?}");
+    let doc: Value = serde_json::from_str(&out.stdout).expect("diagnose -o json");
+    assert_versioned(&doc, "Diagnosis");
+    assert_eq!(
+        doc["interconnect"],
+        json!({"namespace": NS, "name": "cell1-cell2"})
+    );
+    assert_eq!(
+        (doc["healthy"].clone(), doc["breaksAt"].clone()),
+        (json!(true), Value::Null)
+    );
+    let steps = doc["steps"].as_array().unwrap();
+    assert!(
+        steps.len() >= 10 && steps.iter().all(|s| s["verdict"] == "OK"),
+        "{doc}"
+    );
 
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
     assert_eq!(out.code, 0, "healthy link: {out:?}");
@@ -551,6 +626,21 @@ async fn plugin_end_to_end() {
         "speaker killed: Ready False {:?}",
         obj.condition("Ready")
     ));
+    let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "-o", "yaml"]);
+    assert_eq!(out.code, 3, "unhealthy, as without -o: {out:?}");
+    let doc: Value = serde_yaml::from_str(&out.stdout).expect("diagnose -o yaml");
+    assert_eq!(doc["healthy"], false, "{doc}");
+    assert!(
+        doc["breaksAt"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("speaker reachable"),
+        "{doc}"
+    );
+    let out = plugin(cp, &["cells", "-n", NS, "-o", "json"]);
+    let doc: Value = serde_json::from_str(&out.stdout).expect("cells -o json");
+    let down = &doc["cells"][0]["notEstablished"];
+    assert_eq!(down[0]["interconnect"], "cell1-cell2", "{doc}");
     let out = plugin(cp, &["diagnose", "cell1-cell2", "-n", NS, "--probe"]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stdout.contains("BROKEN"), "{out:?}");
@@ -803,6 +893,7 @@ async fn routes_from_status(cp: &ControlPlane) {
     let out = plugin(cp, &["routes", "cell1-cell2", "-n", NS, "-o", "json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let doc: Value = serde_json::from_str(&out.stdout).expect("routes -o json");
+    assert_versioned(&doc, "Routes");
     assert_eq!(doc["interconnects"].as_array().unwrap().len(), 1, "{doc}");
     let link = &doc["interconnects"][0];
     assert_eq!(link["routesExchanged"]["reason"], "RoutesMissing");

@@ -87,6 +87,8 @@ pub struct Context {
     pub own_writes: Arc<changes::OwnWrites>,
     /// The status last written to each object, for when the cache is behind it.
     pub status_memo: super::status_write::StatusMemo,
+    /// The ownership ledger last written to each interconnect, for when the cache is behind it.
+    pub ledgers: super::interconnect::ledger::Written,
     pub metrics: Arc<Metrics>,
     /// Neutron clients (one per cloud) and the Neutron drift resync interval.
     pub neutron: Arc<neutron_sync::NeutronClients>,
@@ -147,6 +149,7 @@ impl Context {
             endpoint_writes: Default::default(),
             own_writes: caches.own_writes,
             status_memo: Default::default(),
+            ledgers: Default::default(),
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,
             endpoint_allow: config.endpoint_allow.clone(),

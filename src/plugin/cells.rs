@@ -1,20 +1,30 @@
 //! `kubectl cellnet cells`: one line per cell.
 use std::collections::{BTreeMap, BTreeSet};
 
+use clap::Args;
 use kube::ResourceExt;
+use serde_json::{Value, json};
 
+use super::document::{Kind, MachineFormat, to_text};
 use super::output::{Color, Table, coloured, plain};
 use super::selection::Inventory;
 use super::{Ctx, EXIT_OK};
 use crate::api::{CellInterconnect, ConditionType, SdnKind, SessionState, SideStatus};
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CellsArgs {
+    /// Output format: the default table, `json` or `yaml` (a versioned document).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<MachineFormat>,
+}
 
 #[derive(Default)]
 struct CellLine {
     endpoints: BTreeSet<String>,
     interconnects: BTreeSet<String>,
     ready: BTreeSet<String>,
-    /// "interconnect (state)" for every side in this cell that is not Established.
-    down: BTreeSet<String>,
+    /// (interconnect, session state) for every side in this cell that is not Established.
+    down: BTreeSet<(String, String)>,
 }
 
 pub fn is_ready(cic: &CellInterconnect) -> bool {
@@ -33,9 +43,13 @@ fn side_down(side: Option<&SideStatus>) -> Option<SessionState> {
     }
 }
 
-pub async fn run(ctx: &Ctx) -> anyhow::Result<u8> {
+pub async fn run(ctx: &Ctx, args: &CellsArgs) -> anyhow::Result<u8> {
     let inv = Inventory::load(ctx).await?;
     let cells = by_cell(&inv, ctx.namespace.is_none());
+    if let Some(format) = args.output {
+        print!("{}", to_text(format, Kind::Cells, document(&cells))?);
+        return Ok(EXIT_OK);
+    }
     if cells.is_empty() {
         println!(
             "No cells: no InfraEndpoint or CellInterconnect in {}.",
@@ -80,7 +94,7 @@ fn by_cell(inv: &Inventory, all_ns: bool) -> BTreeMap<String, CellLine> {
             // A broken link shows on both cells' rows: this side's state, else the other's (an
             // external side has none of its own). No status yet counts as not Established too.
             if let Some(state) = side_down(*side).or_else(|| side_down(sides[1 - i].1)) {
-                line.down.insert(format!("{} ({state:?})", label(cic, all_ns)));
+                line.down.insert((label(cic, all_ns), format!("{state:?}")));
             }
         }
     }
@@ -91,6 +105,28 @@ fn joined(set: &BTreeSet<String>, sep: &str) -> String {
     set.iter().cloned().collect::<Vec<_>>().join(sep)
 }
 
+/// The `-o json` / `-o yaml` body: one object per cell, the table's columns as lists.
+fn document(cells: &BTreeMap<String, CellLine>) -> Value {
+    let cells: Vec<Value> = cells
+        .iter()
+        .map(|(cell, line)| {
+            let down: Vec<Value> = line
+                .down
+                .iter()
+                .map(|(name, state)| json!({"interconnect": name, "sessionState": state}))
+                .collect();
+            json!({
+                "cell": cell,
+                "endpoints": line.endpoints,
+                "interconnects": line.interconnects,
+                "ready": line.ready,
+                "notEstablished": down,
+            })
+        })
+        .collect();
+    json!({ "cells": cells })
+}
+
 fn table(cells: &BTreeMap<String, CellLine>) -> Table {
     let mut table = Table::new(&["CELL", "ENDPOINTS", "INTERCONNECTS", "READY", "NOT-ESTABLISHED"]);
     for (cell, line) in cells {
@@ -99,7 +135,10 @@ fn table(cells: &BTreeMap<String, CellLine>) -> Table {
         let ready_colour = if all_ready { Color::Green } else { Color::Red };
         let down = match line.down.is_empty() {
             true => plain("-"),
-            false => coloured(joined(&line.down, ", "), Color::Red),
+            false => {
+                let down: BTreeSet<String> = line.down.iter().map(|(n, s)| format!("{n} ({s})")).collect();
+                coloured(joined(&down, ", "), Color::Red)
+            }
         };
         let endpoints = match line.endpoints.is_empty() {
             true => "-".to_string(),
@@ -150,7 +189,8 @@ mod tests {
         );
         let cells = by_cell(&inv, false);
         for cell in ["cell1", "dc1"] {
-            assert_eq!(joined(&cells[cell].down, ","), "cell1-dc1 (Idle)", "{cell}");
+            let down: Vec<&(String, String)> = cells[cell].down.iter().collect();
+            assert_eq!(down, [&("cell1-dc1".to_string(), "Idle".to_string())], "{cell}");
         }
     }
 }

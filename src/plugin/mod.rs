@@ -9,6 +9,7 @@
 mod actions;
 mod cells;
 mod diagnose;
+mod document;
 mod output;
 mod routes;
 mod selection;
@@ -22,6 +23,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 pub use actions::MAX_ADMIN_MESSAGE;
+pub use document::API_VERSION as DOCUMENT_API_VERSION;
 pub use output::Style;
 pub use selection::Selection;
 
@@ -49,7 +51,12 @@ Examples:
 
 /// Inspect and operate the BGP links between OpenStack cells managed by cellnet.
 #[derive(Parser, Debug)]
-#[command(name = "kubectl-cellnet", bin_name = "kubectl cellnet", version, after_help = AFTER_HELP)]
+#[command(
+    name = "kubectl-cellnet",
+    bin_name = "kubectl cellnet",
+    version = crate::build_info::LONG_VERSION,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -77,8 +84,8 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// One line per cell: endpoints, interconnects ready/total, sessions not Established.
-    #[command(after_help = "Examples:\n  kubectl cellnet cells\n  kubectl cellnet cells -A")]
-    Cells,
+    #[command(after_help = "Examples:\n  kubectl cellnet cells\n  kubectl cellnet cells -A -o json")]
+    Cells(cells::CellsArgs),
     /// Interconnects grouped by cell, both sides: session state, since when, flaps, last error.
     #[command(
         after_help = "Examples:\n  kubectl cellnet status\n  kubectl cellnet status --cell cell2 -o wide\n  \
@@ -128,6 +135,39 @@ pub enum Command {
         after_help = "Examples:\n  kubectl cellnet enable cell1-cell2\n  kubectl cellnet enable --cell cell2"
     )]
     Enable(actions::TargetArgs),
+    /// The plugin's version and the git commit it was built from (needs no cluster).
+    Version,
+    /// Print a shell completion script for `kubectl-cellnet` (needs no cluster).
+    #[command(
+        after_help = "Examples:\n  kubectl cellnet completion bash > ~/.local/share/bash-completion/completions/kubectl-cellnet\n  \
+                            kubectl cellnet completion zsh > \"${fpath[1]}/_kubectl-cellnet\"\n  \
+                            kubectl cellnet completion fish > ~/.config/fish/completions/kubectl-cellnet.fish"
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells `completion` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The completion script of `shell` for the `kubectl-cellnet` binary.
+pub fn completion_script(shell: CompletionShell) -> String {
+    use clap::CommandFactory as _;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "kubectl-cellnet", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What every command gets: a client and the namespace scope.
@@ -240,19 +280,34 @@ pub async fn main_with(args: Vec<String>) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let (client, default_ns) = connect(&cli.global).await?;
-    let namespace = if cli.global.all_namespaces {
+    match cli.command {
+        Command::Version => {
+            println!("kubectl-cellnet {}", crate::build_info::LONG_VERSION);
+            Ok(EXIT_OK)
+        }
+        Command::Completion { shell } => {
+            print!("{}", completion_script(shell));
+            Ok(EXIT_OK)
+        }
+        command => run_on_cluster(&cli.global, command).await,
+    }
+}
+
+/// The commands that read or write the cluster.
+async fn run_on_cluster(global: &GlobalArgs, command: Command) -> anyhow::Result<u8> {
+    let (client, default_ns) = connect(global).await?;
+    let namespace = if global.all_namespaces {
         None
     } else {
-        Some(cli.global.namespace.clone().unwrap_or(default_ns))
+        Some(global.namespace.clone().unwrap_or(default_ns))
     };
     let ctx = Ctx {
         client,
         namespace,
         style: Style::for_stdout(),
     };
-    match cli.command {
-        Command::Cells => cells::run(&ctx).await,
+    match command {
+        Command::Cells(args) => cells::run(&ctx, &args).await,
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, &args).await,
         Command::Routes(args) => routes::run(&ctx, &args).await,
@@ -261,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Resume(args) => actions::set_suspend(&ctx, &args, false).await,
         Command::Disable(args) => actions::set_admin(&ctx, &args.target, Some(args.message.as_deref())).await,
         Command::Enable(args) => actions::set_admin(&ctx, &args, None).await,
+        Command::Version | Command::Completion { .. } => Ok(EXIT_OK),
     }
 }
 
@@ -272,6 +328,24 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completion_scripts_know_every_command() {
+        for shell in [CompletionShell::Bash, CompletionShell::Zsh, CompletionShell::Fish] {
+            let script = completion_script(shell);
+            for word in [
+                "cells",
+                "status",
+                "diagnose",
+                "routes",
+                "resync",
+                "completion",
+                "output",
+            ] {
+                assert!(script.contains(word), "{shell:?} lacks {word}");
+            }
+        }
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! received, accepted, rejected, missing), and the networks of the endpoints they join.
 use std::fmt::Write as _;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
+use super::document::{Kind, MachineFormat, to_text};
 use super::output::{Color, Style, Table, coloured, plain};
 use super::selection::Inventory;
 use super::status::{Ready, condition_of};
@@ -21,15 +22,9 @@ pub struct RoutesArgs {
     /// Only interconnects with an endpoint in this cell.
     #[arg(long, value_name = "CELL")]
     pub cell: Option<String>,
-    /// Output format: the default tables, `json` or `yaml`.
+    /// Output format: the default tables, `json` or `yaml` (a versioned document).
     #[arg(short = 'o', long, value_enum)]
-    pub output: Option<Format>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Json,
-    Yaml,
+    pub output: Option<MachineFormat>,
 }
 
 pub async fn run(ctx: &Ctx, args: &RoutesArgs) -> anyhow::Result<u8> {
@@ -47,11 +42,10 @@ pub async fn run(ctx: &Ctx, args: &RoutesArgs) -> anyhow::Result<u8> {
     }
     let endpoints = endpoints_of(&inv, &chosen);
     match args.output {
-        Some(Format::Json) => println!(
+        Some(format) => print!(
             "{}",
-            serde_json::to_string_pretty(&document(&inv, &chosen, &endpoints))?
+            to_text(format, Kind::Routes, document(&inv, &chosen, &endpoints))?
         ),
-        Some(Format::Yaml) => print!("{}", serde_yaml::to_string(&document(&inv, &chosen, &endpoints))?),
         None if chosen.is_empty() => println!("{}", nothing_to_show(&ctx.scope(), args.cell.as_deref())),
         None => print!(
             "{}",

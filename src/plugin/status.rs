@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
+use super::document::{Kind, MachineFormat, to_text};
 use super::output::{Color, Style, Table, age, coloured, plain, session_colour, shorten};
 use super::selection::Inventory;
 use super::{Ctx, EXIT_OK};
@@ -128,8 +129,14 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<u8> {
     let inv = Inventory::load(ctx).await?;
     let groups = by_cell(&inv, args.cell.as_deref());
     match args.output {
-        Some(Format::Json) => println!("{}", serde_json::to_string_pretty(&document(&inv, &groups))?),
-        Some(Format::Yaml) => print!("{}", serde_yaml::to_string(&document(&inv, &groups))?),
+        Some(Format::Json) => print!(
+            "{}",
+            to_text(MachineFormat::Json, Kind::Status, document(&inv, &groups))?
+        ),
+        Some(Format::Yaml) => print!(
+            "{}",
+            to_text(MachineFormat::Yaml, Kind::Status, document(&inv, &groups))?
+        ),
         _ if groups.is_empty() => println!("{}", nothing_to_show(&ctx.scope(), args.cell.as_deref())),
         _ => {
             let wide = args.output == Some(Format::Wide);

@@ -79,6 +79,22 @@ pub fn helm_run(args: &[&str]) -> (bool, String, String) {
     run(Command::new(helm()).args(args).current_dir(repo()))
 }
 
+/// `helm template` of the chart as release `cellnet` in `cellnet-system`, with `extra` arguments;
+/// its documents.
+pub fn helm_template(extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
+        "template",
+        "cellnet",
+        "charts/cellnet",
+        "--namespace",
+        "cellnet-system",
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out, err) = helm_run(&args);
+    assert!(ok, "helm {args:?}: {err}");
+    yaml_docs(&out)
+}
+
 /// Splits multi-document YAML into JSON values (empty documents dropped).
 pub fn yaml_docs(text: &str) -> Vec<Value> {
     use serde::Deserialize as _;

@@ -15,6 +15,7 @@ pub mod netns;
 pub mod neutron;
 pub mod odl_server;
 pub mod packets;
+pub mod prometheus;
 
 pub use control_plane::{ControlPlane, control_plane, free_port, report};
 pub use controller::ControllerProcess;

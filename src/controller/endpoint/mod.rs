@@ -71,6 +71,8 @@ pub async fn reconcile(ep: Arc<InfraEndpoint>, ctx: Arc<Context>) -> Result<Acti
         ctx.neutron.forget(&ep);
         ctx.endpoint_writes.forget(&ep.uid().unwrap_or_default());
         ctx.status_memo.forget(&ep.uid().unwrap_or_default());
+        let label = crate::metrics::objects::object_label(ep.as_ref());
+        ctx.metrics.objects.set_endpoint(&label, &ep.spec.cell, None);
         return Ok(Action::await_change());
     }
     let facts = match withdrawn {

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
+use kube::{Resource as _, ResourceExt};
 use tokio::time::Instant;
 
 use super::super::{Context, error::Result, status_write};
@@ -70,6 +70,15 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
     }
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let new = report::new_status(ep, facts, ctx.neutron.known_status(ep), &now);
+    // A deleting endpoint has no reachability alert (its SDN may be going away with it).
+    let reachable = new
+        .sdn_reachable
+        .filter(|_| ep.meta().deletion_timestamp.is_none());
+    ctx.metrics.objects.set_endpoint(
+        &crate::metrics::objects::object_label(ep),
+        &ep.spec.cell,
+        reachable,
+    );
     let uid = ep.uid().unwrap_or_default();
     let cached_rv = ep.resource_version();
     let unchanged = |new| {

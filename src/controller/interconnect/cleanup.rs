@@ -27,6 +27,10 @@ use crate::sdn::{RemoveOutcome, RoutesOutcome, SdnError, SdnTarget};
 /// Removes cellnet's peers from every managed speaker; keeps the finalizer while one is unreachable.
 pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     let ns = cic.namespace().unwrap_or_default();
+    // Going away: no readiness alert for it while its peers are removed.
+    ctx.metrics
+        .objects
+        .remove_interconnect(&crate::metrics::objects::object_label(cic));
     if cic
         .annotations()
         .get(DELETION_POLICY_ANNOTATION)
@@ -58,6 +62,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
     send_events(ctx, cic, notes).await;
     ctx.backoffs.reset(&key(cic));
     ctx.status_memo.forget(&cic.uid().unwrap_or_default());
+    ctx.ledgers.forget(&cic.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 
@@ -137,7 +142,7 @@ async fn cleanup_side(
         return Ok(Some(problem));
     }
     let owner = owner_marker(&cic.namespace().unwrap_or_default(), &cic.name_any());
-    let ledger = Ledger::of(cic);
+    let ledger = Ledger::current(ctx, cic).await?;
     for addr in peers {
         let Ok(ip) = addr.parse::<IpAddr>() else { continue };
         if !ledger.may_touch(target.kind, &speaker.key, ip) {

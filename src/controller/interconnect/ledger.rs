@@ -13,8 +13,9 @@
 //! edit the object may write that annotation, and a neighbour's existence on the backend does not
 //! say who made it, so it is never read: its presence raises a Warning Event and an operator with
 //! access to the status subresource moves it (docs/opendaylight.md, "Upgrading").
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -118,7 +119,53 @@ impl Ledger {
         let written = api
             .patch_status(&cic.name_any(), &params, &Patch::Merge(&patch))
             .await?;
+        ctx.ledgers
+            .wrote(&cic.uid().unwrap_or_default(), written.resource_version(), self);
         Ok(Some(written))
+    }
+
+    /// The ledger as the API server holds it: the cached object's, unless this controller wrote
+    /// another one that the cache does not show yet; then it is read from the API server. (A
+    /// reconcile soon after a claim, on a cache behind it, would otherwise find its own new
+    /// neighbour unrecorded: a `PeerConflict` that stalls, or a neighbour left at deletion.)
+    pub async fn current(ctx: &Context, cic: &CellInterconnect) -> Result<Self> {
+        let cached = Self::of(cic);
+        let uid = cic.uid().unwrap_or_default();
+        if !ctx
+            .ledgers
+            .in_doubt(&uid, cic.resource_version().as_deref(), &cached)
+        {
+            return Ok(cached);
+        }
+        let api: Api<CellInterconnect> =
+            Api::namespaced(ctx.client.clone(), &cic.namespace().unwrap_or_default());
+        Ok(Self::of(&api.get_status(&cic.name_any()).await?))
+    }
+}
+
+/// The ledger this controller last wrote to each interconnect, with the resourceVersion the write
+/// produced: what tells a cache behind that write.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<String, (Option<String>, Ledger)>>);
+
+impl Written {
+    fn wrote(&self, uid: &str, resource_version: Option<String>, ledger: &Ledger) {
+        let entry = (resource_version, ledger.clone());
+        self.0.lock().unwrap().insert(uid.into(), entry);
+    }
+
+    /// Whether the cached object (at `cached_rv`, with ledger `cached`) may be behind our last
+    /// write: it is not that write and shows another ledger.
+    fn in_doubt(&self, uid: &str, cached_rv: Option<&str>, cached: &Ledger) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .get(uid)
+            .is_some_and(|(rv, ledger)| rv.as_deref() != cached_rv && ledger != cached)
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.0.lock().unwrap().remove(uid);
     }
 }
 
@@ -187,5 +234,23 @@ mod tests {
         let addr: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(ledger.may_touch(BackendKind::GoBgp, "GoBgp|http://x", addr));
         assert!(!ledger.may_touch(BackendKind::OpenDaylight, ODL, addr));
+    }
+
+    #[test]
+    fn a_cache_behind_our_last_ledger_write_is_in_doubt() {
+        let written = Written::default();
+        let mut claimed = Ledger::default();
+        claimed.claim(ODL, "10.0.0.2".parse().unwrap());
+        let empty = Ledger::default();
+        // Nothing written by this controller: the cache is all there is.
+        assert!(!written.in_doubt("u", Some("1"), &empty));
+        written.wrote("u", Some("2".into()), &claimed);
+        // The cache still at rv 1 without the claim: read the API server.
+        assert!(written.in_doubt("u", Some("1"), &empty));
+        // The cache shows the claim (at our rv, or later with it): no doubt.
+        assert!(!written.in_doubt("u", Some("2"), &claimed));
+        assert!(!written.in_doubt("u", Some("3"), &claimed));
+        written.forget("u");
+        assert!(!written.in_doubt("u", Some("1"), &empty));
     }
 }

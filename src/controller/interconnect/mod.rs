@@ -14,7 +14,7 @@
 mod apply;
 mod cleanup;
 mod dereference;
-mod ledger;
+pub(crate) mod ledger;
 mod plan;
 mod publish;
 mod report;
@@ -173,7 +173,7 @@ async fn carry_out(
     cic: &CellInterconnect,
     sides: [Side<SidePlan>; 2],
 ) -> Result<([Found; 2], Ledger)> {
-    let stored = Ledger::of(cic);
+    let stored = Ledger::current(ctx, cic).await?;
     if ledger::legacy_annotation(cic) {
         let note = ledger::legacy_annotation_note();
         ctx.publish(cic, EventType::Warning, Reason::PeerNotOwned, "RecordPeer", note)

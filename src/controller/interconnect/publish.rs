@@ -8,10 +8,14 @@ use super::super::{Context, FIELD_MANAGER, error::Result, status_write};
 use super::RECONCILE_REQUESTED_ANNOTATION;
 use super::report::{Notes, Report, Tally};
 use super::status::{self, Outcome};
-use crate::api::{CellInterconnect, CellInterconnectStatus};
+use crate::api::{
+    AdminState, CellInterconnect, CellInterconnectStatus, ConditionType, SdnKind, SessionState, conditions,
+};
+use crate::metrics::objects::{InterconnectLabels, InterconnectView, SideView, object_label};
 use serde_json::json;
 
-/// Writes the status computed from `outcome`, unless it equals the current one.
+/// Sets the interconnect's series (`metrics::objects`) from the status computed from `outcome`,
+/// and writes that status unless it equals the current one.
 pub async fn write_status(
     cic: &CellInterconnect,
     ctx: &Context,
@@ -21,6 +25,13 @@ pub async fn write_status(
     let mut new = status::compute(cic.status.as_ref(), cic.meta().generation, outcome, now);
     if let Some(requested) = cic.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
         new.last_handled_reconcile_at = Some(requested.clone());
+    }
+    // A deleting interconnect's series went at the start of its cleanup.
+    if cic.meta().deletion_timestamp.is_none() {
+        let key = object_label(cic);
+        ctx.metrics
+            .objects
+            .set_interconnect(&key, &metrics_view(cic, &key, &new));
     }
     let uid = cic.uid().unwrap_or_default();
     let cached_rv = cic.resource_version();
@@ -50,6 +61,41 @@ pub async fn write_status(
         .wrote(&uid, written.resource_version().as_deref(), &new);
     ctx.metrics.status_write("CellInterconnect");
     Ok(())
+}
+
+/// The per-interconnect series `new` gives (`metrics::objects`); external sides have none.
+fn metrics_view(cic: &CellInterconnect, key: &str, new: &CellInterconnectStatus) -> InterconnectView {
+    let cell = |c: &Option<String>| c.clone().unwrap_or_default();
+    let paused = cic.spec.suspend || cic.spec.admin_state == AdminState::Disabled;
+    let sides = [
+        ("local", &new.local, &new.local_cell, &new.remote_cell),
+        ("remote", &new.remote, &new.remote_cell, &new.local_cell),
+    ];
+    InterconnectView {
+        labels: InterconnectLabels {
+            interconnect: key.into(),
+            local_cell: cell(&new.local_cell),
+            remote_cell: cell(&new.remote_cell),
+            paused: paused.to_string(),
+        },
+        ready: conditions::is_true(&new.conditions, ConditionType::Ready),
+        sides: sides
+            .into_iter()
+            .filter_map(|(side, status, this, other)| {
+                let s = status
+                    .as_ref()
+                    .filter(|s| s.sdn.is_some_and(|k| k != SdnKind::External))?;
+                Some(SideView {
+                    side,
+                    cell: cell(this),
+                    peer_cell: cell(other),
+                    established: s.session_state == SessionState::Established,
+                    flaps: s.flaps,
+                    routes: s.routes.as_ref().map(|r| (r.accepted, r.missing_count)),
+                })
+            })
+            .collect(),
+    }
 }
 
 /// A JSON patch that makes every top-level status field but `ownedPeers` what `new` says: each
@@ -107,7 +153,57 @@ pub async fn publish(ctx: &Context, cic: &CellInterconnect, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::OwnedPeer;
+    use crate::api::{OwnedPeer, RouteStatus, SideStatus};
+
+    #[test]
+    fn the_series_name_both_cells_and_leave_external_sides_out() {
+        let mut cic: CellInterconnect = serde_json::from_value(json!({
+            "apiVersion": "cellnet.io/v1alpha1", "kind": "CellInterconnect",
+            "metadata": {"name": "a-b", "namespace": "ns"},
+            "spec": {"localEndpoint": {"name": "ep-a"}, "remoteEndpoint": {"name": "ep-b"}, "adminState": "Disabled"},
+        }))
+        .unwrap();
+        let new = CellInterconnectStatus {
+            local_cell: Some("a".into()),
+            remote_cell: Some("b".into()),
+            local: Some(SideStatus {
+                sdn: Some(SdnKind::GoBgp),
+                session_state: SessionState::Established,
+                flaps: 2,
+                routes: Some(RouteStatus {
+                    accepted: 3,
+                    missing_count: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            remote: Some(SideStatus {
+                sdn: Some(SdnKind::External),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let view = metrics_view(&cic, "ns/a-b", &new);
+        assert_eq!(
+            (view.labels.local_cell.as_str(), view.labels.remote_cell.as_str()),
+            ("a", "b")
+        );
+        assert_eq!(view.labels.paused, "true", "disabled on purpose");
+        assert!(!view.ready);
+        assert_eq!(
+            view.sides,
+            vec![SideView {
+                side: "local",
+                cell: "a".into(),
+                peer_cell: "b".into(),
+                established: true,
+                flaps: 2,
+                routes: Some((3, 1)),
+            }]
+        );
+        cic.spec.admin_state = AdminState::Enabled;
+        assert_eq!(metrics_view(&cic, "ns/a-b", &new).labels.paused, "false");
+    }
 
     #[test]
     fn a_status_write_never_touches_the_ledger_even_from_a_cache_behind_it() {

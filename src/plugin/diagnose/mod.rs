@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::document::{Kind, MachineFormat, to_text};
 use super::output::Color;
 use super::status::ready_of;
 use super::{Ctx, EXIT_OK, EXIT_UNHEALTHY};
@@ -32,6 +33,9 @@ pub struct DiagnoseArgs {
     /// Timeout of each --probe connection.
     #[arg(long, default_value = "3s", value_parser = super::parse_duration)]
     pub probe_timeout: Duration,
+    /// Output format: the default walk, `json` or `yaml` (a versioned document; same exit status).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<MachineFormat>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,14 +108,23 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
             "CellInterconnect {ns}/{name} not found (list them with `kubectl get cellinterconnects -n {ns}`)"
         );
     };
-    Ok(if diagnose(ctx, args, &ns, &cic).await {
-        EXIT_OK
-    } else {
-        EXIT_UNHEALTHY
-    })
+    let steps = walk(ctx, args, &ns, &cic).await;
+    match args.output {
+        Some(format) => print!(
+            "{}",
+            to_text(format, Kind::Diagnosis, render::document(&ns, name, &steps))?
+        ),
+        None => print!("{}", render::walk(&ctx.style, &ns, name, &steps)),
+    }
+    Ok(if all_ok(&steps) { EXIT_OK } else { EXIT_UNHEALTHY })
 }
 
-/// Without a name: every interconnect that is not Ready, one walk each.
+fn all_ok(steps: &[Step]) -> bool {
+    steps.iter().all(|s| s.verdict == Verdict::Ok)
+}
+
+/// Without a name: every interconnect that is not Ready, one walk each (with `-o`, one
+/// `DiagnosisList` document of their diagnoses).
 async fn run_not_ready(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
     let inv = super::selection::Inventory::load(ctx).await?;
     let broken: Vec<&CellInterconnect> = inv
@@ -119,6 +132,21 @@ async fn run_not_ready(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|c| !ready_of(c).is_true())
         .collect();
+    if let Some(format) = args.output {
+        let mut items = Vec::new();
+        for cic in &broken {
+            let ns = cic.namespace().unwrap_or_default();
+            let steps = walk(ctx, args, &ns, cic).await;
+            items.push(render::document(&ns, &cic.name_any(), &steps));
+        }
+        let body = serde_json::json!({ "items": items });
+        print!("{}", to_text(format, Kind::DiagnosisList, body)?);
+        return Ok(if broken.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_UNHEALTHY
+        });
+    }
     if broken.is_empty() {
         println!(
             "Every CellInterconnect in {} is Ready ({} in all); name one to walk its chain anyway.",
@@ -137,13 +165,15 @@ async fn run_not_ready(ctx: &Ctx, args: &DiagnoseArgs) -> anyhow::Result<u8> {
         if i > 0 {
             println!();
         }
-        diagnose(ctx, args, &cic.namespace().unwrap_or_default(), cic).await;
+        let ns = cic.namespace().unwrap_or_default();
+        let steps = walk(ctx, args, &ns, cic).await;
+        print!("{}", render::walk(&ctx.style, &ns, &cic.name_any(), &steps));
     }
     Ok(EXIT_UNHEALTHY)
 }
 
-/// Walks one interconnect's chain and prints it; whether every step is ok.
-async fn diagnose(ctx: &Ctx, args: &DiagnoseArgs, ns: &str, cic: &CellInterconnect) -> bool {
+/// Walks one interconnect's chain: its steps with their verdicts.
+async fn walk(ctx: &Ctx, args: &DiagnoseArgs, ns: &str, cic: &CellInterconnect) -> Vec<Step> {
     let name = &cic.name_any();
     let mut steps = vec![steps::interconnect_exists(ns, cic)];
     let mut endpoints: Endpoints = vec![];
@@ -164,6 +194,5 @@ async fn diagnose(ctx: &Ctx, args: &DiagnoseArgs, ns: &str, cic: &CellInterconne
     if args.probe {
         steps.extend(probe::steps(&endpoints, args.probe_timeout).await);
     }
-    print!("{}", render::walk(&ctx.style, ns, name, &steps));
-    steps.iter().all(|s| s.verdict == Verdict::Ok)
+    steps
 }

@@ -2,8 +2,26 @@
 //! breaks, or that every step is ok).
 use std::fmt::Write as _;
 
+use serde_json::{Value, json};
+
 use super::super::output::{Color, Style};
 use super::{Layer, Step, Verdict};
+
+/// The `-o json` / `-o yaml` body: the steps with their verdicts and evidence, whether all are
+/// ok, and the first step that is not (`null` when healthy).
+pub fn document(ns: &str, name: &str, steps: &[Step]) -> Value {
+    let first = steps.iter().find(|s| s.verdict != Verdict::Ok);
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|s| json!({"title": s.title, "verdict": s.verdict.label().0, "evidence": s.evidence}))
+        .collect();
+    json!({
+        "interconnect": {"namespace": ns, "name": name},
+        "healthy": first.is_none(),
+        "breaksAt": first.map(|s| json!({"title": s.title, "verdict": s.verdict.label().0})),
+        "steps": steps,
+    })
+}
 
 pub fn walk(style: &Style, ns: &str, name: &str, steps: &[Step]) -> String {
     let mut out = String::new();
@@ -136,5 +154,22 @@ mod tests {
         assert_eq!(deepest(&failed).title, "Secret present");
         // Without a probe, the session itself is the verdict.
         assert_eq!(deepest(&failed[1..2]).title, "local BGP session");
+    }
+
+    #[test]
+    fn the_document_names_the_first_step_not_ok() {
+        let steps = [
+            step("a exists", Verdict::Ok, vec![]),
+            step("b reachable", Verdict::Unknown, vec!["why".into()]),
+            step("c up", Verdict::Failed, vec![]),
+        ];
+        let doc = document("ns", "x", &steps);
+        assert_eq!(doc["healthy"], false);
+        assert_eq!(
+            doc["breaksAt"],
+            json!({"title": "b reachable", "verdict": "UNKNOWN"})
+        );
+        assert_eq!(doc["steps"][1]["evidence"], json!(["why"]));
+        assert_eq!(document("ns", "x", &steps[..1])["breaksAt"], Value::Null);
     }
 }
