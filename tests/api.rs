@@ -619,6 +619,54 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            what: "VNI 0",
+            obj: iep_with("/l2Segments", json!([{"name": "vip", "vni": 0}])),
+            expect: &["spec.l2Segments[0].vni", "greater than or equal to 1"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "VNI beyond 24 bits",
+            obj: iep_with("/l2Segments", json!([{"name": "vip", "vni": 16777216}])),
+            expect: &["spec.l2Segments[0].vni", "less than or equal to 16777215"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
+            what: "segment VNI twice",
+            obj: iep_with(
+                "/l2Segments",
+                json!([{"name": "a", "vni": 100}, {"name": "b", "vni": 100}]),
+            ),
+            expect: &["spec.l2Segments", "each vni may appear only once"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "segment name twice",
+            obj: iep_with(
+                "/l2Segments",
+                json!([{"name": "a", "vni": 100}, {"name": "a", "vni": 101}]),
+            ),
+            expect: &["spec.l2Segments[1]", "Duplicate value"],
+            by: By::Schema,
+            ssa_500: Some(&["duplicate entries for key", "a"]),
+        },
+        Bad {
+            what: "vtep not an address",
+            obj: iep_with("/vtep", json!("vtep.cell1")),
+            expect: &["spec.vtep", "must be an IPv4 or IPv6 address"],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "route target without a number",
+            obj: cic_with("/l2", json!({"routeTargets": {"import": ["65001"]}})),
+            expect: &["spec.l2.routeTargets.import[0]", "should match"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "adminMessage too long",
             obj: cic_with("/adminMessage", json!("x".repeat(256))),
             expect: &["spec.adminMessage", "may not be more than 255"],
@@ -837,6 +885,20 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
                 "/bgp",
                 json!({"addressFamilies": ["ipv4-unicast", "ipv6-unicast", "l2vpn-evpn"], "ebgpMultihop": 255,
                        "passwordSecretRef": {"name": "bgp", "key": "password"}}),
+            ),
+        ),
+        iep(
+            "l2",
+            json!({"cell": "cell4", "address": "192.0.2.4", "asn": 65004, "vtep": "2001:db8::4",
+                   "l2Segments": [{"name": "vip", "vni": 1}, {"name": "vm-moves", "vni": 16777215}]}),
+        ),
+        cic("l2-all", with(base_cic(), "/l2", json!({}))),
+        cic(
+            "l2-named",
+            with(
+                base_cic(),
+                "/l2",
+                json!({"segments": ["vip"], "routeTargets": {"import": ["65001:100", "192.0.2.1:7"], "export": ["4294967295:16777215"]}}),
             ),
         ),
         cic(

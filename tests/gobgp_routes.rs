@@ -15,6 +15,8 @@ mod routes;
 
 #[path = "gobgp_routes/events.rs"]
 mod events;
+#[path = "gobgp_routes/evpn.rs"]
+mod evpn;
 #[path = "gobgp_routes/ipv6.rs"]
 mod ipv6;
 #[path = "gobgp_routes/prefix_limit.rs"]
@@ -78,6 +80,7 @@ async fn set_up() -> Scenario {
         neighbors: vec![ab],
         import: ImportRule::Only(origin_b.networks.clone()),
         export: ExportRule::Only(a_nets),
+        evpn: None,
     };
     operator_setup(&a);
     let untouched = operator_view(&a);
@@ -376,6 +379,7 @@ async fn a_dropped_path_is_a_conflict_and_bad_requests_write_nothing() {
         neighbors: vec![],
         import: ImportRule::None,
         export: ExportRule::None,
+        evpn: None,
     };
     for bad in [
         filter.clone(),

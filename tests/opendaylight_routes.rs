@@ -293,6 +293,7 @@ fn filter(import: ImportRule, export: ExportRule) -> RouteFilter {
         neighbors: vec!["198.51.100.11".parse().unwrap()],
         import,
         export,
+        evpn: None,
     }
 }
 

@@ -72,6 +72,7 @@ pub async fn write_floor_routes(
             neighbors: vec![IpAddr::V4(neighbor)],
             import: ImportRule::Only(networks_of(j, per_endpoint)),
             export: ExportRule::Only(own.clone()),
+            evpn: None,
         };
         client.ensure_route_filter(&filter).await.expect("route filter");
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::infra_endpoint::{DNS1123_SUBDOMAIN, SdnKind};
 use super::routes::{RouteStatus, RoutesSpec};
+use super::segments::{L2Spec, SegmentStatus};
 
 /// Defaults of RFC 4271 section 10, as most BGP implementations use them.
 pub const DEFAULT_HOLD_TIME: u16 = 90;
@@ -117,6 +118,13 @@ pub struct CellInterconnectSpec {
     /// declared networks in (the default), or less.
     #[serde(default)]
     pub routes: RoutesSpec,
+
+    /// L2 segments stretched between the two cells over this session (BGP EVPN, VXLAN): the
+    /// `l2vpn-evpn` family is negotiated on both managed sides and each accepts the other cell's
+    /// EVPN routes for exactly these segments. Absent: no L2 (an L2 segment joins two broadcast
+    /// domains, so it is asked for, never implied); `{}`: every segment both endpoints declare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2: Option<L2Spec>,
 }
 
 /// Reference to an InfraEndpoint in the same namespace.
@@ -261,6 +269,10 @@ impl Default for BgpSpec {
     }
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -369,6 +381,16 @@ pub struct SideStatus {
     /// side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<RouteStatus>,
+
+    /// The stretched L2 segments as this side's speaker sees them: the other cell's VTEPs and
+    /// MACs per VNI. Absent when `spec.l2` stretches nothing, and for an external side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentStatus>,
+
+    /// EVPN routes from the other cell that this side did not accept because their VNI or
+    /// route target is not one this interconnect stretches.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub segment_routes_rejected: u64,
 
     /// Human-readable detail about this side.
     #[serde(default, skip_serializing_if = "Option::is_none")]

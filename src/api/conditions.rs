@@ -35,13 +35,16 @@ pub enum ConditionType {
     /// InfraEndpoint: its networks are announced by its speaker (False: a conflict with
     /// another cell's endpoint, or the speaker refused them).
     NetworksAnnounced,
+    /// CellInterconnect: every managed side has the other cell's VTEP for every stretched L2
+    /// segment (present only when `spec.l2` is set).
+    SegmentsStretched,
     /// InfraEndpoint, present only while true: cellnet sends credentials to an API over plain
     /// `http://`, or skips verifying its TLS certificate (`--require-tls` refuses both).
     InsecureTransport,
 }
 
 impl ConditionType {
-    pub const ALL: [ConditionType; 11] = [
+    pub const ALL: [ConditionType; 12] = [
         Self::Ready,
         Self::Reconciling,
         Self::Stalled,
@@ -52,6 +55,7 @@ impl ConditionType {
         Self::NeutronConfigured,
         Self::RoutesExchanged,
         Self::NetworksAnnounced,
+        Self::SegmentsStretched,
         Self::InsecureTransport,
     ];
 
@@ -67,6 +71,7 @@ impl ConditionType {
             Self::NeutronConfigured => "NeutronConfigured",
             Self::RoutesExchanged => "RoutesExchanged",
             Self::NetworksAnnounced => "NetworksAnnounced",
+            Self::SegmentsStretched => "SegmentsStretched",
             Self::InsecureTransport => "InsecureTransport",
         }
     }

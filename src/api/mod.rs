@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod infra_endpoint;
 pub mod reason;
 pub mod routes;
+pub mod segments;
 
 pub use cell_interconnect::{
     AddressFamily, AdminState, BgpSpec, CellInterconnect, CellInterconnectSpec, CellInterconnectStatus,
@@ -28,6 +29,7 @@ pub use infra_endpoint::{
 };
 pub use reason::Reason;
 pub use routes::{ExportPolicy, ImportPolicy, Network, NetworkStatus, RouteStatus, RoutesSpec};
+pub use segments::{L2Segment, L2Spec, RouteTargets, SegmentStatus};
 
 /// API group of every cellnet kind.
 pub const GROUP: &str = "cellnet.io";

@@ -52,6 +52,12 @@ reasons! {
     RoutesExchanged => stalls: false,
     /// Endpoint: its speaker announces all of its networks.
     NetworksAnnounced => stalls: false,
+    /// Interconnect: every managed side has the other cell's EVPN inclusive-multicast route of
+    /// every stretched segment (its VTEP is known, so frames can flow).
+    SegmentsStretched => stalls: false,
+    /// Interconnect: `spec.l2` is set but the endpoints declare no segment in common (or it names
+    /// none): nothing is stretched.
+    NoSegments => stalls: false,
     /// Interconnect or endpoint: no networks to exchange (none declared, or `spec.routes` carries
     /// nothing in either direction).
     NoNetworks => stalls: false,
@@ -74,6 +80,11 @@ reasons! {
     /// message names the cells and the prefixes): not sent yet, rejected by a policy, or the
     /// session is down.
     RoutesMissing => stalls: false,
+
+    /// Interconnect: a managed side lacks the other cell's EVPN route for a stretched segment (the
+    /// message names the cell and the VNI): the other cell's fabric does not announce the VNI,
+    /// the session is down, or a policy dropped it.
+    SegmentMissing => stalls: false,
 
     // ---- Problems in the objects (a change is needed)
     /// Interconnect: an InfraEndpoint it names does not exist in its namespace.
@@ -104,6 +115,12 @@ reasons! {
     /// Endpoint: another cell's endpoint declares the same or an overlapping network (the
     /// message names it); neither is announced on the interconnects that join them until fixed.
     NetworkConflict => stalls: true,
+    /// Interconnect: `spec.l2.segments` names a segment that an endpoint does not declare in
+    /// `spec.l2Segments`; nothing is stretched until it is fixed.
+    SegmentNotDeclared => stalls: true,
+    /// Interconnect: the two endpoints declare one VNI under two names, or one name with two
+    /// VNIs; nothing is stretched until it is fixed.
+    SegmentConflict => stalls: true,
     /// Interconnect: the other side sent more prefixes than `spec.routes.maxPrefixes` and the
     /// speaker shut the session down; raise the limit or fix the other side.
     PrefixLimitExceeded => stalls: true,

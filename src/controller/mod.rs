@@ -15,6 +15,7 @@ pub mod networks; // pure: the networks each endpoint declares, conflicts betwee
 pub mod neutron_sync; // the Neutron part of the InfraEndpoint reconcile: network, subnet, BGP, memo, cleanup
 pub mod problem; // Problem: what a step could not do, as a typed reason and a message
 pub mod secret_watch; // the one watch of Secret metadata both controllers share
+pub mod segments; // pure: the L2 segments an interconnect stretches and the EVPN part of its route filters
 pub mod speaker_setup; // the speaker's global BGP config, shared by both reconcilers
 pub mod speakers; // registry of speakers (SDN clients) and their watchers
 pub mod status_write; // status writes (one JSON patch)

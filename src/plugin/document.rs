@@ -24,6 +24,8 @@ pub enum Kind {
     Status,
     /// `routes`: `{"interconnects": [...], "endpoints": [...]}`.
     Routes,
+    /// `segments`: `{"interconnects": [{"namespace", "name", "stretched", "segments": [...]}]}`.
+    Segments,
     /// `diagnose`: `{"interconnect", "healthy", "breaksAt", "steps": [{"title", "verdict", "evidence"}]}`.
     Diagnosis,
     /// `diagnose` without a name: `{"items": [Diagnosis bodies]}`, one per interconnect not Ready.
@@ -36,6 +38,7 @@ impl Kind {
             Self::Cells => "Cells",
             Self::Status => "Status",
             Self::Routes => "Routes",
+            Self::Segments => "Segments",
             Self::Diagnosis => "Diagnosis",
             Self::DiagnosisList => "DiagnosisList",
         }

@@ -12,6 +12,7 @@ mod diagnose;
 mod document;
 mod output;
 mod routes;
+mod segments;
 mod selection;
 mod status;
 
@@ -106,6 +107,13 @@ pub enum Command {
                             kubectl cellnet routes --cell cell2 -o json"
     )]
     Routes(routes::RoutesArgs),
+    /// The L2 segments each interconnect stretches: per side the other cell's VTEPs and MACs
+    /// per VNI, the EVPN routes rejected, and SegmentsStretched.
+    #[command(
+        after_help = "Examples:\n  kubectl cellnet segments\n  kubectl cellnet segments cell1-cell2\n  \
+                            kubectl cellnet segments --cell cell2 -o json"
+    )]
+    Segments(segments::SegmentsArgs),
     /// Ask the controller to reconcile now, and wait until it has.
     #[command(
         after_help = "Sets the annotation cellnet.io/reconcile-requested-at and waits until the \
@@ -311,6 +319,7 @@ async fn run_on_cluster(global: &GlobalArgs, command: Command) -> anyhow::Result
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, &args).await,
         Command::Routes(args) => routes::run(&ctx, &args).await,
+        Command::Segments(args) => segments::run(&ctx, &args).await,
         Command::Resync(args) => actions::resync(&ctx, &args).await,
         Command::Suspend(args) => actions::set_suspend(&ctx, &args, true).await,
         Command::Resume(args) => actions::set_suspend(&ctx, &args, false).await,

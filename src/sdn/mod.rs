@@ -14,7 +14,7 @@ pub mod gobgp;
 pub mod opendaylight;
 pub mod routes;
 pub use error::SdnError;
-pub use routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome};
+pub use routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome, SegmentSeen, SegmentsSeen};
 
 /// Prefix of the ownership marker that cellnet writes into every peer it creates.
 pub const OWNER_PREFIX: &str = "cellnet:";
@@ -337,6 +337,12 @@ pub trait SdnBackend: Send + Sync {
     /// that no event reports. `Ok(None)`: the backend has none (its poll requeues every object).
     async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
         Ok(None)
+    }
+    /// The EVPN routes `neighbor` sends: per VNI what the import filter accepted, and how many
+    /// it rejected.
+    async fn observe_segments(&self, neighbor: IpAddr) -> Result<SegmentsSeen, SdnError> {
+        let _ = neighbor;
+        Err(SdnError::Unsupported("L2 segments (EVPN)".into()))
     }
     /// Route counts for every neighbour of `filters`.
     async fn observe_routes(

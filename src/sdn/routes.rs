@@ -4,7 +4,7 @@
 //! Two kinds of object, both owned by cellnet and recognisable on the speaker without a ledger:
 //! - an [`Origination`] per speaker (its local InfraEndpoint), shared by all its interconnects;
 //! - a [`RouteFilter`] per interconnect on that speaker, keyed by [`RouteFilter::key`].
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 pub use ipnet::IpNet;
@@ -90,6 +90,30 @@ pub struct RouteFilter {
     pub neighbors: Vec<IpAddr>,
     pub import: ImportRule,
     pub export: ExportRule,
+    /// The L2 segments stretched to the neighbours (EVPN routes); `None`: no EVPN filter, and
+    /// the side does not carry `l2vpn-evpn`.
+    pub evpn: Option<EvpnFilter>,
+}
+
+/// What a speaker accepts and sends of the neighbours' EVPN routes (RFC 7432): only routes of
+/// the stretched segments come in, identified by their route targets; EVPN next hops pass
+/// unchanged, so a cell's VTEP may differ from its peering address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvpnFilter {
+    /// Accepted route targets (any other EVPN route from the neighbours is rejected, and counted).
+    pub import: Vec<RouteTargetMatch>,
+    /// Route targets added to the EVPN routes sent to the neighbours (`<AS>:<n>` or `<IPv4>:<n>`).
+    pub export: Vec<String>,
+}
+
+/// One accepted route target.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouteTargetMatch {
+    /// Any global administrator with this VNI as the local administrator (RFC 8365 5.1.2.1
+    /// derives `<AS>:<VNI>` from each cell's own AS, so the two cells' targets differ in the AS).
+    Vni(u32),
+    /// Exactly this route target, `<AS>:<n>` or `<IPv4>:<n>`.
+    Exact(String),
 }
 
 /// What an `ensure_*` or `remove_*` call of the routes API found or did.
@@ -132,6 +156,24 @@ pub struct RouteCounts {
     pub missing_received: Vec<IpNet>,
     /// The speaker shut the session down: the neighbour sent more prefixes than allowed.
     pub prefix_limit_hit: bool,
+}
+
+/// The EVPN routes (RFC 7432) one neighbour sends, as the speaker sees them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentsSeen {
+    /// What the import filter let through, by VNI.
+    pub by_vni: BTreeMap<u32, SegmentSeen>,
+    /// Routes the import filter rejected (another VNI or route target than the stretched ones).
+    pub rejected: u64,
+}
+
+/// One VNI of a neighbour's accepted EVPN routes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentSeen {
+    /// VXLAN tunnel endpoints, from inclusive-multicast (type 3) routes: where to flood.
+    pub vteps: BTreeSet<IpAddr>,
+    /// MAC addresses, from MAC/IP advertisement (type 2) routes, lowercase `aa:bb:...`.
+    pub macs: BTreeSet<String>,
 }
 
 /// A non-zero origination mark for an endpoint: 32-bit FNV-1a of its UID, 0 mapped to 1 (0 is

@@ -71,6 +71,7 @@ async fn an_ipv6_network_is_originated_and_filtered() {
         neighbors: vec![LOOPBACK],
         import: ImportRule::Only(origin_b.networks.clone()),
         export: ExportRule::Only(origin_a.networks.clone()),
+        evpn: None,
     };
     // B also announces one it does not declare, and A has one it must not export.
     let by_hand = [

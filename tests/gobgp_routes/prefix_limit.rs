@@ -61,6 +61,7 @@ async fn more_prefixes_than_the_limit_shut_the_session_until_the_limit_is_raised
         neighbors: vec![ab],
         import: ImportRule::Any,
         export: ExportRule::None,
+        evpn: None,
     };
 
     // B sends 3, A accepts 2: A shuts the session down (Cease, maximum number of prefixes).

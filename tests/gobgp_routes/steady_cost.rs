@@ -57,6 +57,7 @@ async fn a_steady_reconcile_writes_nothing_and_reads_a_bounded_amount() {
         neighbors: vec![IpAddr::V4(addr(B))],
         import: ImportRule::Only(b_nets),
         export: ExportRule::Only(a_nets),
+        evpn: None,
     };
     // The operator's table on A: 200 paths of their own, which a whole-table read would list.
     for i in 0..200u32 {

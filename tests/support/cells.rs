@@ -73,10 +73,37 @@ impl TrafficCells {
     /// every route it gave FRR out of its own cell's kernel at once, whatever the interconnect
     /// says.
     pub fn create_with(prefix: &str, a_lo: &[&str], b_lo: &[&str], graceful: bool) -> TrafficCells {
+        Self::create_fabric(
+            prefix,
+            a_lo,
+            b_lo,
+            Fabric {
+                graceful,
+                evpn: false,
+            },
+        )
+    }
+
+    /// Like [`TrafficCells::create`], each cell's fabric session carrying `l2vpn-evpn` too: FRR
+    /// advertises the VNIs of the cell's VXLAN devices (`advertise-all-vni`) and programs the
+    /// kernel's forwarding entries from the other cell's EVPN routes (segments.rs).
+    pub fn create_evpn(prefix: &str, a_lo: &[&str], b_lo: &[&str]) -> TrafficCells {
+        Self::create_fabric(
+            prefix,
+            a_lo,
+            b_lo,
+            Fabric {
+                graceful: false,
+                evpn: true,
+            },
+        )
+    }
+
+    fn create_fabric(prefix: &str, a_lo: &[&str], b_lo: &[&str], fabric: Fabric) -> TrafficCells {
         let began = Instant::now();
         let pair = CellPair::create();
-        let a = TrafficCell::start(&format!("{prefix}-a"), 65401, &pair.a, a_lo, graceful);
-        let b = TrafficCell::start(&format!("{prefix}-b"), 65402, &pair.b, b_lo, graceful);
+        let a = TrafficCell::start(&format!("{prefix}-a"), 65401, &pair.a, a_lo, fabric);
+        let b = TrafficCell::start(&format!("{prefix}-b"), 65402, &pair.b, b_lo, fabric);
         for cell in [&a, &b] {
             cell.wait_fabric();
         }
@@ -96,7 +123,8 @@ impl TrafficCells {
 }
 
 impl TrafficCell {
-    fn start(name: &str, asn: u32, net: &NetCell, lo: &[&str], graceful: bool) -> TrafficCell {
+    fn start(name: &str, asn: u32, net: &NetCell, lo: &[&str], fabric: Fabric) -> TrafficCell {
+        let graceful = fabric.graceful;
         let fabric_address = add(net.underlay, 4);
         let mut addresses = vec![format!("{fabric_address}/32")];
         addresses.extend(lo.iter().map(|a| a.to_string()));
@@ -108,8 +136,14 @@ impl TrafficCell {
         if graceful {
             toml.push_str(FABRIC_GRACEFUL_RESTART);
         }
+        if fabric.evpn {
+            toml.push_str(FABRIC_EVPN);
+        }
         let speaker = Gobgpd::start_in_netns_with_config(name, &net.netns, net.api_host, net.underlay, &toml);
-        let fabric = FabricRouter::start(name, &net.netns, asn, fabric_address, net.underlay, graceful);
+        let fabric = match fabric.evpn {
+            true => FabricRouter::start_evpn(name, &net.netns, asn, fabric_address, net.underlay),
+            false => FabricRouter::start(name, &net.netns, asn, fabric_address, net.underlay, graceful),
+        };
         TrafficCell {
             name: name.to_owned(),
             asn,
@@ -232,6 +266,24 @@ fn speaker_toml(asn: u32, underlay: Ipv4Addr, fabric: Ipv4Addr, graceful: bool) 
          \x20   route-reflector-cluster-id = \"{underlay}\"\n"
     )
 }
+
+/// What a cell's fabric session carries beside IPv4 unicast.
+#[derive(Clone, Copy, Debug)]
+struct Fabric {
+    graceful: bool,
+    evpn: bool,
+}
+
+/// Appended to the fabric neighbour of [`speaker_toml`]: both families on the session with the
+/// cell's FRR (listing one family replaces GoBGP's default of IPv4 unicast alone).
+const FABRIC_EVPN: &str = "\
+\x20 [[neighbors.afi-safis]]
+\x20   [neighbors.afi-safis.config]
+\x20     afi-safi-name = \"ipv4-unicast\"
+\x20 [[neighbors.afi-safis]]
+\x20   [neighbors.afi-safis.config]
+\x20     afi-safi-name = \"l2vpn-evpn\"
+";
 
 /// Appended to the fabric neighbour of [`speaker_toml`] (GoBGP's graceful restart guide,
 /// "Restarting speaker": the neighbour's `graceful-restart` and its family's

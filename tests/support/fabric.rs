@@ -68,6 +68,10 @@ impl FabricRouter {
         speaker: Ipv4Addr,
         graceful: bool,
     ) -> FabricRouter {
+        Self::start_with(name, netns, address, &bgpd_conf(asn, address, speaker, graceful))
+    }
+
+    fn start_with(name: &str, netns: &str, address: Ipv4Addr, conf: &str) -> FabricRouter {
         if let Some(why) = unavailable() {
             panic!("{why}");
         }
@@ -78,11 +82,7 @@ impl FabricRouter {
         // The daemons drop to user `frr`: they must be able to write their sockets and logs.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
         std::fs::write(dir.path().join("zebra.conf"), "").expect("write zebra.conf");
-        std::fs::write(
-            dir.path().join("bgpd.conf"),
-            bgpd_conf(asn, address, speaker, graceful),
-        )
-        .expect("write bgpd.conf");
+        std::fs::write(dir.path().join("bgpd.conf"), conf).expect("write bgpd.conf");
         let mut router = FabricRouter {
             name: name.to_owned(),
             address,
@@ -96,6 +96,24 @@ impl FabricRouter {
         let listen = address.to_string();
         router.bgpd = Some(router.spawn("bgpd", &["-p", &FABRIC_BGP_PORT.to_string(), "-l", &listen]));
         router
+    }
+
+    /// Like [`FabricRouter::start`] without graceful restart, and with EVPN on the session to
+    /// the speaker: bgpd advertises every VNI of the namespace's VXLAN devices and installs the
+    /// remote VTEPs and MACs it learns into the kernel's forwarding database (FRR's EVPN guide,
+    /// "advertise-all-vni").
+    pub fn start_evpn(
+        name: &str,
+        netns: &str,
+        asn: u32,
+        address: Ipv4Addr,
+        speaker: Ipv4Addr,
+    ) -> FabricRouter {
+        let conf = format!(
+            "{}\x20address-family l2vpn evpn\n\x20 neighbor {speaker} activate\n\x20 advertise-all-vni\n\x20exit-address-family\n",
+            bgpd_conf(asn, address, speaker, false)
+        );
+        Self::start_with(name, netns, address, &conf)
     }
 
     fn path(&self, file: &str) -> PathBuf {

@@ -112,6 +112,20 @@ impl Endpoint {
         self.spec("networks", Value::Array(networks))
     }
 
+    /// `spec.l2Segments`: `(name, vni)` pairs.
+    pub fn l2_segments(self, segments: &[(&str, u32)]) -> Self {
+        let list: Vec<Value> = segments
+            .iter()
+            .map(|(n, v)| json!({"name": n, "vni": v}))
+            .collect();
+        self.spec("l2Segments", Value::Array(list))
+    }
+
+    /// `spec.vtep`.
+    pub fn vtep(self, vtep: impl Display) -> Self {
+        self.spec("vtep", json!(vtep.to_string()))
+    }
+
     /// `spec.neutron` as written in a manifest (camelCase JSON).
     pub fn neutron(self, neutron: Value) -> Self {
         self.spec("neutron", neutron)
@@ -168,6 +182,12 @@ impl Interconnect {
     /// `spec.bgp.gracefulRestart` with `enabled` and `restartTime` (seconds).
     pub fn graceful_restart(mut self, enabled: bool, restart_time: u16) -> Self {
         self.0["spec"]["bgp"]["gracefulRestart"] = json!({"enabled": enabled, "restartTime": restart_time});
+        self
+    }
+
+    /// `spec.l2` as written in a manifest (camelCase JSON).
+    pub fn l2(mut self, l2: Value) -> Self {
+        self.0["spec"]["l2"] = l2;
         self
     }
 

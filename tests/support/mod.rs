@@ -16,6 +16,7 @@ pub mod neutron;
 pub mod odl_server;
 pub mod packets;
 pub mod prometheus;
+pub mod segments;
 
 pub use control_plane::{ControlPlane, control_plane, free_port, report};
 pub use controller::ControllerProcess;

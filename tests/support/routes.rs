@@ -203,6 +203,7 @@ pub fn cellnet_names(a: &Cell) -> Vec<String> {
         a.gobgpd.cli(&["policy", "-j"]),
         a.gobgpd.cli(&["policy", "prefix", "-j"]),
         a.gobgpd.cli(&["policy", "neighbor", "-j"]),
+        a.gobgpd.cli(&["policy", "ext-community", "-j"]),
         a.gobgpd.cli(&["policy", "statement", "-j"]),
         a.gobgpd.cli(&["global", "policy", "import", "-j"]),
         a.gobgpd.cli(&["global", "policy", "export", "-j"]),

@@ -161,6 +161,23 @@ pub struct InfraEndpointSpec {
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["cidr".into()]))]
     pub networks: Vec<crate::api::routes::Network>,
+
+    /// The VXLAN tunnel address of the cell behind this endpoint (an IPv4 or IPv6 address): where
+    /// other cells send the frames of its stretched L2 segments. Default: `address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 45))]
+    #[x_kube(validation = Rule::new("isIP(self)").message("spec.vtep must be an IPv4 or IPv6 address without a zone"))]
+    pub vtep: Option<String>,
+
+    /// The L2 segments (VXLAN networks) of the cell that interconnects may stretch to other
+    /// cells (at most 256; each `name` and each `vni` once). The cell's fabric announces them
+    /// with EVPN; cellnet carries them between cells where `spec.l2` of a CellInterconnect asks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.vni == s.vni))")
+        .message("spec.l2Segments: each vni may appear only once"))]
+    pub l2_segments: Vec<crate::api::segments::L2Segment>,
 }
 
 fn default_port() -> u16 {
@@ -179,5 +196,10 @@ impl InfraEndpointSpec {
     /// Whether cellnet configures this endpoint (it has an SDN controller).
     pub fn is_managed(&self) -> bool {
         self.sdn.is_some()
+    }
+
+    /// The VXLAN tunnel address: `vtep`, else `address`.
+    pub fn effective_vtep(&self) -> &str {
+        self.vtep.as_deref().unwrap_or(&self.address)
     }
 }

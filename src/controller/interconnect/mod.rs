@@ -20,6 +20,7 @@ mod publish;
 mod report;
 mod route_status;
 mod routes;
+mod segment_status;
 mod status;
 mod stuck;
 mod unstick;

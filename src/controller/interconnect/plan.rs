@@ -7,6 +7,7 @@ use kube::{Resource, ResourceExt};
 
 use super::super::networks::{self, Carried, Conflict};
 use super::super::problem::Problem;
+use super::super::segments;
 use super::super::speakers::{SpeakerKey, speaker_key};
 use super::super::target::{self, Checked};
 use crate::api::{self, AdminState, CellInterconnect, InfraEndpoint, PassiveSide, Reason, SdnKind};
@@ -63,6 +64,8 @@ pub struct RoutesPlan {
     pub filter: Option<RouteFilter>,
     pub origination: Option<Origination>,
     pub carried: Carried,
+    /// The L2 segments `spec.l2` stretches, or why none is; `None` without `spec.l2`.
+    pub segments: Option<Result<Vec<segments::Stretched>, segments::SegmentProblem>>,
 }
 
 /// One endpoint and the conflicts of its networks.
@@ -73,6 +76,11 @@ fn routes_plan(cic: &CellInterconnect, this: WithConflicts, other: WithConflicts
         filter: networks::route_filter(cic, this, other),
         origination: networks::origination(this.0, this.1).map(|a| a.origination),
         carried: networks::carried(cic, this, other),
+        segments: cic
+            .spec
+            .l2
+            .as_ref()
+            .map(|l2| segments::stretched(Some(l2), this.0, other.0)),
     }
 }
 
@@ -181,7 +189,14 @@ pub fn plan_side(
     let target = target?;
     let routes = routes_plan(cic, (this, this_conflicts), (other, other_conflicts));
     let speaker_config = target::speaker_config(this)?;
-    let peer = peer_config(cic, this, other, password)?;
+    let mut peer = peer_config(cic, this, other, password)?;
+    // Stretched L2 segments travel as EVPN routes, beside the families the user asked for.
+    if routes.filter.as_ref().is_some_and(|f| f.evpn.is_some())
+        && !peer.families.contains(&AddressFamily::L2vpnEvpn)
+    {
+        peer.families.push(AddressFamily::L2vpnEvpn);
+        peer.families.sort();
+    }
     // Two endpoints on one address (a test set-up) would make the peer look stale to itself.
     let stale_peer = (this.spec.address != other.spec.address)
         .then(|| recorded_peer(cic, this))

@@ -174,6 +174,39 @@ fn one_side_listens_only_when_both_are_managed() {
 }
 
 #[test]
+fn stretched_segments_add_the_evpn_family_and_an_evpn_filter() {
+    let with_segments = |name: &str, address: &str, asn: u32| {
+        let mut ep = endpoint(name, address, asn, 179);
+        ep.spec.l2_segments = vec![api::L2Segment {
+            name: "vip".into(),
+            vni: 100,
+        }];
+        ep
+    };
+    let (a, b) = (
+        with_segments("a", "127.0.0.11", 65011),
+        with_segments("b", "127.0.0.12", 65012),
+    );
+    let mut cic = interconnect(json!({}));
+    let plain = plan_side(&cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap();
+    assert_eq!(plain.peer.families, [AddressFamily::Ipv4Unicast]);
+    assert_eq!(
+        plain.routes.filter.unwrap().evpn,
+        None,
+        "no spec.l2: nothing stretched"
+    );
+
+    cic.spec.l2 = Some(api::L2Spec::default());
+    let side = plan_side(&cic, (&a, &[]), (&b, &[]), Ok(target()), None).unwrap();
+    assert_eq!(
+        side.peer.families,
+        [AddressFamily::Ipv4Unicast, AddressFamily::L2vpnEvpn]
+    );
+    let evpn = side.routes.filter.unwrap().evpn.unwrap();
+    assert_eq!(evpn.import, [crate::sdn::routes::RouteTargetMatch::Vni(100)]);
+}
+
+#[test]
 fn graceful_restart_reaches_the_peer_only_when_enabled() {
     let (a, b) = (
         endpoint("a", "127.0.0.11", 65011, 1790),

@@ -7,6 +7,7 @@ use super::apply::{Applied, Failure, SideFacts};
 use super::ledger::{self, Ledger};
 use super::plan::{SideId, SidePlan};
 use super::route_status::SideRoutes;
+use super::segment_status::SideSegments;
 use super::status::{self, SideResult};
 use crate::api::{Reason, SideStatus};
 use crate::sdn::{Ownership, PeerDiagnostics, PeerOutcome, RoutesOutcome, SessionState};
@@ -84,6 +85,7 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
     for f in found {
         let (id, result) = side_result(f, &mut report.notes, &mut report.tallies);
         let routes = side_routes(f, &mut report.notes, &mut report.tallies);
+        let segments = side_segments(f);
         report.sides.push(status::Side {
             cell: id.cell.clone(),
             sdn: id.sdn,
@@ -92,6 +94,7 @@ pub fn report(found: &[Found; 2], before: [Option<&SideStatus>; 2]) -> Report {
             graceful_restart_negotiated: graceful_restart_negotiated(f),
             result,
             routes,
+            segments,
             health: Box::new(status::Health {
                 diagnostics: diagnostics_of(f),
                 ..Default::default()
@@ -181,6 +184,21 @@ fn side_routes(found: &Found, notes: &mut Notes, tallies: &mut Vec<Tally>) -> Op
         not_carried: plan.routes.carried.not_carried.clone(),
         observed,
     }))
+}
+
+/// A managed side's L2 segments, when `spec.l2` is set.
+fn side_segments(found: &Found) -> Option<Box<SideSegments>> {
+    let Found::Applied(_, plan, facts) = found else {
+        return None;
+    };
+    let stretched = plan.routes.segments.clone()?;
+    let observed = facts
+        .result
+        .as_ref()
+        .ok()
+        .and_then(|a| a.routes.as_ref())
+        .and_then(|r| r.segments.clone());
+    Some(Box::new(SideSegments { stretched, observed }))
 }
 
 /// A filter write is drift repaired when the spec did not change since the side was configured.

@@ -170,6 +170,7 @@ mod tests {
                 not_carried: Vec::new(),
                 observed: Ok(counts),
             })),
+            segments: None,
             health: Default::default(),
         }
     }

@@ -6,7 +6,7 @@ use super::super::problem::Problem;
 use super::super::speakers::speaker_key;
 use super::plan::RoutesPlan;
 use crate::sdn::routes::ImportRule;
-use crate::sdn::{RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnTarget};
+use crate::sdn::{RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnTarget, SegmentsSeen};
 
 /// What the routes step found on one side.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +15,8 @@ pub struct RoutesFacts {
     pub filter: Result<RoutesOutcome, Problem>,
     /// The counts towards the other side (`None`: not read, the filter failed).
     pub counts: Option<Result<RouteCounts, Problem>>,
+    /// The other cell's EVPN routes (`None`: not read: nothing is stretched, or the filter failed).
+    pub segments: Option<Result<SegmentsSeen, Problem>>,
 }
 
 /// Ensures the filter and reads the counts; `None` when there is no filter to ensure (the other
@@ -37,6 +39,7 @@ pub async fn exchange(
         return Some(RoutesFacts {
             filter: outcome,
             counts: None,
+            segments: None,
         });
     }
     let counts = match &plan.origination {
@@ -59,8 +62,17 @@ pub async fn exchange(
             )
         }
     };
+    let segments = match filter.evpn {
+        None => None,
+        Some(_) => {
+            let _timer = ctx.metrics.sdn_timer(target, "observe_segments");
+            let seen = backend.observe_segments(filter.neighbors[0]).await;
+            Some(seen.map_err(Problem::from))
+        }
+    };
     Some(RoutesFacts {
         filter: outcome,
         counts,
+        segments,
     })
 }

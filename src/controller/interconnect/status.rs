@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::super::problem::Problem;
 use super::dereference::Unresolved;
 use super::route_status::{self, SideRoutes};
-use crate::api::conditions::{set_condition, set_progress};
+use super::segment_status::{self, SegmentsVerdict, SideSegments};
+use crate::api::conditions::{remove_condition, set_condition, set_progress};
 use crate::api::{CellInterconnectStatus, ConditionType, Reason, SdnKind, SessionState, SideStatus};
 use crate::sdn;
 
@@ -26,6 +27,8 @@ pub struct Side {
     pub result: SideResult,
     /// A managed side's routes, once its peer is in place.
     pub routes: Option<Box<SideRoutes>>,
+    /// A managed side's L2 segments, when `spec.l2` is set.
+    pub segments: Option<Box<SideSegments>>,
     /// What the speaker says about a session that is down, and what cellnet did about it (boxed:
     /// most sides are up, and `Outcome` holds two).
     pub health: Box<Health>,
@@ -144,6 +147,9 @@ fn side_status(old: Option<&SideStatus>, side: &Side, now: &Time) -> SideStatus 
         new.established_since = Some(now.clone());
     }
     new.routes = side.routes.as_deref().and_then(route_status::route_status);
+    if let Some(segments) = side.segments.as_deref() {
+        (new.segments, new.segment_routes_rejected) = segment_status::segment_status(segments);
+    }
     health_status(&mut new, &old, side, now);
     new
 }
@@ -210,6 +216,21 @@ fn with_routes(session: Verdict, routes: &route_status::RoutesVerdict) -> Verdic
         message: routes.message.clone(),
         stalled: routes.stalled,
         next: Next::Recheck,
+    }
+}
+
+/// A ready interconnect is held back by stretched segments whose other cell's VTEP a side lacks
+/// (or that the spec cannot stretch).
+fn with_segments(v: Verdict, segments: Option<&SegmentsVerdict>) -> Verdict {
+    match segments {
+        Some(s) if v.ready && !s.ok => Verdict {
+            ready: false,
+            reason: s.reason,
+            message: s.message.clone(),
+            stalled: s.stalled,
+            next: if s.stalled { Next::Resync } else { Next::Recheck },
+        },
+        _ => v,
     }
 }
 
@@ -369,7 +390,17 @@ fn sides_status(
         generation,
         now,
     );
-    let v = with_routes(session, &routes);
+    let segments = segment_status::segments_verdict(local, remote);
+    let t = ConditionType::SegmentsStretched;
+    match &segments {
+        Some(s) => {
+            set_condition(conds, t, s.ok, s.reason.as_str(), &s.message, generation, now);
+        }
+        None => {
+            remove_condition(conds, t);
+        }
+    }
+    let v = with_segments(with_routes(session, &routes), segments.as_ref());
     let reconciling = !v.ready && !v.stalled && v.reason != Reason::AdministrativelyDown;
     (v.ready, v.reason, v.message, v.stalled, reconciling)
 }

@@ -14,6 +14,7 @@ fn side(cell: &str, result: SideResult) -> Side {
         graceful_restart_negotiated: None,
         result,
         routes: None,
+        segments: None,
         health: Default::default(),
     }
 }

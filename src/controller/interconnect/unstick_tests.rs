@@ -45,6 +45,7 @@ fn side(session: SessionState, opens: u64, sent: u64) -> status::Side {
             last_error: None,
         },
         routes: None,
+        segments: None,
         health: Box::new(status::Health {
             diagnostics: PeerDiagnostics {
                 opens_received: Some(opens),

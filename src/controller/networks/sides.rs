@@ -9,6 +9,7 @@ use kube::ResourceExt;
 use super::conflicts::Conflict;
 use super::declared::declared;
 use crate::api::{self, CellInterconnect, ExportPolicy, ImportPolicy, InfraEndpoint};
+use crate::controller::segments;
 use crate::sdn::OWNER_PREFIX;
 use crate::sdn::routes::{ExportRule, ImportRule, Origination, RouteFilter, mark_of};
 
@@ -152,10 +153,13 @@ pub fn route_filter(
         ExportPolicy::None => ExportRule::None,
         ExportPolicy::Networks => ExportRule::Only(announced_by(this.0, this.1)),
     };
+    // A segment problem stretches nothing (the interconnect's status says why).
+    let stretched = segments::stretched(cic.spec.l2.as_ref(), this.0, other.0).unwrap_or_default();
     Some(RouteFilter {
         key: filter_key(&cic.namespace().unwrap_or_default(), &cic.name_any()),
         neighbors: vec![neighbor],
         import,
         export,
+        evpn: segments::evpn_filter(cic.spec.l2.as_ref(), &stretched),
     })
 }

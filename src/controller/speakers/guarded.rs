@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 use super::health::Health;
 use crate::sdn::{
     Ensured, ObservedPeer, Origination, PeerConfig, RemoveOutcome, ResetOutcome, RouteCounts, RouteFilter,
-    RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
+    RoutesOutcome, SdnBackend, SdnError, SdnEvent, SegmentsSeen, SpeakerConfig, SpeakerOutcome,
 };
 
 pub struct Guarded {
@@ -62,6 +62,9 @@ impl SdnBackend for Guarded {
     }
     async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
         self.health.call(self.inner.routes_digest()).await
+    }
+    async fn observe_segments(&self, neighbor: IpAddr) -> Result<SegmentsSeen, SdnError> {
+        self.health.call(self.inner.observe_segments(neighbor)).await
     }
     async fn observe_routes(
         &self,

@@ -447,6 +447,10 @@ impl SdnBackend for GoBgp {
         GoBgp::remove_route_filter(self, key).await
     }
 
+    async fn observe_segments(&self, neighbor: IpAddr) -> Result<crate::sdn::SegmentsSeen, SdnError> {
+        GoBgp::observe_segments(self, neighbor).await
+    }
+
     async fn observe_routes(
         &self,
         origination: &Origination,

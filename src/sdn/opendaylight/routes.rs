@@ -309,6 +309,18 @@ fn kind_of(entry: &serde_json::Value) -> AppPeer {
 /// `import: Any` with `export: Networks` needs nothing on OpenDaylight (the export is what
 /// the application peer originates); every other rule has no documented API.
 pub(super) fn check_filter(filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
+    if filter.evpn.is_some() {
+        // Accepting only some route targets from one neighbour is a routing-policy change, and
+        // the guide documents no next hop left unchanged: the VTEP would be rewritten.
+        return Err(SdnError::Unsupported(
+            "L2 segments: OpenDaylight's guides document the l2vpn-evpn family \
+             (bgp-user-guide-evpn-family.rst) but no route-target condition for one neighbour in \
+             bgp-user-guide-rib-config-policies.rst (\"If policy is reconfigured, protocol must be \
+             re configured again\") and no unchanged EVPN next hop: stretch segments only between \
+             GoBGP sides"
+                .into(),
+        ));
+    }
     match (&filter.import, &filter.export) {
         (ImportRule::Any, ExportRule::Only(_)) => Ok(RoutesOutcome::Unchanged),
         (ImportRule::Any, ExportRule::None) => Err(SdnError::Unsupported(
@@ -331,12 +343,25 @@ pub(super) fn check_filter(filter: &RouteFilter) -> Result<RoutesOutcome, SdnErr
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_evpn_filter_is_unsupported_naming_the_guides() {
+        let mut f = filter(ImportRule::Any, ExportRule::Only(vec![]));
+        assert!(check_filter(&f).is_ok());
+        f.evpn = Some(crate::sdn::routes::EvpnFilter {
+            import: vec![crate::sdn::routes::RouteTargetMatch::Vni(100)],
+            export: vec![],
+        });
+        let err = check_filter(&f).unwrap_err().to_string();
+        assert!(err.contains("bgp-user-guide-rib-config-policies.rst"), "{err}");
+    }
+
     fn filter(import: ImportRule, export: ExportRule) -> RouteFilter {
         RouteFilter {
             key: "0a1b2c3d".into(),
             neighbors: vec!["198.51.100.2".parse().unwrap()],
             import,
             export,
+            evpn: None,
         }
     }
 

@@ -26,9 +26,19 @@ impl GoBgp {
         name: &str,
         neighbor: bool,
     ) -> Result<Option<proto::DefinedSet>, SdnError> {
+        let defined_type = super::wire::defined_set(name, neighbor, &[]).defined_type;
+        self.defined_set_of_type(name, defined_type).await
+    }
+
+    /// The defined set `name` of GoBGP's `defined_type`, if it exists.
+    pub(super) async fn defined_set_of_type(
+        &self,
+        name: &str,
+        defined_type: i32,
+    ) -> Result<Option<proto::DefinedSet>, SdnError> {
         let mut client = self.client.clone();
         let request = proto::ListDefinedSetRequest {
-            defined_type: super::wire::defined_set(name, neighbor, &[]).defined_type,
+            defined_type,
             name: name.to_owned(),
         };
         let wanted = name.to_owned();

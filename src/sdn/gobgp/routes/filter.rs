@@ -48,15 +48,21 @@ impl GoBgp {
         let desired = model::desired(key, filter);
         let clean_since = self.memo.filter_clean_since(key);
         let read_at = Instant::now();
-        let observed = self
+        let (observed, policies) = self
             .read_filter_state(key, &desired, clean_since.is_some())
             .await?;
+        // EVPN objects come after the unicast ones (they use the peers set and the policies)
+        // and go before them.
+        let evpn_wanted = filter.is_some_and(|f| f.evpn.is_some());
+        let mut done = match evpn_wanted {
+            false => self.converge_evpn(key, filter, &policies).await?,
+            true => Vec::new(),
+        };
         let plan = plan::filter_plan(key, &desired, &observed);
         if !plan.is_empty() {
             self.memo.filter_writing(key);
         }
         let sent = self.sent_before_narrowing(&plan).await?;
-        let mut done = Vec::new();
         for write in plan {
             if let Write::HardReset { neighbor } = write {
                 done.extend(self.take_back(neighbor, sent.get(&neighbor)).await?);
@@ -70,6 +76,9 @@ impl GoBgp {
                 Applied::Skipped => {}
                 Applied::Conflict(reason) => return Ok(RoutesOutcome::Conflict { reason }),
             }
+        }
+        if evpn_wanted {
+            done.extend(self.converge_evpn(key, filter, &policies).await?);
         }
         if !done.is_empty() {
             tracing::info!(endpoint = %self.endpoint, key, writes = ?done, "GoBGP route filter changed");
@@ -129,8 +138,9 @@ impl GoBgp {
         key: &str,
         desired: &Desired,
         narrow: bool,
-    ) -> Result<Observed, SdnError> {
+    ) -> Result<(Observed, Policies), SdnError> {
         let mut observed = Observed::default();
+        let mut policies = Policies::new();
         for direction in Direction::BOTH {
             if let Some(policy) = self.policy(direction.policy()).await? {
                 let statements = policy
@@ -139,6 +149,7 @@ impl GoBgp {
                     .map(|s| wire::statement_from_proto(direction, s))
                     .collect();
                 observed.policies.insert(direction, statements);
+                policies.insert(direction, policy);
             }
         }
         for (direction, assignment) in self.assignments().await? {
@@ -154,7 +165,7 @@ impl GoBgp {
                 observed.sets.insert(name, wire::set_from_proto(&set));
             }
         }
-        Ok(observed)
+        Ok((observed, policies))
     }
 
     async fn apply_filter_write(&self, write: &Write) -> Result<Applied, SdnError> {
@@ -211,7 +222,7 @@ impl GoBgp {
     /// Puts cellnet's policy first in the global assignment, the others after it in their
     /// order, keeping the default action. GoBGP has no compare-and-swap: read, write, read
     /// again; if someone changed the others in between, once more, then a conflict.
-    async fn put_first(&self, direction: Direction) -> Result<Applied, SdnError> {
+    pub(super) async fn put_first(&self, direction: Direction) -> Result<Applied, SdnError> {
         let ours = direction.policy();
         for _ in 0..2 {
             let before = self.assignment(direction).await?;
@@ -274,8 +285,11 @@ impl GoBgp {
     }
 }
 
+/// cellnet's policies as listed, by direction.
+pub(super) type Policies = BTreeMap<Direction, proto::Policy>;
+
 /// What applying one planned write did.
-enum Applied {
+pub(super) enum Applied {
     /// Done, after the extra writes it needed (named).
     Written(Vec<String>),
     /// Not needed after all (already in place, or a reset of a peer with no session).
@@ -296,7 +310,10 @@ fn named_sets(key: &str, desired: &Desired, observed: &Observed) -> Option<BTree
     let ours = names::filter_prefix(key);
     let mut named: BTreeSet<String> = desired.sets.keys().cloned().collect();
     let listed = observed.policies.values().flatten();
-    for statement in listed.filter(|s| s.name.starts_with(&ours)) {
+    let unicast = |s: &&model::ObservedStatement| {
+        s.name.starts_with(&ours) && !super::evpn::plan::is_evpn_statement(&s.name)
+    };
+    for statement in listed.filter(unicast) {
         let shape = statement.shape.as_ref()?;
         named.insert(shape.peers.clone());
         named.extend(shape.allowed.clone());

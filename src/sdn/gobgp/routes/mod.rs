@@ -17,6 +17,7 @@
 //! steady reconcile reads only what it names (a full read every 15 minutes or after a failure).
 mod calls;
 mod digest;
+pub mod evpn;
 mod filter;
 mod memo;
 pub mod model;

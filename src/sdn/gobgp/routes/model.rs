@@ -80,6 +80,9 @@ pub struct Observed {
 pub struct Desired {
     pub sets: BTreeMap<String, Set>,
     pub statements: Vec<Statement>,
+    /// The filter has an EVPN part (its own plan, `evpn`): its statements sit in both of
+    /// cellnet's policies and use the peers set, which must then stay and be assigned.
+    pub evpn: bool,
 }
 
 /// The objects `filter` needs (`None`: none, the filter is being removed).
@@ -87,7 +90,10 @@ pub fn desired(key: &str, filter: Option<&RouteFilter>) -> Desired {
     let Some(filter) = filter else {
         return Desired::default();
     };
-    let mut want = Desired::default();
+    let mut want = Desired {
+        evpn: filter.evpn.is_some(),
+        ..Default::default()
+    };
     let rules = [
         (Direction::Import, allowed_import(&filter.import)),
         (Direction::Export, Some(allowed_export(&filter.export))),
@@ -111,7 +117,7 @@ pub fn desired(key: &str, filter: Option<&RouteFilter>) -> Desired {
             }
         }
     }
-    if !want.statements.is_empty() {
+    if !want.statements.is_empty() || want.evpn {
         let members = filter.neighbors.iter().map(|a| Member::host(*a)).collect();
         let peers = Set {
             neighbor: true,

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::model::{Desired, Member, Observed, Statement};
+use super::evpn::plan::is_evpn_statement;
+use super::model::{Desired, Member, Observed, ObservedStatement, Statement};
 use super::names::{self, Direction};
 use crate::sdn::routes::Origination;
 
@@ -178,7 +179,9 @@ fn statement_changes(
                 None => adds.push(want.clone()),
             }
         }
-        for h in have.iter().filter(|h| h.name.starts_with(&ours)) {
+        // The EVPN statements have a plan of their own (`evpn`).
+        let unicast = |h: &&ObservedStatement| h.name.starts_with(&ours) && !is_evpn_statement(&h.name);
+        for h in have.iter().filter(unicast) {
             if !desired.statements.iter().any(|s| s.name == h.name) {
                 drops.push((direction, h.name.clone()));
             }
@@ -197,7 +200,7 @@ fn emptied_policies(key: &str, desired: &Desired, observed: &Observed) -> BTreeS
                 .policies
                 .get(d)
                 .is_some_and(|statements| statements.iter().any(|s| !s.name.starts_with(&ours)));
-            let wanted = desired.statements.iter().any(|s| s.direction == *d);
+            let wanted = desired.evpn || desired.statements.iter().any(|s| s.direction == *d);
             observed.policies.contains_key(d) && !others && !wanted
         })
         .collect()
@@ -218,7 +221,9 @@ fn assignment_fix(
         .policies
         .get(&direction)
         .is_some_and(|s| s.iter().any(|s| !s.name.starts_with(&others)));
-    let wanted = desired.statements.iter().any(|s| s.direction == direction);
+    // The EVPN plan assigns a policy it creates itself; here only one that exists is kept first.
+    let evpn = desired.evpn && observed.policies.contains_key(&direction);
+    let wanted = evpn || desired.statements.iter().any(|s| s.direction == direction);
     if !wanted && !kept {
         return None;
     }

@@ -25,6 +25,7 @@ fn filter(import: ImportRule) -> RouteFilter {
         neighbors: vec![ip("198.51.100.12")],
         import,
         export: ExportRule::Only(vec![net("192.0.2.0/25")]),
+        evpn: None,
     }
 }
 
@@ -182,6 +183,7 @@ fn only_a_narrower_export_resets_the_session() {
     let open = filter(ImportRule::Any);
     let closed = RouteFilter {
         export: ExportRule::None,
+        evpn: None,
         ..open.clone()
     };
     let writes = plan_for(Some(&closed), &holding(&model::desired(KEY, Some(&open))));
