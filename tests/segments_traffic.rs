@@ -61,6 +61,19 @@ fn segment(obj: &CellInterconnect, local: bool) -> Option<SegmentStatus> {
     side.segments.iter().find(|s| s.vni == VIP).cloned()
 }
 
+/// `kubectl cellnet <args>` against the test cluster: exit status and stdout.
+fn plugin(cp: &ControlPlane, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-cellnet"))
+        .args(args)
+        .env("KUBECONFIG", &cp.kubeconfig)
+        .output()
+        .expect("run kubectl-cellnet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Connects from `from` to `to`'s server; `Err` says why not.
 fn frames(from: &Host, to: &Listener) -> Result<String, String> {
     exchange(&from.netns, from.address, to.address)
@@ -127,6 +140,18 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
         },
     );
 
+    // What an operator sees: the plugin's segments document and a healthy diagnose step.
+    let (code, json) = plugin(cp, &["segments", "-n", ns, "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert_eq!(code, 0);
+    assert_eq!(
+        doc["interconnects"][0]["segments"][0]["remoteVteps"],
+        serde_json::json!([vtep_b]),
+        "{doc}"
+    );
+    let (_, walk) = plugin(cp, &["diagnose", "l2-a-b", "-n", ns]);
+    assert!(walk.contains("L2 segment vip (VNI 100) stretched"), "{walk}");
+
     // 2. VNI 200: both cells announce it, the interconnect does not stretch it: rejected, counted,
     // and no forwarding entry towards the other cell for it.
     assert!(
@@ -168,6 +193,8 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
         "{message}"
     );
     assert!(frames(&host_a, &on_b).is_err(), "frames crossed a cut underlay");
+    let (code, walk) = plugin(cp, &["diagnose", "l2-a-b", "-n", ns]);
+    assert_eq!(code, 3, "diagnose of a cut link: {walk}");
     cells.set_underlay(true);
     let (_, healed) = wait_for("frames again after the underlay is back", HEAL_TIMEOUT, || {
         (frames(&host_a, &on_b).ok().map(|_| ()), String::new())

@@ -8,6 +8,7 @@ mod gather;
 mod networks;
 mod probe;
 mod render;
+mod segments;
 mod steps;
 
 use std::time::Duration;
@@ -189,6 +190,7 @@ async fn walk(ctx: &Ctx, args: &DiagnoseArgs, ns: &str, cic: &CellInterconnect) 
     steps.extend(steps::chain(cic, &endpoints, &ready));
     steps.extend(networks::networks_steps(&endpoints));
     steps.extend(networks::routes_step(cic, &endpoints));
+    steps.extend(segments::segments_steps(cic));
     steps.push(steps::ready_condition(&ready));
     steps.push(steps::recent_events(gather::events(ctx, ns, name).await));
     if args.probe {
