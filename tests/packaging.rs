@@ -7,7 +7,10 @@ mod support;
 
 use std::process::Command;
 
-use ops::{argocd_health, find, helm_run, helm_template, kinds, repo, run, run_with_input, yaml_docs};
+use ops::{
+    argocd_health, assert_cluster_wide_secrets, find, helm_run, helm_template, kinds, repo, run,
+    run_with_input, yaml_docs,
+};
 use serde_json::{Value, json};
 
 fn kustomize_build() -> Vec<Value> {
@@ -944,15 +947,7 @@ fn helm_narrows_secret_access_to_namespaces() {
         "{:?}",
         kinds(&docs)
     );
-    let rules = &find(&docs, "ClusterRole", "cellnet-controller")["rules"];
-    assert!(
-        rules
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["resources"] == json!(["secrets"]) && r["verbs"] == json!(["get", "list", "watch"])),
-        "{rules}"
-    );
+    assert_cluster_wide_secrets(&docs);
 }
 
 /// The chart's PrometheusRule holds exactly the groups of deploy/monitoring/cellnet-alerts.yaml,

@@ -8,7 +8,10 @@ mod support;
 
 use std::process::Command;
 
-use ops::{find, helm_run, helm_template, kinds, kustomize_with, run_with_input, yaml_docs};
+use ops::{
+    assert_cluster_wide_secrets, find, helm_run, helm_template, kinds, kustomize_with, run_with_input,
+    yaml_docs,
+};
 use serde_json::{Value, json};
 
 fn kubectl() -> Command {
@@ -79,15 +82,7 @@ fn kustomize_components_open_secrets_cluster_wide_and_add_a_network_policy() {
         &kubectl_path(),
         &["cluster-wide-secrets", "network-policy"],
     ));
-    let rules = &find(&docs, "ClusterRole", "cellnet-controller")["rules"];
-    assert!(
-        rules
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["resources"] == json!(["secrets"]) && r["verbs"] == json!(["get", "list", "watch"])),
-        "{rules}"
-    );
+    assert_cluster_wide_secrets(&docs);
     assert!(
         !docs.iter().any(|d| d["metadata"]["name"] == "cellnet-secrets"),
         "the per-namespace Role is gone: {:?}",

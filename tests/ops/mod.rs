@@ -106,6 +106,21 @@ pub fn yaml_docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Panics unless the controller's ClusterRole may get, list and watch Secrets in every namespace.
+pub fn assert_cluster_wide_secrets(docs: &[Value]) {
+    let rules = &find(docs, "ClusterRole", "cellnet-controller")["rules"];
+    let secrets = serde_json::json!(["secrets"]);
+    let verbs = serde_json::json!(["get", "list", "watch"]);
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"] == secrets && r["verbs"] == verbs),
+        "{rules}"
+    );
+}
+
 /// The document of `kind` named `name`.
 pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter()
