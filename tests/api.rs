@@ -101,6 +101,12 @@ fn base_iep() -> Value {
     json!({"cell": "cell1", "address": "10.0.0.1", "asn": 65001})
 }
 
+/// `spec.neutron` of [`base_iep`] with this `network`.
+fn neutron(network: Value) -> Value {
+    json!({"cloudSecretRef": {"name": "region1"}, "cloud": "region1", "network": network,
+           "subnet": {"cidr": "10.0.0.0/24"}})
+}
+
 fn base_cic() -> Value {
     json!({"localEndpoint": {"name": "a"}, "remoteEndpoint": {"name": "b"}})
 }
@@ -187,6 +193,13 @@ fn bad_inputs() -> Vec<Bad> {
     let iep_with = |p: &str, v: Value| iep("bad", with(base_iep(), p, v));
     let cic_with = |p: &str, v: Value| cic("bad", with(base_cic(), p, v));
     let cel_addr: &[&str] = &["spec.address", "must be an IPv4 or IPv6 address"];
+    let iep_neutron = |network: Value, segments: Option<Value>| {
+        let mut spec = with(base_iep(), "/neutron", neutron(network));
+        if let Some(segments) = segments {
+            spec = with(spec, "/l2Segments", segments);
+        }
+        iep("bad", spec)
+    };
     vec![
         Bad {
             what: "address 10.0.0",
@@ -653,6 +666,98 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: Some(&["duplicate entries for key", "a"]),
         },
         Bad {
+            what: "vxlan network without a segment",
+            obj: iep_neutron(json!({"networkType": "vxlan"}), None),
+            expect: &[
+                "spec.neutron.network.segment",
+                "segment is required when networkType is vxlan",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "vxlan network with a physical network",
+            obj: iep_neutron(
+                json!({"networkType": "vxlan", "segment": "vip", "physicalNetwork": "p"}),
+                Some(json!([{"name": "vip", "vni": 10100}])),
+            ),
+            expect: &[
+                "spec.neutron.network.physicalNetwork",
+                "physicalNetwork is not allowed when networkType is vxlan",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "vxlan network with a VLAN ID",
+            obj: iep_neutron(
+                json!({"networkType": "vxlan", "segment": "vip", "segmentationId": 100}),
+                Some(json!([{"name": "vip", "vni": 10100}])),
+            ),
+            expect: &[
+                "spec.neutron.network.segmentationId",
+                "segmentationId is allowed only when networkType is vlan",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "flat network without a physical network",
+            obj: iep_neutron(json!({}), None),
+            expect: &[
+                "spec.neutron.network.physicalNetwork",
+                "physicalNetwork is required when networkType is flat or vlan",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "flat network naming a segment",
+            obj: iep_neutron(
+                json!({"physicalNetwork": "p", "segment": "vip"}),
+                Some(json!([{"name": "vip", "vni": 10100}])),
+            ),
+            expect: &[
+                "spec.neutron.network.segment",
+                "segment is allowed only when networkType is vxlan",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "vxlan network naming an undeclared segment",
+            obj: iep_neutron(
+                json!({"networkType": "vxlan", "segment": "vip"}),
+                Some(json!([{"name": "other", "vni": 10100}])),
+            ),
+            expect: &[
+                "spec.neutron.network.segment",
+                "must name a segment of spec.l2Segments",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "vxlan network naming a segment without any declared",
+            obj: iep_neutron(json!({"networkType": "vxlan", "segment": "vip"}), None),
+            expect: &[
+                "spec.neutron.network.segment",
+                "must name a segment of spec.l2Segments",
+            ],
+            by: By::Cel,
+            ssa_500: None,
+        },
+        Bad {
+            what: "segment not a DNS label",
+            obj: iep_neutron(
+                json!({"networkType": "vxlan", "segment": "VIP_net"}),
+                Some(json!([{"name": "vip", "vni": 10100}])),
+            ),
+            expect: &["spec.neutron.network.segment", "should match"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "vtep not an address",
             obj: iep_with("/vtep", json!("vtep.cell1")),
             expect: &["spec.vtep", "must be an IPv4 or IPv6 address"],
@@ -891,6 +996,12 @@ async fn valid_edge_cases_are_accepted_with_defaults() {
             "l2",
             json!({"cell": "cell4", "address": "192.0.2.4", "asn": 65004, "vtep": "2001:db8::4",
                    "l2Segments": [{"name": "vip", "vni": 1}, {"name": "vm-moves", "vni": 16777215}]}),
+        ),
+        iep(
+            "neutron-vxlan",
+            json!({"cell": "cell5", "address": "10.0.0.5", "asn": 65005,
+                   "l2Segments": [{"name": "vip", "vni": 10100}],
+                   "neutron": neutron(json!({"networkType": "vxlan", "segment": "vip"}))}),
         ),
         cic("l2-all", with(base_cic(), "/l2", json!({}))),
         cic(
@@ -1413,6 +1524,8 @@ fn kubectl_explain_shows_the_descriptions() {
         let out = eventually(cp, &["explain", field]);
         assert!(out.contains("cellnet.io/credentials"), "{field}: {out}");
     }
+    let out = eventually(cp, &["explain", "iep.spec.neutron.network.segment"]);
+    assert!(out.contains("spec.l2Segments") && out.contains("vxlan"), "{out}");
     let out = eventually(cp, &["explain", "cic.status.local.sessionState"]);
     assert!(out.contains("Established"), "{out}");
     let out = eventually(cp, &["explain", "infraendpoint"]);

@@ -339,6 +339,77 @@ async fn endpoint_creates_network_subnet_speaker_and_peer_repairs_drift_and_clea
     assert!(peers_named(n, &peer_name).is_empty());
 }
 
+/// The endpoint `ep1` of cell `cellv` declaring segment `vip` with `vni`, its Neutron network a
+/// vxlan network on that segment.
+fn vxlan_endpoint(vni: u32) -> String {
+    manifests::endpoint("ep1")
+        .cell("cellv")
+        .address("203.0.113.36")
+        .asn(65036)
+        .l2_segments(&[("vip", vni)])
+        .neutron(json!({
+            "cloudSecretRef": {"name": "region1"},
+            "cloud": "region1",
+            "network": {"networkType": "vxlan", "segment": "vip"},
+            "subnet": {"cidr": "203.0.113.0/24"},
+        }))
+        .yaml()
+}
+
+#[tokio::test]
+async fn a_vxlan_network_takes_the_vni_of_the_endpoints_segment_and_follows_it() {
+    let (cp, _, n) = env();
+    let ns = "neutron-vxlan";
+    namespace(cp, ns).await;
+    cp.apply(ns, &noauth_secret("region1", n));
+    let began = Instant::now();
+    cp.apply(ns, &vxlan_endpoint(10100));
+    let obj = wait_configured(cp, ns, "ep1");
+    let st = obj.neutron().expect("status.neutron");
+
+    // Neutron's network, read back from its API.
+    let nets = networks_named(n, "cellnet-cellv-ep1");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    let net = &nets[0];
+    assert_eq!(net["id"].as_str(), st.network_id.as_deref());
+    assert_eq!(net["provider:network_type"], "vxlan");
+    assert_eq!(net["provider:segmentation_id"], 10100);
+    assert_eq!(net["provider:physical_network"], Value::Null);
+    support::report(&format!(
+        "vxlan network on segment vip (VNI 10100) configured {:.1} s after apply:\n  \
+         provider:network_type {} provider:segmentation_id {} provider:physical_network {}",
+        began.elapsed().as_secs_f64(),
+        net["provider:network_type"],
+        net["provider:segmentation_id"],
+        net["provider:physical_network"]
+    ));
+
+    // The segment's VNI changes: the network is replaced with the new VNI, as for a VLAN ID.
+    let old = net["id"].as_str().unwrap().to_string();
+    cp.apply(ns, &vxlan_endpoint(10101));
+    let (moved, took) = wait_for("network on VNI 10101", TIMEOUT, || {
+        let nets = networks_named(n, "cellnet-cellv-ep1");
+        let found = nets
+            .first()
+            .filter(|x| x["provider:segmentation_id"] == 10101 && nets.len() == 1)
+            .cloned();
+        (found, format!("{nets:?}"))
+    });
+    assert_ne!(moved["id"], old.as_str(), "the network is replaced");
+    assert_eq!(n.api("GET", &format!("/networks/{old}"), None).0, 404);
+    support::report(&format!(
+        "segment VNI 10100 -> 10101: Neutron network replaced in {:.1} s",
+        took.as_secs_f64()
+    ));
+
+    cp.kubectl_run(&["delete", "-n", ns, "iep/ep1", "--wait=false"]);
+    wait_for("endpoint gone", TIMEOUT, || {
+        let o = cp.get::<InfraEndpoint>(ns, "ep1");
+        (o.is_none().then_some(()), format!("{:?}", o.map(|o| o.status)))
+    });
+    assert!(networks_named(n, "cellnet-cellv-ep1").is_empty());
+}
+
 #[tokio::test]
 async fn crd_refuses_bad_neutron_input() {
     let cp = support::control_plane();
@@ -375,7 +446,7 @@ async fn crd_refuses_bad_neutron_input() {
                 json!({"physicalNetwork": "p", "segmentationId": 100}),
                 "10.1.0.0/24",
             ),
-            "segmentationId is not allowed when networkType is flat",
+            "segmentationId is allowed only when networkType is vlan",
         ),
         (
             base(
@@ -383,6 +454,10 @@ async fn crd_refuses_bad_neutron_input() {
                 "10.1.0.0/24",
             ),
             "should be less than or equal to 4094",
+        ),
+        (
+            base(json!({"networkType": "vxlan", "segment": "vip"}), "10.1.0.0/24"),
+            "spec.neutron.network.segment must name a segment of spec.l2Segments",
         ),
     ];
     for (yaml, want) in cases {

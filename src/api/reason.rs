@@ -116,7 +116,9 @@ reasons! {
     /// message names it); neither is announced on the interconnects that join them until fixed.
     NetworkConflict => stalls: true,
     /// Interconnect: `spec.l2.segments` names a segment that an endpoint does not declare in
-    /// `spec.l2Segments`; nothing is stretched until it is fixed.
+    /// `spec.l2Segments`; nothing is stretched until it is fixed. Endpoint: the same for
+    /// `spec.neutron.network.segment` (an object from before the API server refused it); nothing
+    /// is changed in Neutron until it is fixed.
     SegmentNotDeclared => stalls: true,
     /// Interconnect: the two endpoints declare one VNI under two names, or one name with two
     /// VNIs; nothing is stretched until it is fixed.

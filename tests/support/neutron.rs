@@ -246,6 +246,8 @@ impl Neutron {
 
     fn write_conf(&self) {
         let d = self.dir.path().display();
+        // `vni_ranges` is the pool of tenant networks; an admin's provider network may take a VNI
+        // outside it (ML2's tunnel driver then records the allocation), as the vxlan test's 10100.
         let conf = format!(
             "[DEFAULT]\nauth_strategy = noauth\ncore_plugin = ml2\nservice_plugins = bgp\ntransport_url = fake://\n\
              api_workers = 0\nrpc_workers = 0\nrpc_state_report_workers = 0\nbind_host = 127.0.0.1\nbind_port = {port}\n\
@@ -255,6 +257,7 @@ impl Neutron {
              [ml2]\ntype_drivers = flat,vlan,vxlan\ntenant_network_types = vxlan\nmechanism_drivers =\n\
              [ml2_type_flat]\nflat_networks = *\n\
              [ml2_type_vlan]\nnetwork_vlan_ranges = infra,physnet-vlan\n\
+             [ml2_type_vxlan]\nvni_ranges = 1:100\n\
              [oslo_concurrency]\nlock_path = {d}/lock\n\
              [quotas]\nquota_driver = neutron.db.quota.driver_null.DbQuotaDriverNull\n",
             port = self.port

@@ -98,6 +98,14 @@ pub const DEFAULT_BGP_PORT: u16 = 179;
 .message("spec.neutron.subnet.cidr must contain spec.address")
 .field_path(".neutron.subnet.cidr")
 .reason(Reason::FieldValueInvalid))]
+// The earliest point to catch a Neutron network naming a segment the endpoint lacks (the
+// controller reports `SegmentNotDeclared` for objects from before this rule).
+#[x_kube(validation = Rule::new(
+    "!has(self.neutron) || !has(self.neutron.network.segment) || (has(self.l2Segments) && self.l2Segments.exists(s, s.name == self.neutron.network.segment))"
+)
+.message("spec.neutron.network.segment must name a segment of spec.l2Segments")
+.field_path(".neutron.network.segment")
+.reason(Reason::FieldValueInvalid))]
 // cellnet's peers and paths live on the speaker the endpoint names: pointing it at another
 // speaker, or making it external, would leave them there with nothing to remove them.
 #[x_kube(validation = Rule::new(

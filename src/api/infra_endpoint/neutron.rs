@@ -4,7 +4,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::DNS1123_SUBDOMAIN;
+use super::{DNS1123_LABEL, DNS1123_SUBDOMAIN};
 
 /// Key of the clouds.yaml Secret when `cloudSecretRef.key` is not given.
 pub const DEFAULT_CLOUDS_KEY: &str = "clouds.yaml";
@@ -62,6 +62,8 @@ pub enum NeutronNetworkType {
     Flat,
     // A VLAN on the physical network.
     Vlan,
+    // A VXLAN network: the VNI of one of the endpoint's L2 segments, no physical network.
+    Vxlan,
 }
 
 impl NeutronNetworkType {
@@ -69,6 +71,7 @@ impl NeutronNetworkType {
         match self {
             Self::Flat => "flat",
             Self::Vlan => "vlan",
+            Self::Vxlan => "vxlan",
         }
     }
 }
@@ -80,9 +83,27 @@ impl NeutronNetworkType {
     .message("spec.neutron.network.segmentationId is required when networkType is vlan")
     .field_path(".segmentationId")
     .reason(Reason::FieldValueRequired))]
-#[x_kube(validation = Rule::new("self.networkType != 'flat' || !has(self.segmentationId)")
-    .message("spec.neutron.network.segmentationId is not allowed when networkType is flat")
+#[x_kube(validation = Rule::new("self.networkType == 'vlan' || !has(self.segmentationId)")
+    .message("spec.neutron.network.segmentationId is allowed only when networkType is vlan (a vxlan network takes the VNI of its segment)")
     .field_path(".segmentationId")
+    .reason(Reason::FieldValueForbidden))]
+// Neutron refuses provider:physical_network on a tunnel network ("provider:physical_network
+// specified for vxlan network", neutron/plugins/ml2/drivers/type_tunnel.py).
+#[x_kube(validation = Rule::new("self.networkType == 'vxlan' || has(self.physicalNetwork)")
+    .message("spec.neutron.network.physicalNetwork is required when networkType is flat or vlan")
+    .field_path(".physicalNetwork")
+    .reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("self.networkType != 'vxlan' || !has(self.physicalNetwork)")
+    .message("spec.neutron.network.physicalNetwork is not allowed when networkType is vxlan (Neutron refuses a physical network on a tunnel network)")
+    .field_path(".physicalNetwork")
+    .reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("self.networkType != 'vxlan' || has(self.segment)")
+    .message("spec.neutron.network.segment is required when networkType is vxlan")
+    .field_path(".segment")
+    .reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("self.networkType == 'vxlan' || !has(self.segment)")
+    .message("spec.neutron.network.segment is allowed only when networkType is vxlan")
+    .field_path(".segment")
     .reason(Reason::FieldValueForbidden))]
 pub struct NeutronNetworkSpec {
     /// Name of the Neutron network; default `cellnet-<cell>-<endpoint name>`.
@@ -90,18 +111,29 @@ pub struct NeutronNetworkSpec {
     #[schemars(length(min = 1, max = 255))]
     pub name: Option<String>,
 
-    /// `provider:physical_network`: the physical network name known to Neutron's ML2 config.
+    /// `provider:physical_network`: the physical network name known to Neutron's ML2 config;
+    /// required for `flat` and `vlan`, refused for `vxlan` (a tunnel network has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
-    pub physical_network: String,
+    pub physical_network: Option<String>,
 
-    /// `provider:network_type`: `flat` (default) or `vlan`.
+    /// `provider:network_type`: `flat` (default), `vlan`, or `vxlan` (the VNI of `segment`).
     #[serde(default)]
     pub network_type: NeutronNetworkType,
 
-    /// `provider:segmentation_id`: the VLAN ID, 1 to 4094; required for `vlan`, refused for `flat`.
+    /// `provider:segmentation_id`: the VLAN ID, 1 to 4094; required for `vlan`, refused for `flat`
+    /// and `vxlan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 4094))]
     pub segmentation_id: Option<u16>,
+
+    /// For `vxlan` (required there, refused otherwise): the name of one of the endpoint's
+    /// `spec.l2Segments`, whose VNI becomes the network's `provider:segmentation_id`, so that
+    /// Neutron's network is the segment the interconnects stretch. A changed VNI replaces the
+    /// network, as a changed VLAN ID does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), pattern(DNS1123_LABEL))]
+    pub segment: Option<String>,
 
     /// `router:external`: whether the network is external (default true).
     #[serde(default = "default_true")]

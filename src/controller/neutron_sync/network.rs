@@ -16,6 +16,7 @@ impl Job<'_> {
         status: &NeutronStatus,
         name: &str,
     ) -> Result<Network, Problem> {
+        let provider = plan::provider(self.ep, &self.spec.network)?;
         let found = self.find_network(status).await?;
         if found.is_none()
             && let Some(other) = self.client.networks_named(name).await?.into_iter().next()
@@ -24,7 +25,7 @@ impl Job<'_> {
         }
         let cell = &self.ep.spec.cell;
         let net = match (
-            plan::network_change(&self.spec.network, name, found.as_ref()),
+            plan::network_change(&self.spec.network, &provider, name, found.as_ref()),
             found,
         ) {
             (Change::Keep, Some(x)) => x,
@@ -36,9 +37,9 @@ impl Job<'_> {
             (Change::Replace, Some(x)) => {
                 info!(cell = %cell, network = %x.id, "Neutron provider attributes changed: replacing the network");
                 self.client.delete(&format!("/networks/{}", x.id)).await?;
-                self.create_network(name).await?
+                self.create_network(&provider, name).await?
             }
-            _ => self.create_network(name).await?,
+            _ => self.create_network(&provider, name).await?,
         };
         self.tag("networks", &net.id, &net.tags).await?;
         Ok(net)
@@ -55,8 +56,8 @@ impl Job<'_> {
         Ok(self.client.networks_tagged(&self.owner).await?.into_iter().next())
     }
 
-    async fn create_network(&self, name: &str) -> Result<Network, Problem> {
-        let body = plan::network_body(self.ep, &self.spec.network, name);
+    async fn create_network(&self, provider: &plan::Provider<'_>, name: &str) -> Result<Network, Problem> {
+        let body = plan::network_body(self.ep, &self.spec.network, provider, name);
         let net = self.client.create_network(body).await?;
         info!(cell = %self.ep.spec.cell, network = %net.id, name = %name, "created Neutron network");
         Ok(net)

@@ -5,7 +5,9 @@ use kube::ResourceExt;
 use serde_json::{Map, Value, json};
 
 use super::{CELL_TAG, OWNER_TAG};
-use crate::api::infra_endpoint::{NeutronBgpSpec, NeutronNetworkSpec, NeutronSpec, NeutronSubnetSpec};
+use crate::api::infra_endpoint::{
+    NeutronBgpSpec, NeutronNetworkSpec, NeutronNetworkType, NeutronSpec, NeutronSubnetSpec,
+};
 use crate::api::{InfraEndpoint, Reason};
 use crate::controller::problem::Problem;
 use crate::neutron::{BgpPeer, BgpSpeaker, Network, Subnet};
@@ -103,12 +105,56 @@ pub(super) fn network_not_ours(name: &str, id: &str, owner: &str) -> Problem {
     )
 }
 
+/// The provider attributes the spec asks for: what Neutron cannot change in place.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Provider<'a> {
+    network_type: &'static str,
+    physical_network: Option<&'a str>,
+    segmentation_id: Option<u32>,
+}
+
+/// The provider attributes of `want`; a `vxlan` network takes the VNI of the endpoint's segment
+/// it names (`SegmentNotDeclared` when the endpoint has none of that name: the API server refuses
+/// it, but not in objects from before that rule).
+pub(super) fn provider<'a>(
+    ep: &'a InfraEndpoint,
+    want: &'a NeutronNetworkSpec,
+) -> Result<Provider<'a>, Problem> {
+    let segmentation_id = match (want.network_type, want.segment.as_deref()) {
+        (NeutronNetworkType::Vxlan, Some(name)) => {
+            let segment = ep.spec.l2_segments.iter().find(|s| s.name == name);
+            Some(segment.ok_or_else(|| segment_not_declared(name))?.vni)
+        }
+        _ => want.segmentation_id.map(u32::from),
+    };
+    Ok(Provider {
+        network_type: want.network_type.as_str(),
+        physical_network: want.physical_network.as_deref(),
+        segmentation_id,
+    })
+}
+
+fn segment_not_declared(name: &str) -> Problem {
+    Problem::new(
+        Reason::SegmentNotDeclared,
+        format!(
+            "spec.neutron.network.segment names {name:?}, which spec.l2Segments does not declare; \
+             nothing changed in Neutron"
+        ),
+    )
+}
+
 /// The provider network. Provider attributes cannot be updated in place: a change replaces it.
-pub(super) fn network_change(want: &NeutronNetworkSpec, name: &str, have: Option<&Network>) -> Change {
+pub(super) fn network_change(
+    want: &NeutronNetworkSpec,
+    provider: &Provider,
+    name: &str,
+    have: Option<&Network>,
+) -> Change {
     let Some(x) = have else { return Change::Create };
-    if x.network_type.as_deref() != Some(want.network_type.as_str())
-        || x.physical_network.as_deref() != Some(want.physical_network.as_str())
-        || x.segmentation_id != want.segmentation_id.map(u32::from)
+    if x.network_type.as_deref() != Some(provider.network_type)
+        || x.physical_network.as_deref() != provider.physical_network
+        || x.segmentation_id != provider.segmentation_id
     {
         return Change::Replace;
     }
@@ -126,16 +172,23 @@ pub(super) fn network_change(want: &NeutronNetworkSpec, name: &str, have: Option
 }
 
 /// The body that creates the provider network.
-pub(super) fn network_body(ep: &InfraEndpoint, want: &NeutronNetworkSpec, name: &str) -> Value {
+pub(super) fn network_body(
+    ep: &InfraEndpoint,
+    want: &NeutronNetworkSpec,
+    provider: &Provider,
+    name: &str,
+) -> Value {
     let mut body = json!({
         "name": name,
-        "provider:network_type": want.network_type.as_str(),
-        "provider:physical_network": want.physical_network,
+        "provider:network_type": provider.network_type,
         "router:external": want.external,
         "description": format!("cellnet: infrastructure network of cell {} ({}/{})",
             ep.spec.cell, ep.namespace().unwrap_or_default(), ep.name_any()),
     });
-    if let Some(id) = want.segmentation_id {
+    if let Some(physnet) = provider.physical_network {
+        body["provider:physical_network"] = json!(physnet);
+    }
+    if let Some(id) = provider.segmentation_id {
         body["provider:segmentation_id"] = json!(id);
     }
     if let Some(mtu) = want.mtu {

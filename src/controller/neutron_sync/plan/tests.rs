@@ -123,9 +123,11 @@ fn tags_are_added_to_everyone_elses() {
 fn a_network_is_created_kept_updated_or_replaced() {
     let spec = spec();
     let name = "cellnet-c1-ep1";
-    assert_eq!(network_change(&spec.network, name, None), Change::Create);
+    let e = ep(json!(null));
+    let p = provider(&e, &spec.network).unwrap();
+    assert_eq!(network_change(&spec.network, &p, name, None), Change::Create);
     let same = network(&spec);
-    assert_eq!(network_change(&spec.network, name, Some(&same)), Change::Keep);
+    assert_eq!(network_change(&spec.network, &p, name, Some(&same)), Change::Keep);
     let renamed = Network {
         name: "old".into(),
         mtu: Some(1400),
@@ -136,7 +138,7 @@ fn a_network_is_created_kept_updated_or_replaced() {
         ..spec.network.clone()
     };
     assert_eq!(
-        network_change(&want_mtu, name, Some(&renamed)),
+        network_change(&want_mtu, &p, name, Some(&renamed)),
         Change::Update(json!({"name": name, "mtu": 9000}))
     );
     for moved in [
@@ -154,7 +156,7 @@ fn a_network_is_created_kept_updated_or_replaced() {
         },
     ] {
         assert_eq!(
-            network_change(&spec.network, name, Some(&moved)),
+            network_change(&spec.network, &p, name, Some(&moved)),
             Change::Replace,
             "{moved:?}"
         );
@@ -164,7 +166,9 @@ fn a_network_is_created_kept_updated_or_replaced() {
 #[test]
 fn the_network_body_names_the_endpoint_and_only_set_options() {
     let spec = spec();
-    let body = network_body(&ep(json!(null)), &spec.network, "cellnet-c1-ep1");
+    let e = ep(json!(null));
+    let p = provider(&e, &spec.network).unwrap();
+    let body = network_body(&e, &spec.network, &p, "cellnet-c1-ep1");
     assert_eq!(body["provider:segmentation_id"], 100);
     assert_eq!(body["provider:network_type"], "vlan");
     assert_eq!(
@@ -172,6 +176,53 @@ fn the_network_body_names_the_endpoint_and_only_set_options() {
         "cellnet: infrastructure network of cell c1 (ns/ep1)"
     );
     assert!(body.get("mtu").is_none() && body.get("availability_zone_hints").is_none());
+}
+
+/// An endpoint with segment `vip` (VNI `vni`) and a vxlan network naming `segment`.
+fn vxlan_ep(vni: u32, segment: &str) -> InfraEndpoint {
+    let mut e = ep(json!({
+        "cloudSecretRef": {"name": "s"}, "cloud": "c",
+        "network": {"networkType": "vxlan", "segment": segment},
+        "subnet": {"cidr": "10.1.0.0/24"},
+    }));
+    e.spec.l2_segments = serde_json::from_value(json!([{"name": "vip", "vni": vni}])).unwrap();
+    e
+}
+
+#[test]
+fn a_vxlan_network_takes_the_vni_of_its_segment_and_no_physical_network() {
+    let e = vxlan_ep(10100, "vip");
+    let want = &e.spec.neutron.as_ref().unwrap().network;
+    let p = provider(&e, want).unwrap();
+    let body = network_body(&e, want, &p, "n");
+    assert_eq!(body["provider:network_type"], "vxlan");
+    assert_eq!(body["provider:segmentation_id"], 10100);
+    // Neutron refuses provider:physical_network on a tunnel network.
+    assert!(body.get("provider:physical_network").is_none(), "{body}");
+    let made = Network {
+        id: "n1".into(),
+        name: "n".into(),
+        tags: vec![],
+        external: true,
+        network_type: Some("vxlan".into()),
+        physical_network: None,
+        segmentation_id: Some(10100),
+        mtu: None,
+        availability_zone_hints: vec![],
+    };
+    assert_eq!(network_change(want, &p, "n", Some(&made)), Change::Keep);
+    // The segment's VNI changed: the network is replaced, as for a new VLAN ID.
+    let moved = vxlan_ep(10101, "vip");
+    let p = provider(&moved, want).unwrap();
+    assert_eq!(network_change(want, &p, "n", Some(&made)), Change::Replace);
+}
+
+#[test]
+fn a_vxlan_network_naming_an_undeclared_segment_changes_nothing() {
+    let e = vxlan_ep(10100, "gone");
+    let problem = provider(&e, &e.spec.neutron.as_ref().unwrap().network).unwrap_err();
+    assert_eq!(problem.reason, Reason::SegmentNotDeclared);
+    assert!(problem.message.contains("\"gone\""), "{}", problem.message);
 }
 
 #[test]
