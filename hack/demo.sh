@@ -93,10 +93,39 @@ dc1_routes() {
   "${g[@]}" global rib add 0.0.0.0/0 nexthop 198.51.100.13
 }
 
+# The demo has no fabric router (a real cell has one, say FRR with advertise-all-vni, announcing
+# its VNIs to the cell's speaker; docs/l2.md). As the FABRIC'S STAND-IN, each cell's gobgpd gets
+# by hand the EVPN inclusive-multicast (type-3) route that fabric would announce for segment vip
+# (VNI 100): the cell's VTEP (spec.vtep, a documentation address, because GoBGP drops a route
+# whose next hop is in 127/8) and the route target FRR derives, <AS>:<VNI>. cellnet carries it to
+# the other cell and reports it there.
+fabric_stand_in() {
+  local g=(gobgp -u 127.0.0.1 -p "$(api_port "$1")") vtep="$2" asn="$3"
+  "${g[@]}" global rib -a evpn add multicast "$vtep" etag 0 rd "$vtep:100" rt "$asn:100" \
+    encap vxlan pmsi ingress-repl 100 "$vtep" nexthop "$vtep"
+}
+
 operators_parts() {
   next_hop_policy cell1 198.51.100.11
   next_hop_policy cell2 198.51.100.12
   dc1_routes
+  fabric_stand_in cell1 198.51.100.11 65011
+  fabric_stand_in cell2 198.51.100.12 65012
+}
+
+# The stretched segment: each cell's EVPN table (its own type-3 route from the fabric's stand-in,
+# the other cell's from cellnet's session) and the plugin's view of status.
+segments_demo() {
+  local name addr port
+  while read -r name addr port _log; do
+    [ "$name" = dc1 ] && continue
+    echo "\$ gobgp -p $port global rib -a evpn    # $name: its own route is the fabric's stand-in's"
+    gobgp -u 127.0.0.1 -p "$port" global rib -a evpn
+    echo
+  done <"$SANDBOX/speakers"
+  echo "\$ kubectl cellnet segments"
+  PATH="$PWD/target/debug:$PATH" kubectl cellnet segments
+  echo
 }
 
 # The networks: each speaker's table (its own networks and those it accepted) and the plugin.
@@ -125,8 +154,8 @@ up() {
   stage "apply examples/" kubectl apply -f examples/
   stage "wait until cellnet has started BGP on cell1 and cell2" \
     kubectl wait --for=condition=SpeakerConfigured --timeout=120s infraendpoint/cell1-gobgp infraendpoint/cell2-gobgp
-  stage "the operators' own parts: a next-hop policy on cell1 and cell2, dc1's routes" operators_parts
-  stage "wait until both interconnects are Ready (sessions up, routes exchanged)" \
+  stage "the operators' own parts: a next-hop policy on cell1 and cell2, dc1's routes, the fabric's stand-in (EVPN type-3 route of segment vip) on cell1 and cell2" operators_parts
+  stage "wait until both interconnects are Ready (sessions up, routes exchanged, segment vip stretched)" \
     kubectl wait --for=condition=Ready --timeout=120s cellinterconnect/cell1-cell2 cellinterconnect/cell1-dc1
   echo
   echo "\$ kubectl get cellnet"
@@ -138,6 +167,7 @@ up() {
     echo
   done <"$SANDBOX/speakers"
   routes_demo
+  segments_demo
   neutron_demo
   echo "The sandbox is running. To use it:"
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$assets:\$PATH"

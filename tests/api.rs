@@ -1494,6 +1494,10 @@ async fn examples_apply_unchanged_and_kubectl_views_work() {
     let c12 = cics.get("cell1-cell2").await.unwrap();
     assert_eq!((c12.spec.bgp.hold_time, c12.spec.bgp.keepalive_interval), (9, 3));
     assert_eq!(c12.spec.bgp.password_secret_ref.as_ref().unwrap().key, "password");
+    assert_eq!(
+        c12.spec.l2.as_ref().map(|l2| l2.segments.clone()),
+        Some(vec!["vip".to_string()])
+    );
     let ieps: Api<InfraEndpoint> = Api::namespaced(client, ns);
     let cell2 = ieps.get("cell2-gobgp").await.unwrap();
     assert_eq!(
@@ -1501,6 +1505,14 @@ async fn examples_apply_unchanged_and_kubectl_views_work() {
         ("127.0.0.12", 1790, 65012)
     );
     assert_eq!(cell2.spec.sdn.as_ref().unwrap().url, "http://127.0.0.1:50062");
+    assert_eq!(
+        (
+            cell2.spec.effective_vtep(),
+            cell2.spec.l2_segments[0].name.as_str(),
+            cell2.spec.l2_segments[0].vni
+        ),
+        ("198.51.100.12", "vip", 100)
+    );
     assert!(!ieps.get("dc1-router").await.unwrap().spec.is_managed());
 }
 
