@@ -5,6 +5,8 @@
 //! e2e_opendaylight, faults_*) stay the proof that the real backends behave the same.
 #[path = "pipeline_fake_sdn/networks.rs"]
 mod networks;
+#[path = "pipeline_fake_sdn/segments.rs"]
+mod segments;
 mod support;
 #[path = "pipeline_fake_sdn/trust.rs"]
 mod trust;

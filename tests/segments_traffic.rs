@@ -17,7 +17,7 @@ use cellnet::api::{CellInterconnect, SegmentStatus};
 use support::cells::{self, TrafficCell, TrafficCells};
 use support::manifests;
 use support::packets::{Listener, exchange};
-use support::segments::{Host, add_segment, fdb_destinations};
+use support::segments::{Host, add_segment, carries_evpn, drop_evpn_family, fdb_destinations};
 use support::{ControlPlane, InterconnectStatusExt as _, Kind as _, namespace, report, wait_for};
 
 const VIP: u32 = 100;
@@ -38,6 +38,10 @@ fn control_plane() -> &'static ControlPlane {
 }
 
 fn endpoint(cell: &TrafficCell, vtep: &str) -> String {
+    endpoint_declaring(cell, vtep, &[("vip", VIP), ("other", OTHER)])
+}
+
+fn endpoint_declaring(cell: &TrafficCell, vtep: &str, segments: &[(&str, u32)]) -> String {
     manifests::endpoint(&format!("ep-{}", cell.name))
         .cell(&cell.name)
         .address(cell.underlay)
@@ -45,7 +49,7 @@ fn endpoint(cell: &TrafficCell, vtep: &str) -> String {
         .port(cells::BGP_PORT)
         .networks(&[&format!("{vtep}/32")])
         .vtep(vtep)
-        .l2_segments(&[("vip", VIP), ("other", OTHER)])
+        .l2_segments(segments)
         .gobgp(&cell.speaker.api_url())
         .yaml()
 }
@@ -72,6 +76,15 @@ fn plugin(cp: &ControlPlane, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// Neither cell's forwarding database has the other cell's VTEP for the stretched VNI; else
+/// what is left.
+fn withdrawn(cells: &TrafficCells, (vtep_a, vtep_b): (&str, &str)) -> (Option<()>, String) {
+    let left_a = fdb_destinations(&cells.a, VIP);
+    let left_b = fdb_destinations(&cells.b, VIP);
+    let clean = !left_a.iter().any(|d| d == vtep_b) && !left_b.iter().any(|d| d == vtep_a);
+    (clean.then_some(()), format!("a: {left_a:?}, b: {left_b:?}"))
 }
 
 /// Connects from `from` to `to`'s server; `Err` says why not.
@@ -206,14 +219,92 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
     let now = cp.get::<CellInterconnect>(ns, "l2-a-b").unwrap();
     assert_eq!(now.metadata.generation, generation, "no object changed");
 
-    // 4. Deletion: no forwarding entry towards the other cell is left in either cell.
+    // 4. Un-declared by cell b: withdrawn. Neither cell's fdb keeps the other cell's VTEP for
+    // the VNI, the hosts no longer reach each other, and status says what is not declared.
+    let vteps = (vtep_a, vtep_b);
+    assert!(
+        withdrawn(&cells, vteps).0.is_none(),
+        "both fdbs had the other VTEP"
+    );
+    let undeclared = Instant::now();
+    cp.apply(ns, &endpoint_declaring(b, vtep_b, &[("other", OTHER)]));
+    wait_for("no fdb entry after un-declaring", FRAMES_TIMEOUT, || {
+        withdrawn(&cells, vteps)
+    });
+    let gone = undeclared.elapsed();
+    assert!(
+        frames(&host_a, &on_b).is_err(),
+        "frames crossed an un-declared segment"
+    );
+    let (obj, _) = support::wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "l2-a-b",
+        "SegmentsStretched",
+        "False",
+        Some("SegmentNotDeclared"),
+        DETECT_TIMEOUT,
+    );
+    let message = obj.condition("SegmentsStretched").map(|c| c.message.clone());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("\"vip\"") && m.contains("ep-l2-b")),
+        "{message:?}"
+    );
+    // Not Ready: for the segment, or for the sessions the family change resets (the reason with
+    // sessions up is pipeline_fake_sdn's; waiting for GoBGP to reconnect costs 5-10 s here).
+    let ready = obj.condition("Ready").map(|c| c.status.clone());
+    assert_eq!(ready.as_deref(), Some("False"));
+    let empty = |side: Option<&cellnet::api::SideStatus>| side.is_some_and(|s| s.segments.is_empty());
+    assert!(empty(obj.local()) && empty(obj.remote()), "{:?}", obj.status);
+
+    // 5. Declared again: frames again, with no other change.
+    let redeclared = Instant::now();
+    cp.apply(ns, &endpoint(b, vtep_b));
+    wait_for("frames again after re-declaring", HEAL_TIMEOUT, || {
+        (frames(&host_a, &on_b).ok().map(|_| ()), String::new())
+    });
+    report(&format!(
+        "segments: un-declared -> no fdb entry in {:.1} s; re-declared -> frames in {:.1} s",
+        gone.as_secs_f64(),
+        redeclared.elapsed().as_secs_f64()
+    ));
+    support::wait_condition::<CellInterconnect>(
+        cp,
+        ns,
+        "l2-a-b",
+        "SegmentsStretched",
+        "True",
+        None,
+        DETECT_TIMEOUT,
+    );
+
+    // 6. Drift: l2vpn-evpn removed from cell a's peer by hand; cellnet puts it back and the
+    // frames pass again.
+    drop_evpn_family(&a.speaker, b.underlay).await;
+    let drifted = Instant::now();
+    loop {
+        let answer = frames(&host_a, &on_b);
+        if carries_evpn(&a.speaker, b.underlay).await && answer.is_ok() {
+            break;
+        }
+        assert!(
+            drifted.elapsed() < HEAL_TIMEOUT,
+            "family not restored or no frames: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    report(&format!(
+        "segments: family removed by hand -> restored, frames again in {:.1} s",
+        drifted.elapsed().as_secs_f64()
+    ));
+
+    // 7. Deletion: no forwarding entry towards the other cell is left in either cell.
     let (ok, _, err) = cp.kubectl_run(&["delete", "-n", ns, "cellinterconnect", "l2-a-b"]);
     assert!(ok, "{err}");
     wait_for("no forwarding entry for the other cell", FRAMES_TIMEOUT, || {
-        let left_a = fdb_destinations(a, VIP);
-        let left_b = fdb_destinations(b, VIP);
-        let clean = !left_a.contains(&vtep_b.to_string()) && !left_b.contains(&vtep_a.to_string());
-        (clean.then_some(()), format!("a: {left_a:?}, b: {left_b:?}"))
+        withdrawn(&cells, vteps)
     });
     assert!(frames(&host_a, &on_b).is_err(), "frames crossed after deletion");
 }

@@ -12,11 +12,14 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 
 mod routes;
+mod segments;
 
-use super::routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome};
+pub use segments::FakeSegment;
+
+use super::routes::{Origination, RouteCounts, RouteFilter, RoutesOutcome, SegmentsSeen};
 use super::{
-    BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
-    SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
+    AddressFamily, BackendKind, Connector, Ensured, ObservedPeer, PeerConfig, PeerOutcome, RemoveOutcome,
+    ResetOutcome, SdnBackend, SdnError, SdnEvent, SdnTarget, SessionState, SpeakerConfig, SpeakerOutcome,
 };
 
 /// One peer as the fake speaker holds it.
@@ -37,6 +40,7 @@ struct State {
     unreachable: bool,
     writes: usize,
     routes: routes::Routes,
+    segments_sent: segments::SentSegments,
 }
 
 /// An in-memory speaker; clones share their state.
@@ -105,6 +109,19 @@ impl FakeSpeaker {
     /// What `neighbor` sends from now on (default: exactly what the import rule allows).
     pub fn set_sent_by(&self, neighbor: IpAddr, networks: Vec<ipnet::IpNet>) {
         self.lock().routes.sent_by.insert(neighbor, networks);
+    }
+
+    /// The EVPN segments `neighbor` sends from now on (default: the VNIs the interconnect's EVPN
+    /// filter accepts, with the neighbour's address as VTEP).
+    pub fn set_segments_sent_by(&self, neighbor: IpAddr, segments: Vec<FakeSegment>) {
+        self.lock().segments_sent.insert(neighbor, segments);
+    }
+
+    /// Changes a peer's address families behind cellnet's back.
+    pub fn set_families(&self, neighbor: IpAddr, families: Vec<AddressFamily>) {
+        if let Some(p) = self.lock().peers.get_mut(&neighbor) {
+            p.config.families = families;
+        }
     }
 
     /// Trips (or clears) the prefix limit of `neighbor`.
@@ -319,6 +336,22 @@ impl SdnBackend for FakeSpeaker {
         let outcome = state.routes.remove_filter(key);
         state.writes += usize::from(outcome != RoutesOutcome::Unchanged);
         Ok(outcome)
+    }
+
+    /// What `neighbor` sends of EVPN routes through the filter that names it, as GoBGP reads
+    /// its Adj-RIB-In with the import policy applied.
+    async fn observe_segments(&self, neighbor: IpAddr) -> Result<SegmentsSeen, SdnError> {
+        let state = self.reachable()?;
+        let filter = state
+            .routes
+            .filters
+            .values()
+            .find(|f| f.neighbors.contains(&neighbor));
+        Ok(segments::seen(
+            state.peers.get(&neighbor),
+            filter,
+            &state.segments_sent,
+        ))
     }
 
     async fn observe_routes(

@@ -11,7 +11,7 @@ fn net(s: &str) -> ipnet::IpNet {
 }
 
 /// The (status, reason, message) of condition `type_` of an interconnect.
-async fn condition(
+pub(super) async fn condition(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -39,7 +39,7 @@ async fn endpoint_condition(
     Some((c.status, c.reason, c.message))
 }
 
-fn is(status: &str, reason: Reason) -> impl Fn(&Option<(String, String, String)>) -> bool {
+pub(super) fn is(status: &str, reason: Reason) -> impl Fn(&Option<(String, String, String)>) -> bool {
     let status = status.to_string();
     move |c| {
         c.as_ref()

@@ -8,7 +8,12 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+use cellnet::sdn::gobgp::proto::gobgp_api_client::GobgpApiClient;
+use cellnet::sdn::gobgp::proto::{self, family};
+use tonic::transport::{Channel, Endpoint};
+
 use super::cells::TrafficCell;
+use super::gobgp::Gobgpd;
 use super::netns;
 
 /// The VXLAN UDP port (IANA).
@@ -140,4 +145,50 @@ pub fn fdb_destinations(cell: &TrafficCell, vni: u32) -> Vec<String> {
     dsts.sort();
     dsts.dedup();
     dsts
+}
+
+fn api(speaker: &Gobgpd) -> GobgpApiClient<Channel> {
+    let endpoint = Endpoint::from_shared(speaker.api_url()).expect("the speaker's API URL");
+    GobgpApiClient::new(endpoint.connect_lazy())
+}
+
+/// The speaker's peer at `neighbor`, as its gRPC API lists it.
+async fn listed_peer(speaker: &Gobgpd, neighbor: Ipv4Addr) -> Option<proto::Peer> {
+    let mut client = api(speaker);
+    let request = proto::ListPeerRequest {
+        address: neighbor.to_string(),
+        enable_advertised: false,
+    };
+    let mut stream = client.list_peer(request).await.ok()?.into_inner();
+    stream.message().await.ok()?.and_then(|r| r.peer)
+}
+
+fn is_evpn(afi_safi: &proto::AfiSafi) -> bool {
+    let family = afi_safi.config.as_ref().and_then(|c| c.family);
+    family.is_some_and(|f| f.afi == family::Afi::L2vpn as i32 && f.safi == family::Safi::Evpn as i32)
+}
+
+/// Whether the speaker's peer at `neighbor` is configured with `l2vpn-evpn`.
+pub async fn carries_evpn(speaker: &Gobgpd, neighbor: Ipv4Addr) -> bool {
+    listed_peer(speaker, neighbor)
+        .await
+        .is_some_and(|p| p.afi_safis.iter().any(is_evpn))
+}
+
+/// Drift by hand: removes `l2vpn-evpn` from the speaker's peer at `neighbor` over gRPC
+/// (`UpdatePeer` with the peer as listed, less that family; GoBGP resets the session).
+pub async fn drop_evpn_family(speaker: &Gobgpd, neighbor: Ipv4Addr) {
+    let mut peer = listed_peer(speaker, neighbor).await.expect("the peer to drift");
+    assert!(peer.afi_safis.iter().any(is_evpn), "{:?}", peer.afi_safis);
+    peer.state = None;
+    if let Some(timers) = peer.timers.as_mut() {
+        timers.state = None;
+    }
+    peer.afi_safis.retain(|a| !is_evpn(a));
+    let mut client = api(speaker);
+    let request = proto::UpdatePeerRequest {
+        peer: Some(peer),
+        do_soft_reset_in: false,
+    };
+    client.update_peer(request).await.expect("UpdatePeer");
 }
