@@ -772,6 +772,14 @@ fn bad_inputs() -> Vec<Bad> {
             ssa_500: None,
         },
         Bad {
+            // Removing the last name must not silently widen to every common segment.
+            what: "an empty list of segments",
+            obj: cic_with("/l2", json!({"segments": []})),
+            expect: &["spec.l2.segments", "should have at least 1 items"],
+            by: By::Schema,
+            ssa_500: None,
+        },
+        Bad {
             what: "adminMessage too long",
             obj: cic_with("/adminMessage", json!("x".repeat(256))),
             expect: &["spec.adminMessage", "may not be more than 255"],

@@ -35,10 +35,11 @@ pub struct L2Segment {
 #[serde(rename_all = "camelCase")]
 pub struct L2Spec {
     /// Names of the segments to stretch, each declared in `spec.l2Segments` of both endpoints
-    /// (`SegmentNotDeclared` otherwise). Empty or absent: every segment whose VNI both endpoints
-    /// declare.
+    /// (`SegmentNotDeclared` otherwise). Absent: every segment whose VNI both endpoints declare.
+    /// An empty list is refused (it would read as "none" but mean "all"): to stretch nothing,
+    /// remove `spec.l2`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256))]
+    #[schemars(length(min = 1, max = 256))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub segments: Vec<String>,
 
