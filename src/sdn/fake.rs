@@ -354,6 +354,11 @@ impl SdnBackend for FakeSpeaker {
         ))
     }
 
+    /// The fake has no digest: its poll requeues every object, as OpenDaylight's does.
+    async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
+        Ok(None)
+    }
+
     async fn observe_routes(
         &self,
         origination: &Origination,

@@ -301,58 +301,36 @@ pub trait SdnBackend: Send + Sync {
         neighbor: IpAddr,
         owner: &str,
         owned_record: bool,
-    ) -> Result<ResetOutcome, SdnError> {
-        let _ = (neighbor, owner, owned_record);
-        Err(SdnError::Unsupported("resetting a session".into()))
-    }
+    ) -> Result<ResetOutcome, SdnError>;
     /// A stream of changes, where the backend has one (`Ok(None)` otherwise: callers poll).
     async fn watch(&self) -> Result<Option<BoxStream<'static, SdnEvent>>, SdnError>;
 
     // ---- Routes: the networks between cells (see [`routes`]). A backend that cannot do one of
-    // these answers `SdnError::Unsupported`, which status reports as such.
+    // these answers `SdnError::Unsupported`, which status reports as such. No method has a
+    // default body: a wrapper (`Guarded`) that forgot one would silently answer the default.
 
     /// Makes cellnet's originated paths for one endpoint exactly `origination.networks`.
-    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError> {
-        let _ = origination;
-        Err(SdnError::Unsupported("originating networks".into()))
-    }
+    async fn ensure_origination(&self, origination: &Origination) -> Result<RoutesOutcome, SdnError>;
     /// Withdraws every path cellnet originated with `mark`.
-    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError> {
-        let _ = mark;
-        Err(SdnError::Unsupported("originating networks".into()))
-    }
+    async fn withdraw_origination(&self, mark: u32) -> Result<RoutesOutcome, SdnError>;
     /// Makes the filters of one interconnect on this speaker exactly `filter`.
-    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
-        let _ = filter;
-        Err(SdnError::Unsupported("route filters".into()))
-    }
+    async fn ensure_route_filter(&self, filter: &RouteFilter) -> Result<RoutesOutcome, SdnError>;
     /// Removes the filters of interconnect `key` (cellnet's only).
-    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError> {
-        let _ = key;
-        Err(SdnError::Unsupported("route filters".into()))
-    }
+    async fn remove_route_filter(&self, key: &str) -> Result<RoutesOutcome, SdnError>;
     /// A digest of cellnet's own route objects on the speaker (its filters and their place in
     /// the speaker's policy order), read in a few calls whatever the number of objects: the
     /// speaker poll compares it between rounds to notice a change made behind cellnet's back
     /// that no event reports. `Ok(None)`: the backend has none (its poll requeues every object).
-    async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
-        Ok(None)
-    }
+    async fn routes_digest(&self) -> Result<Option<u64>, SdnError>;
     /// The EVPN routes `neighbor` sends: per VNI what the import filter accepted, and how many
     /// it rejected.
-    async fn observe_segments(&self, neighbor: IpAddr) -> Result<SegmentsSeen, SdnError> {
-        let _ = neighbor;
-        Err(SdnError::Unsupported("L2 segments (EVPN)".into()))
-    }
+    async fn observe_segments(&self, neighbor: IpAddr) -> Result<SegmentsSeen, SdnError>;
     /// Route counts for every neighbour of `filters`.
     async fn observe_routes(
         &self,
         origination: &Origination,
         filters: &[RouteFilter],
-    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
-        let _ = (origination, filters);
-        Err(SdnError::Unsupported("route counts".into()))
-    }
+    ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError>;
 }
 
 /// Which backend speaks to a speaker.

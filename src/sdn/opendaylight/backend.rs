@@ -9,7 +9,8 @@ use reqwest::{Method, StatusCode};
 use super::{OpenDaylight, model, routes};
 use crate::sdn::{
     Ensured, ObservedPeer, Origination, Password, PeerConfig, PeerOutcome, RemoveOutcome, ResetOutcome,
-    RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SpeakerConfig, SpeakerOutcome,
+    RouteCounts, RouteFilter, RoutesOutcome, SdnBackend, SdnError, SdnEvent, SegmentsSeen, SpeakerConfig,
+    SpeakerOutcome,
 };
 
 /// An error answer to a request that carried the TCP MD5 password may quote it back (an
@@ -186,6 +187,15 @@ impl SdnBackend for OpenDaylight {
         filters: &[RouteFilter],
     ) -> Result<BTreeMap<IpAddr, RouteCounts>, SdnError> {
         self.route_counts(origination, filters).await
+    }
+
+    /// RESTCONF has no cheap digest of the application RIB: the poll requeues every object.
+    async fn routes_digest(&self) -> Result<Option<u64>, SdnError> {
+        Ok(None)
+    }
+
+    async fn observe_segments(&self, _neighbor: IpAddr) -> Result<SegmentsSeen, SdnError> {
+        Err(routes::evpn_unsupported())
     }
 }
 

@@ -310,16 +310,7 @@ fn kind_of(entry: &serde_json::Value) -> AppPeer {
 /// the application peer originates); every other rule has no documented API.
 pub(super) fn check_filter(filter: &RouteFilter) -> Result<RoutesOutcome, SdnError> {
     if filter.evpn.is_some() {
-        // Accepting only some route targets from one neighbour is a routing-policy change, and
-        // the guide documents no next hop left unchanged: the VTEP would be rewritten.
-        return Err(SdnError::Unsupported(
-            "L2 segments: OpenDaylight's guides document the l2vpn-evpn family \
-             (bgp-user-guide-evpn-family.rst) but no route-target condition for one neighbour in \
-             bgp-user-guide-rib-config-policies.rst (\"If policy is reconfigured, protocol must be \
-             re configured again\") and no unchanged EVPN next hop: stretch segments only between \
-             GoBGP sides"
-                .into(),
-        ));
+        return Err(evpn_unsupported());
     }
     match (&filter.import, &filter.export) {
         (ImportRule::Any, ExportRule::Only(_)) => Ok(RoutesOutcome::Unchanged),
@@ -337,6 +328,20 @@ pub(super) fn check_filter(filter: &RouteFilter) -> Result<RoutesOutcome, SdnErr
                 .into(),
         )),
     }
+}
+
+/// L2 segments have no documented OpenDaylight API: why, naming the guides.
+pub(super) fn evpn_unsupported() -> SdnError {
+    // Accepting only some route targets from one neighbour is a routing-policy change, and
+    // the guide documents no next hop left unchanged: the VTEP would be rewritten.
+    SdnError::Unsupported(
+        "L2 segments: OpenDaylight's guides document the l2vpn-evpn family \
+         (bgp-user-guide-evpn-family.rst) but no route-target condition for one neighbour in \
+         bgp-user-guide-rib-config-policies.rst (\"If policy is reconfigured, protocol must be \
+         re configured again\") and no unchanged EVPN next hop: stretch segments only between \
+         GoBGP sides"
+            .into(),
+    )
 }
 
 #[cfg(test)]
