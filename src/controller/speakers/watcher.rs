@@ -83,6 +83,29 @@ struct Watcher {
 }
 
 impl Watcher {
+    fn new(
+        key: SpeakerKey,
+        (started, routes_written): (Started, RoutesWritten),
+        requeue: Vec<ChangeSender>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            key,
+            started,
+            routes_written,
+            overflowed: vec![false; requeue.len()],
+            requeue,
+            established: HashMap::new(),
+            last: None,
+            last_routes: None,
+            reachable: true,
+            // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a
+            // long outage is noticed within seconds rather than a minute.
+            backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
+            health,
+        }
+    }
+
     /// Sends the change to each controller without waiting: a full channel (the controller is
     /// behind, or a speaker floods changes) turns this and later changes into one change of the
     /// whole speaker, sent as soon as there is room.
@@ -235,21 +258,7 @@ pub(super) async fn watch_speaker(
     resync: Duration,
     metrics: Arc<Metrics>,
 ) {
-    let mut w = Watcher {
-        key,
-        started,
-        routes_written,
-        overflowed: vec![false; requeue.len()],
-        requeue,
-        established: HashMap::new(),
-        last: None,
-        last_routes: None,
-        reachable: true,
-        // Capped at 15 s: one cheap call per unreachable speaker, and a link back after a long
-        // outage is noticed within seconds rather than a minute.
-        backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
-        health,
-    };
+    let mut w = Watcher::new(key, (started, routes_written), requeue, health);
     loop {
         match backend.watch().await {
             Ok(events) => follow(&mut w, events, &target, backend.as_ref(), resync, &metrics).await,
@@ -339,19 +348,12 @@ mod tests {
     use super::*;
 
     fn watcher(requeue: Vec<ChangeSender>) -> Watcher {
-        Watcher {
-            key: "gobgp|http://198.51.100.1:50051".into(),
-            started: Started::default(),
-            routes_written: RoutesWritten::default(),
-            overflowed: vec![false; requeue.len()],
+        Watcher::new(
+            "gobgp|http://198.51.100.1:50051".into(),
+            Default::default(),
             requeue,
-            established: HashMap::new(),
-            last: None,
-            last_routes: None,
-            reachable: true,
-            backoffs: Backoffs::new(Duration::from_secs(1), Duration::from_secs(15)),
-            health: Arc::new(Health::new(Duration::from_secs(60))),
-        }
+            Arc::new(Health::new(Duration::from_secs(60))),
+        )
     }
 
     fn neighbor(i: u32) -> IpAddr {
