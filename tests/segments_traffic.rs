@@ -226,6 +226,16 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
         withdrawn(&cells, vteps).0.is_none(),
         "both fdbs had the other VTEP"
     );
+    // The EVPN family stays while spec.l2 does: the session (and the cells' routes) are not reset.
+    let up_since = |obj: &CellInterconnect| {
+        let since = |side: Option<&cellnet::api::SideStatus>| side.and_then(|s| s.established_since.clone());
+        (since(obj.local()), since(obj.remote()))
+    };
+    let sessions_before = up_since(&cp.get::<CellInterconnect>(ns, "l2-a-b").unwrap());
+    assert!(
+        sessions_before.0.is_some() && sessions_before.1.is_some(),
+        "{sessions_before:?}"
+    );
     let undeclared = Instant::now();
     cp.apply(ns, &endpoint_declaring(b, vtep_b, &[("other", OTHER)]));
     wait_for("no fdb entry after un-declaring", FRAMES_TIMEOUT, || {
@@ -252,10 +262,14 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
             .is_some_and(|m| m.contains("\"vip\"") && m.contains("ep-l2-b")),
         "{message:?}"
     );
-    // Not Ready: for the segment, or for the sessions the family change resets (the reason with
-    // sessions up is pipeline_fake_sdn's; waiting for GoBGP to reconnect costs 5-10 s here).
-    let ready = obj.condition("Ready").map(|c| c.status.clone());
-    assert_eq!(ready.as_deref(), Some("False"));
+    let ready = obj
+        .condition("Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()));
+    assert_eq!(
+        ready,
+        Some(("False".into(), "SegmentNotDeclared".into())),
+        "not Ready for the segment alone: the sessions stay up"
+    );
     let empty = |side: Option<&cellnet::api::SideStatus>| side.is_some_and(|s| s.segments.is_empty());
     assert!(empty(obj.local()) && empty(obj.remote()), "{:?}", obj.status);
 
@@ -278,6 +292,11 @@ async fn a_stretched_segment_carries_frames_between_hosts_of_two_cells() {
         "True",
         None,
         DETECT_TIMEOUT,
+    );
+    let sessions_after = up_since(&cp.get::<CellInterconnect>(ns, "l2-a-b").unwrap());
+    assert_eq!(
+        sessions_after, sessions_before,
+        "un-declaring and declaring a segment reset no session"
     );
 
     // 6. Drift: l2vpn-evpn removed from cell a's peer by hand; cellnet puts it back and the

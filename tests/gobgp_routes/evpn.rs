@@ -161,6 +161,41 @@ async fn only_the_stretched_vnis_are_accepted_from_the_other_cell() {
         RoutesOutcome::Unchanged
     );
 
+    // Nothing stretched any more (spec.l2 kept): no set, only the reject; both VNIs rejected
+    // over the same session (the family, and so the session, are left alone).
+    let nothing = RouteFilter {
+        evpn: Some(EvpnFilter {
+            import: vec![],
+            export: vec![],
+        }),
+        ..f.clone()
+    };
+    let shrunk = writes(a.client.ensure_route_filter(&nothing).await.unwrap());
+    println!("accepting nothing: {shrunk:?}");
+    wait_for("no VNI accepted", [&a, &b], || async {
+        evpn_routes(&a, 100) == 0 && evpn_routes(&a, 200) == 0
+    })
+    .await;
+    assert_eq!(a.client.observe_segments(ab).await.unwrap().rejected, 4);
+    assert!(
+        !cellnet_names(&a)
+            .iter()
+            .any(|n| n.ends_with("-in-rt") || n.ends_with("-in-evpn-ok")),
+        "no set or accept statement when nothing is accepted: {:?}",
+        cellnet_names(&a)
+    );
+    assert_eq!(
+        a.client.ensure_route_filter(&nothing).await.unwrap(),
+        RoutesOutcome::Unchanged
+    );
+    // And a segment stretched again: the set comes back before its accept statement.
+    writes(a.client.ensure_route_filter(&f).await.unwrap());
+    wait_for("VNI 100 accepted again", [&a, &b], || async {
+        evpn_routes(&a, 100) == 2 && evpn_routes(&a, 200) == 0
+    })
+    .await;
+    assert!(established(&a, ab).await, "the session is still up");
+
     writes(a.client.remove_route_filter(&f.key).await.unwrap());
     assert_eq!(
         cellnet_names(&a),

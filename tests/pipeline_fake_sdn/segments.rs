@@ -6,7 +6,7 @@
 use cellnet::api::{InfraEndpoint, Reason, SideStatus};
 use cellnet::sdn::AddressFamily;
 use cellnet::sdn::fake::FakeSegment;
-use cellnet::sdn::routes::RouteTargetMatch;
+use cellnet::sdn::routes::{EvpnFilter, RouteTargetMatch};
 use kube::api::{Patch, PatchParams};
 
 use super::networks::{condition, is};
@@ -43,6 +43,15 @@ async fn sides(client: &kube::Client, ns: &str, name: &str) -> (Option<SideStatu
 
 fn segments_json(list: &[(&str, u32)]) -> serde_json::Value {
     json!({ "l2Segments": list.iter().map(|(n, v)| json!({"name": n, "vni": v})).collect::<Vec<_>>() })
+}
+
+/// Per speaker (a towards b, b towards a): the EVPN part of its one filter, and whether its peer
+/// carries l2vpn-evpn.
+fn evpn_on(a: &FakeSpeaker, b: &FakeSpeaker) -> [(Option<EvpnFilter>, bool); 2] {
+    [(a, "192.0.2.22"), (b, "192.0.2.21")].map(|(s, n)| {
+        let evpn = s.filters().into_values().next().and_then(|f| f.evpn);
+        (evpn, families(s, n).contains(&AddressFamily::L2vpnEvpn))
+    })
 }
 
 fn families(speaker: &FakeSpeaker, neighbor: &str) -> Vec<AddressFamily> {
@@ -169,15 +178,16 @@ async fn segments_are_stretched_reported_and_withdrawn() {
         ready(&client, ns, "s-ab").await.unwrap(),
         ("False".into(), Reason::SegmentNotDeclared.as_str().into())
     );
+    // Both speakers accept no EVPN route any more, and keep the family (spec.l2 is still there:
+    // dropping the family would reset the session and cut the cells' routes too).
     wait_until(
-        "EVPN withdrawn from both speakers",
-        async || {
-            [(&a, "192.0.2.22"), (&b, "192.0.2.21")].map(|(s, n)| {
-                let evpn = s.filters().into_values().next().and_then(|f| f.evpn);
-                (evpn, families(s, n).contains(&AddressFamily::L2vpnEvpn))
-            })
+        "EVPN accepted from neither speaker",
+        async || evpn_on(&a, &b),
+        |sides| {
+            sides
+                .iter()
+                .all(|(evpn, family)| evpn.as_ref().is_some_and(|e| e.import.is_empty()) && *family)
         },
-        |sides| sides.iter().all(|(evpn, family)| evpn.is_none() && !family),
     )
     .await;
     let (local, remote) = sides(&client, ns, "s-ab").await;
@@ -208,6 +218,15 @@ async fn segments_are_stretched_reported_and_withdrawn() {
         "Ready without segments",
         async || ready(&client, ns, "s-ab").await,
         |r| r.as_ref().is_some_and(|(s, _)| s == "True"),
+    )
+    .await;
+
+    // spec.l2 removed: the EVPN filter and the family go.
+    patch::<CellInterconnect>(&client, ns, "s-ab", json!({"l2": null})).await;
+    wait_until(
+        "EVPN gone from both speakers",
+        async || evpn_on(&a, &b),
+        |sides| sides.iter().all(|(evpn, family)| evpn.is_none() && !family),
     )
     .await;
 

@@ -204,6 +204,16 @@ fn stretched_segments_add_the_evpn_family_and_an_evpn_filter() {
     );
     let evpn = side.routes.filter.unwrap().evpn.unwrap();
     assert_eq!(evpn.import, [crate::sdn::routes::RouteTargetMatch::Vni(100)]);
+
+    // Nothing stretched (b no longer declares vip): the family stays, so the session is not
+    // reset, and the filter accepts nothing.
+    let plain_b = endpoint("b", "127.0.0.12", 65012, 179);
+    let side = plan_side(&cic, (&a, &[]), (&plain_b, &[]), Ok(target()), None).unwrap();
+    assert_eq!(
+        side.peer.families,
+        [AddressFamily::Ipv4Unicast, AddressFamily::L2vpnEvpn]
+    );
+    assert_eq!(side.routes.filter.unwrap().evpn.unwrap().import, []);
 }
 
 #[test]

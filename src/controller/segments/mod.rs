@@ -68,12 +68,19 @@ pub fn stretched(
 
 /// The EVPN part of a side's route filter: accept the other cell's routes of exactly the
 /// stretched VNIs (or the explicit route targets), add the export route targets. `None` when
-/// nothing is stretched.
+/// `spec.l2` is absent; with `spec.l2` and nothing stretched (yet, or any more: a segment
+/// problem) a filter that accepts nothing, so that the EVPN family stays on the session:
+/// adding or removing a family resets the session (capabilities are negotiated in OPEN), which
+/// would cut the cells' routes each time a segment is declared or un-declared.
 pub fn evpn_filter(l2: Option<&L2Spec>, stretched: &[Stretched]) -> Option<EvpnFilter> {
+    let l2 = l2?;
     if stretched.is_empty() {
-        return None;
+        return Some(EvpnFilter {
+            import: Vec::new(),
+            export: Vec::new(),
+        });
     }
-    let explicit = l2.and_then(|l2| l2.route_targets.as_ref());
+    let explicit = l2.route_targets.as_ref();
     let import = match explicit.filter(|rt| !rt.import.is_empty()) {
         Some(rt) => rt.import.iter().cloned().map(RouteTargetMatch::Exact).collect(),
         None => stretched.iter().map(|s| RouteTargetMatch::Vni(s.vni)).collect(),

@@ -121,3 +121,19 @@ fn the_filter_matches_the_stretched_vnis_unless_route_targets_are_explicit() {
     assert_eq!(explicit.import, vec![RouteTargetMatch::Exact("65001:100".into())]);
     assert_eq!(explicit.export, vec!["65002:100".to_string()]);
 }
+
+#[test]
+fn with_spec_l2_and_nothing_stretched_the_filter_accepts_nothing_but_stays() {
+    let l2 = L2Spec {
+        route_targets: Some(RouteTargets {
+            import: vec!["65001:100".into()],
+            export: vec!["65002:100".into()],
+        }),
+        ..Default::default()
+    };
+    // Kept (the EVPN family stays on the session), accepting and tagging nothing, explicit
+    // route targets included: they belong to segments that are not stretched now.
+    let empty = evpn_filter(Some(&l2), &[]).unwrap();
+    assert_eq!(empty.import, Vec::<RouteTargetMatch>::new());
+    assert!(empty.export.is_empty());
+}

@@ -92,19 +92,20 @@ pub fn plan(names: &Names, desired: Option<&Desired>, observed: &Observed) -> Ve
     if !grow.is_empty() {
         writes.push(Write::AddTargets(grow));
     }
-    let import_ok = observed.import
-        == [
-            (names.accept.clone(), Some(Statement::Accept)),
-            (names.reject.clone(), Some(Statement::Reject)),
-        ];
+    // Accepting nothing needs no route-target set and no accept statement (GoBGP refuses a
+    // statement naming a set that does not exist).
+    let accepts = !want.route_targets.is_empty();
+    let import_wanted = import_statements(names, accepts);
+    let import_ok = observed.import == import_wanted;
     if !import_ok {
         // Accept must come before reject, and GoBGP only appends: both go and come again.
         for (name, _) in &observed.import {
             let name = name.clone();
             writes.push(Write::DeleteStatement { import: true, name });
         }
-        writes.push(Write::AddStatement(Statement::Accept));
-        writes.push(Write::AddStatement(Statement::Reject));
+        for (_, statement) in import_wanted.into_iter() {
+            writes.extend(statement.map(Write::AddStatement));
+        }
     }
     let pass = Statement::Pass {
         add: want.export_targets.clone(),
@@ -118,7 +119,10 @@ pub fn plan(names: &Names, desired: Option<&Desired>, observed: &Observed) -> Ve
         writes.push(Write::AddStatement(pass));
     }
     let shrink: Vec<String> = have.difference(&want.route_targets).cloned().collect();
-    if !shrink.is_empty() {
+    if !accepts && observed.route_targets.is_some() {
+        // No statement uses the set any more (they went above).
+        writes.push(Write::DeleteSet);
+    } else if !shrink.is_empty() {
         writes.push(Write::RemoveTargets(shrink));
     }
     if !writes.is_empty() && (!import_ok || writes.iter().any(is_set_write)) {
@@ -131,7 +135,22 @@ pub fn plan(names: &Names, desired: Option<&Desired>, observed: &Observed) -> Ve
 }
 
 fn is_set_write(w: &Write) -> bool {
-    matches!(w, Write::AddTargets(_) | Write::RemoveTargets(_))
+    matches!(
+        w,
+        Write::AddTargets(_) | Write::RemoveTargets(_) | Write::DeleteSet
+    )
+}
+
+/// The import statements in policy order: accept the set's route targets (when there are any),
+/// then reject every other EVPN route from the neighbours.
+fn import_statements(names: &Names, accepts: bool) -> Vec<(String, Option<Statement>)> {
+    let accept = (names.accept.clone(), Some(Statement::Accept));
+    let reject = (names.reject.clone(), Some(Statement::Reject));
+    if accepts {
+        vec![accept, reject]
+    } else {
+        vec![reject]
+    }
 }
 
 /// Statements first (a set in use cannot go), then the set.
@@ -357,6 +376,78 @@ mod tests {
             ]
         );
         assert_eq!(plan(&names(), None, &Observed::default()), []);
+    }
+
+    fn accepting_nothing() -> Desired {
+        desired(Some(&EvpnFilter {
+            import: vec![],
+            export: vec![],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_filter_accepting_nothing_has_no_set_and_only_the_reject() {
+        let writes = plan(&names(), Some(&accepting_nothing()), &Observed::default());
+        assert_eq!(
+            writes,
+            [
+                Write::AddStatement(Statement::Reject),
+                Write::AddStatement(Statement::Pass { add: vec![] }),
+                Write::ResetIn,
+                Write::ResetOut,
+            ]
+        );
+    }
+
+    #[test]
+    fn un_stretching_the_last_segment_drops_the_accept_then_the_set() {
+        let before = desired(Some(&filter())).unwrap();
+        let n = names();
+        assert_eq!(
+            plan(&names(), Some(&accepting_nothing()), &in_place(&before)),
+            [
+                Write::DeleteStatement {
+                    import: true,
+                    name: n.accept.clone()
+                },
+                Write::DeleteStatement {
+                    import: true,
+                    name: n.reject.clone()
+                },
+                Write::AddStatement(Statement::Reject),
+                Write::DeleteSet,
+                Write::ResetIn,
+            ]
+        );
+        let empty = accepting_nothing();
+        let mut steady = in_place(&empty);
+        steady.route_targets = None;
+        steady.import.remove(0);
+        assert_eq!(plan(&names(), Some(&empty), &steady), []);
+    }
+
+    #[test]
+    fn stretching_a_first_segment_makes_the_set_before_the_accept() {
+        let empty = accepting_nothing();
+        let mut observed = in_place(&empty);
+        observed.route_targets = None;
+        observed.import.remove(0);
+        let want = desired(Some(&filter())).unwrap();
+        let n = names();
+        assert_eq!(
+            plan(&names(), Some(&want), &observed),
+            [
+                Write::AddTargets(want.route_targets.iter().cloned().collect()),
+                Write::DeleteStatement {
+                    import: true,
+                    name: n.reject.clone()
+                },
+                Write::AddStatement(Statement::Accept),
+                Write::AddStatement(Statement::Reject),
+                Write::ResetIn,
+            ]
+        );
     }
 
     #[test]
