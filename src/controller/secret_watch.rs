@@ -12,9 +12,10 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
-use tokio::sync::mpsc::{Receiver, Sender, channel};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 use tracing::debug;
+
+use super::fanout::Fanout;
 
 /// Changed Secrets waiting for a controller: a slow controller holds the watch back (the API
 /// server keeps the events) instead of this growing without bound.
@@ -26,8 +27,19 @@ pub type SecretEvent = Result<PartialObjectMeta<Secret>, watcher::Error>;
 /// The shared watch: [`SecretWatch::run`] drives it and hands every changed Secret to each
 /// subscriber.
 pub struct SecretWatch {
-    source: std::pin::Pin<Box<dyn Stream<Item = SecretEvent> + Send>>,
-    subscribers: Vec<Sender<PartialObjectMeta<Secret>>>,
+    fanout: Fanout<PartialObjectMeta<Secret>>,
+    synced: SecretsSynced,
+}
+
+/// Whether every Secret watch has listed its Secrets once (their users are requeued by then).
+#[derive(Clone)]
+pub struct SecretsSynced(watch::Receiver<bool>);
+
+impl SecretsSynced {
+    /// Resolves once every Secret watch has its first full list (or the watch is gone).
+    pub async fn wait(&self) {
+        let _ = self.0.clone().wait_for(|synced| *synced).await;
+    }
 }
 
 impl SecretWatch {
@@ -42,54 +54,57 @@ impl SecretWatch {
                 .map(|ns| Api::namespaced(client.clone(), ns))
                 .collect()
         };
+        let watches = apis.len();
         // Backed off, so a 403 or an API server outage is no hot LIST loop.
-        let source = futures::stream::select_all(apis.into_iter().map(|api| {
+        let events = futures::stream::select_all(apis.into_iter().enumerate().map(|(i, api)| {
             watcher(api, config.clone())
                 .default_backoff()
                 // Only the name and namespace are read; managedFields are most of the metadata.
                 .modify(|secret| secret.managed_fields_mut().clear())
-                .touched_objects()
+                .map(move |event| (i, event))
                 .boxed()
-        }))
-        .boxed();
+        }));
+        let (synced_tx, synced_rx) = watch::channel(false);
+        let mut listed = vec![false; watches];
+        let changed = events.filter_map(move |(i, event)| {
+            let secret = match event {
+                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s) | watcher::Event::Delete(s)) => {
+                    Some(s)
+                }
+                Ok(watcher::Event::InitDone) => {
+                    listed[i] = true;
+                    if listed.iter().all(|l| *l) {
+                        synced_tx.send_replace(true);
+                    }
+                    None
+                }
+                Ok(watcher::Event::Init) => None,
+                Err(err) => {
+                    debug!(error = %err, "Secret watch");
+                    None
+                }
+            };
+            futures::future::ready(secret)
+        });
         Self {
-            source,
-            subscribers: Vec::new(),
+            fanout: Fanout::new(changed, PENDING_PER_CONTROLLER),
+            synced: SecretsSynced(synced_rx),
         }
     }
 
     /// A stream of every changed Secret, for one controller's `watches_stream`.
     pub fn subscribe(&mut self) -> impl Stream<Item = SecretEvent> + Send + 'static {
-        let (tx, rx): (_, Receiver<_>) = channel(PENDING_PER_CONTROLLER);
-        self.subscribers.push(tx);
-        ReceiverStream::new(rx).map(Ok)
+        self.fanout.subscribe().map(Ok)
+    }
+
+    /// Whether the watches have listed every Secret once.
+    pub fn synced(&self) -> SecretsSynced {
+        self.synced.clone()
     }
 
     /// Drives the watch until every subscriber is gone. Errors are the watcher's (it retries with
     /// backoff); subscribers see only changes.
     pub async fn run(self) {
-        let Self {
-            mut source,
-            mut subscribers,
-        } = self;
-        while let Some(event) = source.next().await {
-            let secret = match event {
-                Ok(secret) => secret,
-                Err(err) => {
-                    debug!(error = %err, "Secret watch");
-                    continue;
-                }
-            };
-            let mut open = Vec::with_capacity(subscribers.len());
-            for tx in subscribers {
-                if tx.send(secret.clone()).await.is_ok() {
-                    open.push(tx);
-                }
-            }
-            subscribers = open;
-            if subscribers.is_empty() {
-                return;
-            }
-        }
+        self.fanout.run().await
     }
 }
