@@ -13,7 +13,27 @@
 //! dropped one is forgotten at the next event.
 use futures::{Stream, StreamExt as _};
 use tokio::sync::mpsc::{Sender, channel};
+use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
+
+/// Whether a watch has listed its objects once. Any number of tasks may wait for it (kube's
+/// `Store::wait_until_ready` wakes only the last of several tasks waiting at once: a reconcile
+/// waiting on it beside the controller's own wait never woke).
+#[derive(Clone)]
+pub struct Listed(watch::Receiver<bool>);
+
+impl Listed {
+    /// The flag and what sets it.
+    pub fn new() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    /// Resolves once the watch has listed its objects (or is gone).
+    pub async fn wait(&self) {
+        let _ = self.0.clone().wait_for(|listed| *listed).await;
+    }
+}
 
 /// One source stream and the subscribers each of its items is sent to.
 pub struct Fanout<T> {
@@ -74,6 +94,25 @@ async fn send_to_all<T: Clone>(subscribers: Vec<Sender<T>>, item: T) -> Vec<Send
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_task_waiting_for_the_list_wakes() {
+        let (tx, listed) = Listed::new();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let listed = listed.clone();
+                tokio::spawn(async move { listed.wait().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        tx.send_replace(true);
+        for w in waiters {
+            tokio::time::timeout(std::time::Duration::from_secs(5), w)
+                .await
+                .expect("a waiter was not woken")
+                .unwrap();
+        }
+    }
 
     #[tokio::test]
     async fn every_subscriber_sees_every_item_in_order() {

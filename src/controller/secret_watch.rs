@@ -12,10 +12,9 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
-use tokio::sync::watch;
 use tracing::debug;
 
-use super::fanout::Fanout;
+use super::fanout::{Fanout, Listed};
 
 /// Changed Secrets waiting for a controller: a slow controller holds the watch back (the API
 /// server keeps the events) instead of this growing without bound.
@@ -28,18 +27,7 @@ pub type SecretEvent = Result<PartialObjectMeta<Secret>, watcher::Error>;
 /// subscriber.
 pub struct SecretWatch {
     fanout: Fanout<PartialObjectMeta<Secret>>,
-    synced: SecretsSynced,
-}
-
-/// Whether every Secret watch has listed its Secrets once (their users are requeued by then).
-#[derive(Clone)]
-pub struct SecretsSynced(watch::Receiver<bool>);
-
-impl SecretsSynced {
-    /// Resolves once every Secret watch has its first full list (or the watch is gone).
-    pub async fn wait(&self) {
-        let _ = self.0.clone().wait_for(|synced| *synced).await;
-    }
+    listed: Listed,
 }
 
 impl SecretWatch {
@@ -64,7 +52,7 @@ impl SecretWatch {
                 .map(move |event| (i, event))
                 .boxed()
         }));
-        let (synced_tx, synced_rx) = watch::channel(false);
+        let (listed_tx, listed_rx) = Listed::new();
         let mut listed = vec![false; watches];
         let changed = events.filter_map(move |(i, event)| {
             let secret = match event {
@@ -74,7 +62,7 @@ impl SecretWatch {
                 Ok(watcher::Event::InitDone) => {
                     listed[i] = true;
                     if listed.iter().all(|l| *l) {
-                        synced_tx.send_replace(true);
+                        listed_tx.send_replace(true);
                     }
                     None
                 }
@@ -88,7 +76,7 @@ impl SecretWatch {
         });
         Self {
             fanout: Fanout::new(changed, PENDING_PER_CONTROLLER),
-            synced: SecretsSynced(synced_rx),
+            listed: listed_rx,
         }
     }
 
@@ -97,9 +85,9 @@ impl SecretWatch {
         self.fanout.subscribe().map(Ok)
     }
 
-    /// Whether the watches have listed every Secret once.
-    pub fn synced(&self) -> SecretsSynced {
-        self.synced.clone()
+    /// Whether every Secret watch has listed its Secrets once (their users are requeued by then).
+    pub fn listed(&self) -> Listed {
+        self.listed.clone()
     }
 
     /// Drives the watch until every subscriber is gone. Errors are the watcher's (it retries with

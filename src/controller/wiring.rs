@@ -18,8 +18,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info};
 
 use super::context::{Caches, Config, Context};
-use super::fanout::Fanout;
-use super::secret_watch::{SecretEvent, SecretWatch, SecretsSynced};
+use super::fanout::{Fanout, Listed};
+use super::secret_watch::{SecretEvent, SecretWatch};
 use super::speakers::{SpeakerChange, SpeakerKey, Speakers};
 use super::{changes, endpoint, interconnect, mappers, target};
 use crate::api::{CellInterconnect, InfraEndpoint};
@@ -83,6 +83,7 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     store: Store<K>,
+    listed: Listed,
     events: Fanout<watcher::Event<K>>,
 }
 
@@ -100,6 +101,7 @@ where
     /// Cluster-wide, the cache trimmed of what no reconcile reads.
     fn new(client: &Client, config: watcher::Config) -> Self {
         let (store, writer) = kube::runtime::reflector::store();
+        let (listed_tx, listed) = Listed::new();
         let events = watcher(Api::<K>::all(client.clone()), config)
             .default_backoff()
             // The cache holds every object: without managedFields and kubectl's copy of the last
@@ -109,6 +111,12 @@ where
                 obj.annotations_mut().remove(LAST_APPLIED);
             })
             .reflect(writer)
+            // Once the first list is in the cache.
+            .inspect(move |event| {
+                if matches!(event, Ok(watcher::Event::InitDone)) {
+                    listed_tx.send_replace(true);
+                }
+            })
             // The watcher retries with backoff; its readers see only events.
             .filter_map(|event| {
                 futures::future::ready(match event {
@@ -121,6 +129,7 @@ where
             });
         Self {
             store,
+            listed,
             events: Fanout::new(events, EVENTS_PER_READER),
         }
     }
@@ -144,18 +153,14 @@ where
 /// A reconcile before that would miss what it refers to (an endpoint not yet in the cache reads
 /// as not found, and is looked at again only after a recheck).
 #[derive(Clone)]
-pub struct Synced {
-    interconnects: Store<CellInterconnect>,
-    endpoints: Store<InfraEndpoint>,
-    secrets: SecretsSynced,
-}
+pub struct Synced([Listed; 3]);
 
 impl Synced {
     /// Resolves once every cache is filled (or its watch is gone).
     pub async fn wait(&self) {
-        let _ = self.interconnects.wait_until_ready().await;
-        let _ = self.endpoints.wait_until_ready().await;
-        self.secrets.wait().await;
+        for listed in &self.0 {
+            listed.wait().await;
+        }
     }
 }
 
@@ -186,11 +191,11 @@ impl Watches {
 
     /// Whether every cache is filled.
     pub fn synced(&self) -> Synced {
-        Synced {
-            interconnects: self.interconnects.store.clone(),
-            endpoints: self.endpoints.store.clone(),
-            secrets: self.secrets.synced(),
-        }
+        Synced([
+            self.interconnects.listed.clone(),
+            self.endpoints.listed.clone(),
+            self.secrets.listed(),
+        ])
     }
 
     /// Runs both controllers until `shutdown` resolves and their in-flight reconciles finish.
