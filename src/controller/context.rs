@@ -87,6 +87,8 @@ pub struct Context {
     pub own_writes: Arc<changes::OwnWrites>,
     /// The status last written to each object, for when the cache is behind it.
     pub status_memo: super::status_write::StatusMemo,
+    /// First reports of new links waiting for their sessions (`interconnect::first_report`).
+    pub first_reports: super::interconnect::first_report::FirstReports,
     /// The ownership ledger last written to each interconnect, for when the cache is behind it.
     pub ledgers: super::interconnect::ledger::Written,
     pub metrics: Arc<Metrics>,
@@ -149,6 +151,7 @@ impl Context {
             endpoint_writes: Default::default(),
             own_writes: caches.own_writes,
             status_memo: Default::default(),
+            first_reports: Default::default(),
             ledgers: Default::default(),
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,

@@ -21,9 +21,8 @@ pub struct Note {
     pub text: String,
 }
 
-/// The Events of one reconcile, one per reason: both sides' notes go into one Event, which
-/// halves the Events a bulk apply sends (a PeerCreated and a SessionEstablished per link, not per
-/// side).
+/// The Events of one reconcile, one per reason: both sides' notes go into one Event (a link's
+/// Events, not a side's); [`Notes::one_story`] then tells the Normal ones as one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Notes(pub Vec<Note>);
 
@@ -41,6 +40,38 @@ impl Notes {
                 text,
             }),
         }
+    }
+}
+
+/// The steps of a link's story, least telling first: the one Event of a reconcile is named after
+/// the last of them that happened.
+const STORY: [Reason; 6] = [
+    Reason::SpeakerStarted,
+    Reason::RoutesUpdated,
+    Reason::PeerRemoved,
+    Reason::PeerCreated,
+    Reason::PeerUpdated,
+    Reason::SessionEstablished,
+];
+
+impl Notes {
+    /// The Normal notes told as one Event, named after the last step of the story among them
+    /// (peers created, filters written and sessions Established in one Event instead of three,
+    /// `kubectl describe` still reading every step); warnings stay Events of their own.
+    pub fn one_story(self) -> Notes {
+        let (normal, mut out): (Vec<Note>, Vec<Note>) =
+            self.0.into_iter().partition(|n| n.type_ == EventType::Normal);
+        let rank = |n: &Note| STORY.iter().position(|r| *r == n.reason);
+        let Some(last) = normal.iter().max_by_key(|n| rank(n)).cloned() else {
+            return Notes(out);
+        };
+        let text = normal
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.insert(0, Note { text, ..last });
+        Notes(out)
     }
 }
 
