@@ -12,7 +12,7 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
-use tracing::debug;
+use tracing::warn;
 
 use super::fanout::{Fanout, Listed};
 
@@ -68,7 +68,9 @@ impl SecretWatch {
                 }
                 Ok(watcher::Event::Init) => None,
                 Err(err) => {
-                    debug!(error = %err, "Secret watch");
+                    // Until every Secret watch has listed once (a 403 in one namespace, say), no
+                    // reconcile runs: said at warn.
+                    warn!(error = %err, "Secret watch failed; retrying");
                     None
                 }
             };

@@ -15,7 +15,7 @@ use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::{Receiver, channel};
 use tokio_stream::wrappers::ReceiverStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::context::{Caches, Config, Context};
 use super::fanout::{Fanout, Listed};
@@ -117,12 +117,13 @@ where
                     listed_tx.send_replace(true);
                 }
             })
-            // The watcher retries with backoff; its readers see only events.
+            // The watcher retries with backoff; its readers see only events. Said at warn: until
+            // the first list succeeds (a 403, say) no reconcile runs.
             .filter_map(|event| {
                 futures::future::ready(match event {
                     Ok(event) => Some(event),
                     Err(err) => {
-                        debug!(kind = %K::kind(&()), error = %err, "watch");
+                        warn!(kind = %K::kind(&()), error = %err, "watch failed; retrying");
                         None
                     }
                 })
