@@ -172,7 +172,7 @@ async fn two_managed_cells_reach_established_and_ready() {
         "cell cell2 -> cell cell1",
         "BGP session Established",
     ];
-    let (describe, _) = wait_for("the story in kubectl describe", Duration::from_secs(15), || {
+    let (describe, _) = wait_for("the story in kubectl describe", Duration::from_secs(30), || {
         let (ok, out, err) = cp.kubectl_run(&["describe", "cic", "a-b", "-n", ns]);
         assert!(ok, "{err}");
         let told = story.iter().all(|s| out.contains(s));

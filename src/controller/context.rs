@@ -116,6 +116,9 @@ pub struct Caches {
     pub own_writes: Arc<changes::OwnWrites>,
 }
 
+/// The longest Event note the API server takes (events.k8s.io/v1 `note`: 1 KiB); a longer one
+/// is refused and the Event lost.
+pub const EVENT_NOTE_LIMIT: usize = 1024;
 /// Events waiting to be sent; beyond this many (an API server that has not answered for a long
 /// time), new ones are dropped with a warning rather than held in memory.
 const EVENT_QUEUE: usize = 10_000;

@@ -10,6 +10,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource as _, ResourceExt};
 use tokio::time::Instant;
 
+use super::super::context::EVENT_NOTE_LIMIT;
 use super::super::{Context, error::Result, status_write};
 use super::report::{self, Facts, Write};
 use crate::api::{InfraEndpoint, Reason};
@@ -107,7 +108,7 @@ fn step_events(
 ) -> Vec<(EventType, Reason, &'static str, String)> {
     let started = started.map(|s| (EventType::Normal, Reason::SpeakerStarted, "StartSpeaker", s));
     match (started, networks) {
-        (Some(start), Some((note, false))) => vec![(
+        (Some(start), Some((note, false))) if start.3.len() + 2 + note.len() <= EVENT_NOTE_LIMIT => vec![(
             EventType::Normal,
             Reason::RoutesUpdated,
             "AnnounceNetworks",
@@ -153,6 +154,16 @@ mod tests {
         assert_eq!(
             reasons(step_events(Some("started".into()), None)),
             [(Reason::SpeakerStarted, "started".into())]
+        );
+        let long = "n".repeat(1020);
+        let apart = step_events(Some("started".into()), Some((long.clone(), false)));
+        assert_eq!(
+            reasons(apart),
+            [
+                (Reason::SpeakerStarted, "started".into()),
+                (Reason::RoutesUpdated, long)
+            ],
+            "together past the API server's 1 KiB"
         );
     }
 

@@ -145,3 +145,32 @@ fn warnings_stay_events_of_their_own() {
     assert_eq!(reasons, [Reason::PeerCreated, Reason::SdnUnreachable]);
     assert_eq!(story.0[0].text, "filters; created");
 }
+
+#[test]
+fn a_story_too_long_for_one_event_leaves_its_least_telling_notes_apart() {
+    let long = "x".repeat(600);
+    let mut notes = note(Reason::SpeakerStarted, &long);
+    notes.add(
+        EventType::Normal,
+        Reason::PeerCreated,
+        "ConfigurePeer",
+        long.clone(),
+    );
+    notes.add(
+        EventType::Normal,
+        Reason::SessionEstablished,
+        "ObserveSession",
+        "up".into(),
+    );
+    let story = notes.one_story();
+    let told: Vec<(Reason, usize)> = story.0.iter().map(|n| (n.reason, n.text.len())).collect();
+    // Established and peer created fit in 1 KiB; the speaker's start is an Event of its own.
+    assert_eq!(
+        told,
+        [
+            (Reason::SessionEstablished, 600 + 2 + 2),
+            (Reason::SpeakerStarted, 600)
+        ]
+    );
+    assert!(story.0.iter().all(|n| n.text.len() <= 1024));
+}

@@ -2,6 +2,7 @@
 //! from, the Events that tell the story of the link, the metrics to count, and the ledger after.
 use kube::runtime::events::EventType;
 
+use super::super::context::EVENT_NOTE_LIMIT as NOTE_LIMIT;
 use super::super::problem::Problem;
 use super::apply::{Applied, Failure, SideFacts};
 use super::ledger::{self, Ledger};
@@ -57,20 +58,37 @@ const STORY: [Reason; 6] = [
 impl Notes {
     /// The Normal notes told as one Event, named after the last step of the story among them
     /// (peers created, filters written and sessions Established in one Event instead of three,
-    /// `kubectl describe` still reading every step); warnings stay Events of their own.
+    /// `kubectl describe` still reading every step); warnings stay Events of their own. Notes that
+    /// would take the Event past [`NOTE_LIMIT`] (the least telling first) stay Events of their own.
     pub fn one_story(self) -> Notes {
         let (normal, mut out): (Vec<Note>, Vec<Note>) =
             self.0.into_iter().partition(|n| n.type_ == EventType::Normal);
         let rank = |n: &Note| STORY.iter().position(|r| *r == n.reason);
-        let Some(last) = normal.iter().max_by_key(|n| rank(n)).cloned() else {
+        let mut by_rank: Vec<usize> = (0..normal.len()).collect();
+        by_rank.sort_by_key(|&i| std::cmp::Reverse(rank(&normal[i])));
+        let Some(&last) = by_rank.first() else {
             return Notes(out);
         };
-        let text = normal
-            .iter()
-            .map(|n| n.text.as_str())
+        let mut told = vec![false; normal.len()];
+        let mut length = 0;
+        for i in by_rank {
+            let more = normal[i].text.len() + if length == 0 { 0 } else { 2 };
+            if i == last || length + more <= NOTE_LIMIT {
+                told[i] = true;
+                length += more;
+            }
+        }
+        let text = (0..normal.len())
+            .filter(|&i| told[i])
+            .map(|i| normal[i].text.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        out.insert(0, Note { text, ..last });
+        let one = Note {
+            text,
+            ..normal[last].clone()
+        };
+        let apart = normal.into_iter().zip(told).filter(|(_, t)| !t).map(|(n, _)| n);
+        out.splice(0..0, std::iter::once(one).chain(apart));
         Notes(out)
     }
 }
