@@ -65,7 +65,7 @@ pub fn decide(first: bool, sides: &[Side], held: Option<Held>, notes: Notes, now
         None => (Notes::default(), now),
     };
     for note in notes.0 {
-        all.add(note.type_, note.reason, note.action, note.text);
+        all.add_note(note);
     }
     let waited = now.saturating_duration_since(since);
     if first && coming_up(sides) && waited < FIRST_REPORT_WINDOW {

@@ -2,6 +2,7 @@ use kube::runtime::events::EventType;
 
 use super::*;
 use crate::api::{Reason, SdnKind};
+use crate::controller::interconnect::report::Note;
 use crate::controller::problem::Problem;
 
 fn side(result: SideResult) -> Side {
@@ -173,4 +174,30 @@ fn a_story_too_long_for_one_event_leaves_its_least_telling_notes_apart() {
         ]
     );
     assert!(story.0.iter().all(|n| n.text.len() <= 1024));
+}
+
+#[test]
+fn a_long_story_tells_the_route_filters_briefly_to_stay_one_event() {
+    let mut notes = note(Reason::PeerCreated, &"c".repeat(300));
+    for side in ["a", "b"] {
+        notes.add_note(Note {
+            type_: EventType::Normal,
+            reason: Reason::RoutesUpdated,
+            action: "ConfigureRoutes",
+            text: format!("{side}: {}", "w".repeat(400)),
+            brief: Some(format!("{side}: 7 changes")),
+        });
+    }
+    notes.add(
+        EventType::Normal,
+        Reason::SessionEstablished,
+        "ObserveSession",
+        "up".into(),
+    );
+    let story = notes.one_story();
+    assert_eq!(story.0.len(), 1, "{story:?}");
+    assert_eq!(
+        story.0[0].text,
+        format!("{}; a: 7 changes; b: 7 changes; up", "c".repeat(300))
+    );
 }

@@ -20,6 +20,8 @@ pub struct Note {
     pub reason: Reason,
     pub action: &'static str,
     pub text: String,
+    /// A shorter note, for when the whole story would not fit in one Event.
+    pub brief: Option<String>,
 }
 
 /// The Events of one reconcile, one per reason: both sides' notes go into one Event (a link's
@@ -29,18 +31,28 @@ pub struct Notes(pub Vec<Note>);
 
 impl Notes {
     pub fn add(&mut self, type_: EventType, reason: Reason, action: &'static str, text: String) {
-        match self.0.iter_mut().find(|n| n.reason == reason) {
-            Some(note) => {
-                note.text.push_str("; ");
-                note.text.push_str(&text);
-            }
-            None => self.0.push(Note {
-                type_,
-                reason,
-                action,
-                text,
-            }),
+        self.add_note(Note {
+            type_,
+            reason,
+            action,
+            text,
+            brief: None,
+        });
+    }
+
+    /// `note`, merged into the note of the same reason if there is one.
+    pub fn add_note(&mut self, note: Note) {
+        let Some(same) = self.0.iter_mut().find(|n| n.reason == note.reason) else {
+            self.0.push(note);
+            return;
+        };
+        if same.brief.is_some() || note.brief.is_some() {
+            let first = same.brief.take().unwrap_or_else(|| same.text.clone());
+            let second = note.brief.as_deref().unwrap_or(&note.text);
+            same.brief = Some(format!("{first}; {second}"));
         }
+        same.text.push_str("; ");
+        same.text.push_str(&note.text);
     }
 }
 
@@ -69,10 +81,16 @@ impl Notes {
         let Some(&last) = by_rank.first() else {
             return Notes(out);
         };
+        // Whole if the whole story fits, else each note's brief where it has one.
+        let whole: usize = normal.iter().map(|n| n.text.len() + 2).sum();
+        let text_of = |n: &Note| match &n.brief {
+            Some(brief) if whole > NOTE_LIMIT + 2 => brief.clone(),
+            _ => n.text.clone(),
+        };
         let mut told = vec![false; normal.len()];
         let mut length = 0;
         for i in by_rank {
-            let more = normal[i].text.len() + if length == 0 { 0 } else { 2 };
+            let more = text_of(&normal[i]).len() + if length == 0 { 0 } else { 2 };
             if i == last || length + more <= NOTE_LIMIT {
                 told[i] = true;
                 length += more;
@@ -80,11 +98,12 @@ impl Notes {
         }
         let text = (0..normal.len())
             .filter(|&i| told[i])
-            .map(|i| normal[i].text.as_str())
+            .map(|i| text_of(&normal[i]))
             .collect::<Vec<_>>()
             .join("; ");
         let one = Note {
             text,
+            brief: None,
             ..normal[last].clone()
         };
         let apart = normal.into_iter().zip(told).filter(|(_, t)| !t).map(|(n, _)| n);
@@ -263,11 +282,17 @@ fn routes_note(id: &SideId, plan: &SidePlan, writes: &[String], notes: &mut Note
         notes.add(EventType::Warning, Reason::DriftRepaired, "ConfigureRoutes", text);
     } else {
         tallies.push(Tally::SdnWrite("update_routes"));
-        let text = format!(
-            "cell {cell}: route filters towards {} on speaker {url}: {what}",
+        let towards = format!(
+            "cell {cell}: route filters towards {} on speaker {url}",
             plan.peer.neighbor
         );
-        notes.add(EventType::Normal, Reason::RoutesUpdated, "ConfigureRoutes", text);
+        notes.add_note(Note {
+            type_: EventType::Normal,
+            reason: Reason::RoutesUpdated,
+            action: "ConfigureRoutes",
+            text: format!("{towards}: {what}"),
+            brief: Some(format!("{towards}: {} changes", writes.len())),
+        });
     }
 }
 
