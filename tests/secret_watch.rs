@@ -1,13 +1,17 @@
-//! The controller's Secret watch, seen from the API server's own metrics (issue 18 item 8):
+//! The controller's watches, seen from the API server's own metrics (issue 18 item 8, issue 21
+//! item 2):
 //!
-//! - one watch for both controllers (`apiserver_longrunning_requests{verb="WATCH",
+//! - one watch per kind for both controllers: interconnects, endpoints
+//!   (`apiserver_longrunning_requests{verb="WATCH", resource=...}`);
+//! - one Secret watch for both controllers (`apiserver_longrunning_requests{verb="WATCH",
 //!   resource="secrets"}`), one per namespace with `--secret-namespaces`;
 //! - metadata only: the sizes of the LIST answers and of the watch events the API server sent
 //!   (`apiserver_response_sizes`, `apiserver_watch_events_sizes`) stay far below the size of a
 //!   Secret it holds, while a full LIST of that Secret, made by the test as a calibration, lands
 //!   above it. A controller that listed or watched whole Secrets fails both checks.
 //!
-//! Its own test binary: no other controller of this control plane watches Secrets.
+//! Its own test binary: no other controller of this control plane watches Secrets or cellnet's
+//! kinds.
 mod ops;
 mod support;
 
@@ -97,6 +101,12 @@ fn create_big_secret(cp: &ControlPlane, ns: &str, name: &str, first: bool) {
     assert!(ok, "kubectl {verb} secret: {err}");
 }
 
+/// Watches of cellnet's `resource` (interconnects, endpoints) the API server holds open.
+fn cellnet_watches(cp: &ControlPlane, resource: &str) -> f64 {
+    let labels = [("group", "cellnet.io"), ("resource", resource), ("verb", "WATCH")];
+    sample(&apiserver_metrics(cp), "apiserver_longrunning_requests", &labels).unwrap_or(0.0)
+}
+
 /// Waits (bounded) until the API server holds `want` Secret watches with `labels`.
 fn wait_watches(cp: &ControlPlane, labels: &[(&str, &str)], want: f64, what: &str) {
     let (_, took) = wait_for(what, Duration::from_secs(30), || {
@@ -136,7 +146,7 @@ fn watch_events_since(cp: &ControlPlane, before: &str, settled: impl Fn((f64, f6
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_metadata_only_secret_watch_serves_both_controllers() {
+async fn one_watch_per_kind_serves_both_controllers_secrets_as_metadata_only() {
     let cp = support::control_plane();
     cp.install_crds();
     let (a, b) = ("sw-a", "sw-b");
@@ -167,6 +177,10 @@ async fn one_metadata_only_secret_watch_serves_both_controllers() {
     // Both controllers are running; a second watch would show by now.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(secret_watches(cp, &[]), own + 1.0, "{}", controller.log());
+    // Interconnects and endpoints: one watch each, whose events both controllers read.
+    let kinds = ["cellinterconnects", "infraendpoints"].map(|r| (r, cellnet_watches(cp, r)));
+    report(&format!("watches held by the controller: {kinds:?}"));
+    assert_eq!(kinds.map(|(_, n)| n), [1.0, 1.0], "{}", controller.log());
 
     // A change of the big Secret reaches the controller's watch as metadata: one more small event,
     // no more whole ones than before.

@@ -38,7 +38,9 @@ macro_rules! reasons {
 
 reasons! {
     // ---- Ready and healthy
-    /// Interconnect: every managed side reports its BGP session Established.
+    /// Interconnect: every managed side reports its BGP session Established. As an Event: the
+    /// sessions came up, with what cellnet did in the same report (a new link: peers created,
+    /// route filters).
     SessionEstablished => stalls: false,
     /// Interconnect side: the peer is configured on that side's speaker.
     PeerConfigured => stalls: false,
@@ -162,7 +164,8 @@ reasons! {
     // ---- Events: what cellnet did or saw
     /// Event: cellnet started BGP on a bare speaker (global AS and router id).
     SpeakerStarted => stalls: false,
-    /// Event: cellnet created a BGP peer on a speaker.
+    /// Event: cellnet created a BGP peer on a speaker (told in the `SessionEstablished` Event
+    /// instead when the new link's sessions come up within 15 s).
     PeerCreated => stalls: false,
     /// Event: cellnet changed a peer in place (the fields are named, never a secret).
     PeerUpdated => stalls: false,

@@ -87,6 +87,8 @@ pub struct Context {
     pub own_writes: Arc<changes::OwnWrites>,
     /// The status last written to each object, for when the cache is behind it.
     pub status_memo: super::status_write::StatusMemo,
+    /// First reports of new links waiting for their sessions (`interconnect::first_report`).
+    pub first_reports: super::interconnect::first_report::FirstReports,
     /// The ownership ledger last written to each interconnect, for when the cache is behind it.
     pub ledgers: super::interconnect::ledger::Written,
     pub metrics: Arc<Metrics>,
@@ -114,6 +116,9 @@ pub struct Caches {
     pub own_writes: Arc<changes::OwnWrites>,
 }
 
+/// The longest Event note the API server takes (events.k8s.io/v1 `note`: 1 KiB); a longer one
+/// is refused and the Event lost.
+pub const EVENT_NOTE_LIMIT: usize = 1024;
 /// Events waiting to be sent; beyond this many (an API server that has not answered for a long
 /// time), new ones are dropped with a warning rather than held in memory.
 const EVENT_QUEUE: usize = 10_000;
@@ -149,6 +154,7 @@ impl Context {
             endpoint_writes: Default::default(),
             own_writes: caches.own_writes,
             status_memo: Default::default(),
+            first_reports: Default::default(),
             ledgers: Default::default(),
             events: events_tx,
             allow_unlabelled_secrets: config.allow_unlabelled_secrets,

@@ -9,6 +9,7 @@ pub mod changes; // which watch events are worth a reconcile
 pub mod context; // Context shared by the reconciles, Config from the command line, the Event queue
 pub mod endpoint; // the InfraEndpoint reconciler
 pub mod error; // Kubernetes errors that abort a reconcile
+pub mod fanout; // one watch, several readers: each event handed to every subscriber
 pub mod interconnect; // the CellInterconnect reconciler
 pub mod mappers; // pure mappers: which objects a change concerns
 pub mod networks; // pure: the networks each endpoint declares, conflicts between cells, origination and route filters
@@ -71,7 +72,7 @@ pub async fn run_with(
 
     let caches = watches.caches();
     let unused_speakers = wiring::close_unused_speakers(caches.endpoints.clone(), speakers.clone());
-    let synced = wiring::report_caches_synced(caches, readiness);
+    let synced = wiring::report_caches_synced(watches.synced(), readiness);
     let controllers = watches.run(ctx, speaker_changes, shutdown.clone());
     info!("controllers started");
     // kube-runtime's graceful shutdown can wait forever when the signal comes before the caches

@@ -12,9 +12,9 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
-use tokio::sync::mpsc::{Receiver, Sender, channel};
-use tokio_stream::wrappers::ReceiverStream;
-use tracing::debug;
+use tracing::warn;
+
+use super::fanout::{Fanout, Listed};
 
 /// Changed Secrets waiting for a controller: a slow controller holds the watch back (the API
 /// server keeps the events) instead of this growing without bound.
@@ -26,8 +26,8 @@ pub type SecretEvent = Result<PartialObjectMeta<Secret>, watcher::Error>;
 /// The shared watch: [`SecretWatch::run`] drives it and hands every changed Secret to each
 /// subscriber.
 pub struct SecretWatch {
-    source: std::pin::Pin<Box<dyn Stream<Item = SecretEvent> + Send>>,
-    subscribers: Vec<Sender<PartialObjectMeta<Secret>>>,
+    fanout: Fanout<PartialObjectMeta<Secret>>,
+    listed: Listed,
 }
 
 impl SecretWatch {
@@ -42,54 +42,59 @@ impl SecretWatch {
                 .map(|ns| Api::namespaced(client.clone(), ns))
                 .collect()
         };
+        let watches = apis.len();
         // Backed off, so a 403 or an API server outage is no hot LIST loop.
-        let source = futures::stream::select_all(apis.into_iter().map(|api| {
+        let events = futures::stream::select_all(apis.into_iter().enumerate().map(|(i, api)| {
             watcher(api, config.clone())
                 .default_backoff()
                 // Only the name and namespace are read; managedFields are most of the metadata.
                 .modify(|secret| secret.managed_fields_mut().clear())
-                .touched_objects()
+                .map(move |event| (i, event))
                 .boxed()
-        }))
-        .boxed();
+        }));
+        let (listed_tx, listed_rx) = Listed::new();
+        let mut listed = vec![false; watches];
+        let changed = events.filter_map(move |(i, event)| {
+            let secret = match event {
+                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s) | watcher::Event::Delete(s)) => {
+                    Some(s)
+                }
+                Ok(watcher::Event::InitDone) => {
+                    listed[i] = true;
+                    if listed.iter().all(|l| *l) {
+                        listed_tx.send_replace(true);
+                    }
+                    None
+                }
+                Ok(watcher::Event::Init) => None,
+                Err(err) => {
+                    // Until every Secret watch has listed once (a 403 in one namespace, say), no
+                    // reconcile runs: said at warn.
+                    warn!(error = %err, "Secret watch failed; retrying");
+                    None
+                }
+            };
+            futures::future::ready(secret)
+        });
         Self {
-            source,
-            subscribers: Vec::new(),
+            fanout: Fanout::new(changed, PENDING_PER_CONTROLLER),
+            listed: listed_rx,
         }
     }
 
     /// A stream of every changed Secret, for one controller's `watches_stream`.
     pub fn subscribe(&mut self) -> impl Stream<Item = SecretEvent> + Send + 'static {
-        let (tx, rx): (_, Receiver<_>) = channel(PENDING_PER_CONTROLLER);
-        self.subscribers.push(tx);
-        ReceiverStream::new(rx).map(Ok)
+        self.fanout.subscribe().map(Ok)
+    }
+
+    /// Whether every Secret watch has listed its Secrets once (their users are requeued by then).
+    pub fn listed(&self) -> Listed {
+        self.listed.clone()
     }
 
     /// Drives the watch until every subscriber is gone. Errors are the watcher's (it retries with
     /// backoff); subscribers see only changes.
     pub async fn run(self) {
-        let Self {
-            mut source,
-            mut subscribers,
-        } = self;
-        while let Some(event) = source.next().await {
-            let secret = match event {
-                Ok(secret) => secret,
-                Err(err) => {
-                    debug!(error = %err, "Secret watch");
-                    continue;
-                }
-            };
-            let mut open = Vec::with_capacity(subscribers.len());
-            for tx in subscribers {
-                if tx.send(secret.clone()).await.is_ok() {
-                    open.push(tx);
-                }
-            }
-            subscribers = open;
-            if subscribers.is_empty() {
-                return;
-            }
-        }
+        self.fanout.run().await
     }
 }

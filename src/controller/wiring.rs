@@ -15,9 +15,10 @@ use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::{Receiver, channel};
 use tokio_stream::wrappers::ReceiverStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::context::{Caches, Config, Context};
+use super::fanout::{Fanout, Listed};
 use super::secret_watch::{SecretEvent, SecretWatch};
 use super::speakers::{SpeakerChange, SpeakerKey, Speakers};
 use super::{changes, endpoint, interconnect, mappers, target};
@@ -36,6 +37,9 @@ const SPEAKER_CHANGE_BATCH: usize = 4096;
 /// Speaker changes waiting for each controller; a watcher finding the channel full sends one
 /// change of its whole speaker later instead (`speakers::watcher`), so a flood stays bounded.
 const SPEAKER_CHANGE_BUFFER: usize = 2 * SPEAKER_CHANGE_BATCH;
+/// Events of a kind's watch waiting for one reader: a reader that does not keep up holds the watch
+/// back (the API server keeps the events) instead of this growing.
+const EVENTS_PER_READER: usize = 1024;
 /// How often the clients of speakers no endpoint uses any more are closed.
 const UNUSED_SPEAKER_SWEEP: Duration = Duration::from_secs(60);
 
@@ -63,127 +67,244 @@ pub fn speaker_registry(config: &Config, metrics: Arc<Metrics>) -> (Arc<Speakers
     (speakers, changes)
 }
 
-/// Both controllers and the watches they need, built but not running yet.
+/// The one watch of each kind (interconnects, endpoints, Secret metadata), their caches and the
+/// fan-out of their events to both controllers, built but not running yet.
 pub struct Watches {
-    sources: Sources,
-    cic_ctrl: Controller<CellInterconnect>,
-    ep_ctrl: Controller<InfraEndpoint>,
+    interconnects: KindWatch<CellInterconnect>,
+    endpoints: KindWatch<InfraEndpoint>,
+    secrets: SecretWatch,
+    own_writes: Arc<changes::OwnWrites>,
+    ctrl_config: ControllerConfig,
 }
 
-/// What the secondary watches are built from: the client, the watcher settings, the caches.
-struct Sources {
-    client: Client,
-    watcher_config: watcher::Config,
-    secret_namespaces: Vec<String>,
-    interconnects: Store<CellInterconnect>,
-    endpoints: Store<InfraEndpoint>,
-    own_writes: Arc<changes::OwnWrites>,
+/// A kind's one watch: the cache it fills and its events for each reader.
+struct KindWatch<K: kube::Resource + 'static>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store: Store<K>,
+    listed: Listed,
+    events: Fanout<watcher::Event<K>>,
+}
+
+/// The events one controller reads from a kind's watch.
+type Events<K> = futures::stream::Map<
+    ReceiverStream<watcher::Event<K>>,
+    fn(watcher::Event<K>) -> Result<watcher::Event<K>, watcher::Error>,
+>;
+
+impl<K> KindWatch<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + Sync + 'static,
+{
+    /// Cluster-wide, the cache trimmed of what no reconcile reads.
+    fn new(client: &Client, config: watcher::Config) -> Self {
+        let (store, writer) = kube::runtime::reflector::store();
+        let (listed_tx, listed) = Listed::new();
+        let events = watcher(Api::<K>::all(client.clone()), config)
+            .default_backoff()
+            // The cache holds every object: without managedFields and kubectl's copy of the last
+            // applied manifest (neither is read) it is less than half the size.
+            .modify(|obj| {
+                obj.managed_fields_mut().clear();
+                obj.annotations_mut().remove(LAST_APPLIED);
+            })
+            .reflect(writer)
+            // Once the first list is in the cache.
+            .inspect(move |event| {
+                if matches!(event, Ok(watcher::Event::InitDone)) {
+                    listed_tx.send_replace(true);
+                }
+            })
+            // The watcher retries with backoff; its readers see only events. Said at warn: until
+            // the first list succeeds (a 403, say) no reconcile runs.
+            .filter_map(|event| {
+                futures::future::ready(match event {
+                    Ok(event) => Some(event),
+                    Err(err) => {
+                        warn!(kind = %K::kind(&()), error = %err, "watch failed; retrying");
+                        None
+                    }
+                })
+            });
+        Self {
+            store,
+            listed,
+            events: Fanout::new(events, EVENTS_PER_READER),
+        }
+    }
+
+    /// Every event of the watch from now on, for one reader.
+    fn subscribe(&mut self) -> Events<K> {
+        self.events.subscribe().map(Ok)
+    }
+
+    /// Objects whose generation changed (their spec, or a deletion held by a finalizer).
+    fn generation_changes(
+        &mut self,
+    ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        self.subscribe()
+            .touched_objects()
+            .predicate_filter(predicates::generation, Default::default())
+    }
+}
+
+/// Whether every cache is filled: interconnects, endpoints, and the Secret watch has listed once.
+/// A reconcile before that would miss what it refers to (an endpoint not yet in the cache reads
+/// as not found, and is looked at again only after a recheck).
+#[derive(Clone)]
+pub struct Synced([Listed; 3]);
+
+impl Synced {
+    /// Resolves once every cache is filled (or its watch is gone).
+    pub async fn wait(&self) {
+        for listed in &self.0 {
+            listed.wait().await;
+        }
+    }
 }
 
 impl Watches {
-    /// The controllers' primary watches and their caches.
+    /// One watch per kind and the caches they fill.
     pub fn new(client: &Client, config: &Config) -> Self {
         // Consistent lists (not `any_semantic`): after an etcd restart the API server's watch cache
         // could serve an old resourceVersion, and every watch from it ended in 410 Gone, backing off
         // up to 30 s each time (found by tests/faults_restart.rs).
         let wc = watcher::Config::default();
-        let ctrl_config = ControllerConfig::default().concurrency(config.concurrency);
-
-        // Interconnects: reconciled on changes to anything but status. Reacting to our own status
-        // writes queued every object once more per write during a bulk apply.
-        let own_writes = Arc::new(changes::OwnWrites::default());
-        let (cic_store, cic_writer) = kube::runtime::reflector::store();
-        let cic_events = watcher(Api::<CellInterconnect>::all(client.clone()), wc.clone())
-            .default_backoff()
-            // The cache holds every interconnect: without managedFields and kubectl's copy of the
-            // last applied manifest (neither is read) it is less than half the size.
-            .modify(|cic| {
-                cic.managed_fields_mut().clear();
-                cic.annotations_mut().remove(LAST_APPLIED);
-            })
-            .reflect(cic_writer);
-        let cic_ctrl = Controller::for_stream(
-            changes::filtered(
-                cic_events,
-                changes::spec_or_meta::<CellInterconnect>,
-                Some(own_writes.clone()),
-            ),
-            cic_store.clone(),
-        )
-        .with_config(ctrl_config.clone());
-        let ep_ctrl =
-            Controller::new(Api::<InfraEndpoint>::all(client.clone()), wc.clone()).with_config(ctrl_config);
-        let sources = Sources {
-            client: client.clone(),
-            watcher_config: wc,
-            secret_namespaces: config.secret_namespaces.clone(),
-            interconnects: cic_store,
-            endpoints: ep_ctrl.store(),
-            own_writes,
-        };
         Self {
-            sources,
-            cic_ctrl,
-            ep_ctrl,
+            interconnects: KindWatch::new(client, wc.clone()),
+            endpoints: KindWatch::new(client, wc.clone()),
+            secrets: SecretWatch::new(client.clone(), &config.secret_namespaces, wc),
+            own_writes: Arc::new(changes::OwnWrites::default()),
+            ctrl_config: ControllerConfig::default().concurrency(config.concurrency),
         }
     }
 
     /// The caches the reconciles read.
     pub fn caches(&self) -> Caches {
         Caches {
-            endpoints: self.sources.endpoints.clone(),
-            interconnects: self.sources.interconnects.clone(),
-            own_writes: self.sources.own_writes.clone(),
+            endpoints: self.endpoints.store.clone(),
+            interconnects: self.interconnects.store.clone(),
+            own_writes: self.own_writes.clone(),
         }
+    }
+
+    /// Whether every cache is filled.
+    pub fn synced(&self) -> Synced {
+        Synced([
+            self.interconnects.listed.clone(),
+            self.endpoints.listed.clone(),
+            self.secrets.listed(),
+        ])
     }
 
     /// Runs both controllers until `shutdown` resolves and their in-flight reconciles finish.
     pub async fn run(
-        self,
+        mut self,
         ctx: Arc<Context>,
         changes: SpeakerChanges,
         shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
     ) {
-        let Self {
-            sources,
-            cic_ctrl,
-            ep_ctrl,
-        } = self;
-        let mut secrets = sources.secret_watch();
-        let (cic_secrets, ep_secrets) = (secrets.subscribe(), secrets.subscribe());
+        let synced = self.synced();
+        let cic_ctrl = self.interconnect_controller();
+        let ep_ctrl = self.endpoint_controller();
+        let cic_inputs = Inputs {
+            secrets: self.secrets.subscribe(),
+            endpoint_specs: self.endpoints.generation_changes(),
+            speaker_changes: changes.interconnects,
+            synced: synced.clone(),
+        };
+        let ep_inputs = Inputs {
+            secrets: self.secrets.subscribe(),
+            endpoint_specs: self.endpoints.generation_changes(),
+            speaker_changes: changes.endpoints,
+            synced,
+        };
+        let interconnect_changes = self.interconnect_changes_for_endpoints();
+        let (cics, eps) = (self.interconnects.store.clone(), self.endpoints.store.clone());
         let controllers = futures::future::join(
             run_interconnects(
                 cic_ctrl,
-                &sources,
-                cic_secrets,
+                (cics, eps.clone()),
+                cic_inputs,
                 ctx.clone(),
-                changes.interconnects,
                 shutdown.clone(),
             ),
-            run_endpoints(ep_ctrl, &sources, ep_secrets, ctx, changes.endpoints, shutdown),
+            run_endpoints(ep_ctrl, eps, interconnect_changes, ep_inputs, ctx, shutdown),
         );
-        // The watch runs until the controllers have finished (or it ends with both gone).
+        // The watches run until the controllers have finished (or they end with both gone).
         futures::pin_mut!(controllers);
-        let watch = std::pin::pin!(secrets.run());
+        let Self {
+            interconnects,
+            endpoints,
+            secrets,
+            ..
+        } = self;
+        let watches =
+            futures::future::join3(interconnects.events.run(), endpoints.events.run(), secrets.run());
+        let watches = std::pin::pin!(watches);
         if let futures::future::Either::Right((_, controllers)) =
-            futures::future::select(controllers, watch).await
+            futures::future::select(controllers, watches).await
         {
             controllers.await;
         }
     }
+
+    /// Interconnects: reconciled on changes to anything but status. Reacting to our own status
+    /// writes queued every object once more per write during a bulk apply.
+    fn interconnect_controller(&mut self) -> Controller<CellInterconnect> {
+        let own = self.interconnects.subscribe();
+        Controller::for_stream(
+            changes::filtered(
+                own,
+                changes::spec_or_meta::<CellInterconnect>,
+                Some(self.own_writes.clone()),
+            ),
+            self.interconnects.store.clone(),
+        )
+        .with_config(self.ctrl_config.clone())
+    }
+
+    /// Endpoints: reconciled on every change of their own.
+    fn endpoint_controller(&mut self) -> Controller<InfraEndpoint> {
+        let own = self.endpoints.subscribe().applied_objects();
+        Controller::for_stream(own, self.endpoints.store.clone()).with_config(self.ctrl_config.clone())
+    }
+
+    /// Endpoints count and guard their interconnects: only existence, spec and deletion of an
+    /// interconnect matter to them, not its status.
+    fn interconnect_changes_for_endpoints(
+        &mut self,
+    ) -> impl futures::Stream<Item = Result<CellInterconnect, watcher::Error>> + Send + 'static {
+        changes::filtered(
+            self.interconnects.subscribe(),
+            changes::spec_or_deletion::<CellInterconnect>,
+            None,
+        )
+    }
 }
 
-/// Interconnects: reconciled on their own changes (see [`Watches::new`]), on their endpoints'
-/// spec changes, on their Secrets' changes and on changes on their speakers.
+/// What a controller reacts to besides its own kind: Secrets, endpoint specs, speakers.
+struct Inputs<S, E> {
+    secrets: S,
+    endpoint_specs: E,
+    speaker_changes: Receiver<SpeakerChange>,
+    synced: Synced,
+}
+
+/// Interconnects: reconciled on their own changes (see [`Watches::interconnect_controller`]), on
+/// their endpoints' spec changes, on their Secrets' changes and on changes on their speakers.
 async fn run_interconnects(
     ctrl: Controller<CellInterconnect>,
-    sources: &Sources,
-    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
+    (cics, eps): (Store<CellInterconnect>, Store<InfraEndpoint>),
+    inputs: Inputs<
+        impl futures::Stream<Item = SecretEvent> + Send + 'static,
+        impl futures::Stream<Item = Result<InfraEndpoint, watcher::Error>> + Send + 'static,
+    >,
     ctx: Arc<Context>,
-    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (cics, eps) = (sources.interconnects.clone(), sources.endpoints.clone());
     // An endpoint change requeues every interconnect that refers to it, and those of the
     // endpoints whose network conflicts it may start or end.
     let endpoint_to_cics = {
@@ -198,26 +319,30 @@ async fn run_interconnects(
             mappers::interconnects_using_secret(&cics.state(), |r| eps.get(r), &ns, &name)
         }
     };
-    let requeue = speaker_requeue(speaker_changes, move |changes: &[SpeakerChange]| {
+    let requeue = speaker_requeue(inputs.speaker_changes, move |changes: &[SpeakerChange]| {
         mappers::interconnects_on(|r| eps.get(r), &cics.state(), changes)
     });
-    let endpoint_specs = sources.endpoint_spec_changes();
+    let synced = inputs.synced;
     ctrl
         // Only endpoint spec changes concern interconnects: an endpoint's status changes with
         // every interconnect added to it, and reacting to that requeued them all (a storm at scale).
-        .watches_stream(endpoint_specs, endpoint_to_cics)
-        .watches_stream(secrets, secret_to_cics)
+        .watches_stream(inputs.endpoint_specs, endpoint_to_cics)
+        .watches_stream(inputs.secrets, secret_to_cics)
         .reconcile_on(requeue)
         .graceful_shutdown_on(shutdown)
         .run(
-            |obj, ctx: Arc<Context>| async move {
-                let _running = ctx
-                    .liveness
-                    .reconciling(object_name("CellInterconnect", obj.as_ref()));
-                let result = interconnect::reconcile(obj, ctx.clone()).await;
-                ctx.metrics
-                    .reconcile_result("CellInterconnect", result.as_ref().ok());
-                result
+            move |obj, ctx: Arc<Context>| {
+                let synced = synced.clone();
+                async move {
+                    synced.wait().await;
+                    let _running = ctx
+                        .liveness
+                        .reconciling(object_name("CellInterconnect", obj.as_ref()));
+                    let result = interconnect::reconcile(obj, ctx.clone()).await;
+                    ctx.metrics
+                        .reconcile_result("CellInterconnect", result.as_ref().ok());
+                    result
+                }
             },
             interconnect::error_policy,
             ctx,
@@ -230,55 +355,48 @@ async fn run_interconnects(
 /// deletion, on their Secrets' changes and on changes of their speaker as a whole.
 async fn run_endpoints(
     ctrl: Controller<InfraEndpoint>,
-    sources: &Sources,
-    secrets: impl futures::Stream<Item = SecretEvent> + Send + 'static,
+    eps: Store<InfraEndpoint>,
+    interconnect_changes: impl futures::Stream<Item = Result<CellInterconnect, watcher::Error>> + Send + 'static,
+    inputs: Inputs<
+        impl futures::Stream<Item = SecretEvent> + Send + 'static,
+        impl futures::Stream<Item = Result<InfraEndpoint, watcher::Error>> + Send + 'static,
+    >,
     ctx: Arc<Context>,
-    speaker_changes: Receiver<SpeakerChange>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     // A Secret change (SDN credentials, CA, Neutron's clouds.yaml or BGP password) requeues the
     // endpoints that use it.
     let secret_to_eps = {
-        let eps = sources.endpoints.clone();
+        let eps = eps.clone();
         move |secret: PartialObjectMeta<Secret>| {
             let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
             mappers::endpoints_using_secret(&eps.state(), &ns, &name)
         }
     };
-    let requeue = speaker_requeue(speaker_changes, {
-        let eps = sources.endpoints.clone();
+    let requeue = speaker_requeue(inputs.speaker_changes, {
+        let eps = eps.clone();
         move |changes: &[SpeakerChange]| mappers::endpoints_on(&eps.state(), changes)
     });
-    let cic_changes = changes::filtered(
-        watcher(
-            Api::<CellInterconnect>::all(sources.client.clone()),
-            sources.watcher_config.clone(),
-        )
-        .default_backoff(),
-        changes::spec_or_deletion::<CellInterconnect>,
-        None,
-    );
     // Another endpoint's networks can start or end a conflict with this one's.
-    let endpoint_specs = sources.endpoint_spec_changes();
-    let neighbours = {
-        let eps = sources.endpoints.clone();
-        move |ep: InfraEndpoint| {
-            mappers::network_neighbours(&eps.state(), &ep)
-                .iter()
-                .map(|n| ObjectRef::from_obj(n.as_ref()))
-                .collect::<Vec<_>>()
-        }
+    let neighbours = move |ep: InfraEndpoint| {
+        mappers::network_neighbours(&eps.state(), &ep)
+            .iter()
+            .map(|n| ObjectRef::from_obj(n.as_ref()))
+            .collect::<Vec<_>>()
     };
-    ctrl
-        // Endpoints count and guard their interconnects: only existence, spec and deletion of
-        // an interconnect matter to them, not its status.
-        .watches_stream(cic_changes, |cic: CellInterconnect| mappers::endpoints_of(&cic))
-        .watches_stream(endpoint_specs, neighbours)
-        .watches_stream(secrets, secret_to_eps)
-        .reconcile_on(requeue)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            |obj, ctx: Arc<Context>| async move {
+    let synced = inputs.synced;
+    ctrl.watches_stream(interconnect_changes, |cic: CellInterconnect| {
+        mappers::endpoints_of(&cic)
+    })
+    .watches_stream(inputs.endpoint_specs, neighbours)
+    .watches_stream(inputs.secrets, secret_to_eps)
+    .reconcile_on(requeue)
+    .graceful_shutdown_on(shutdown)
+    .run(
+        move |obj, ctx: Arc<Context>| {
+            let synced = synced.clone();
+            async move {
+                synced.wait().await;
                 let _running = ctx
                     .liveness
                     .reconciling(object_name("InfraEndpoint", obj.as_ref()));
@@ -286,12 +404,13 @@ async fn run_endpoints(
                 ctx.metrics
                     .reconcile_result("InfraEndpoint", result.as_ref().ok());
                 result
-            },
-            endpoint::error_policy,
-            ctx,
-        )
-        .for_each(|res| async move { log_result("InfraEndpoint", res) })
-        .await;
+            }
+        },
+        endpoint::error_policy,
+        ctx,
+    )
+    .for_each(|res| async move { log_result("InfraEndpoint", res) })
+    .await;
 }
 
 /// `Kind/namespace/name`, as the liveness watchdog names a reconcile.
@@ -301,31 +420,6 @@ fn object_name(kind: &str, obj: &impl ResourceExt) -> String {
         obj.namespace().unwrap_or_default(),
         obj.name_any()
     )
-}
-
-impl Sources {
-    /// Endpoints whose generation changed (their spec, or a deletion held by a finalizer): one
-    /// watch per controller that needs them.
-    fn endpoint_spec_changes(
-        &self,
-    ) -> impl futures::Stream<Item = Result<InfraEndpoint, watcher::Error>> + Send + 'static {
-        watcher(
-            Api::<InfraEndpoint>::all(self.client.clone()),
-            self.watcher_config.clone(),
-        )
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default())
-    }
-
-    /// The one watch of Secret metadata both controllers share ([`SecretWatch`]).
-    fn secret_watch(&self) -> SecretWatch {
-        SecretWatch::new(
-            self.client.clone(),
-            &self.secret_namespaces,
-            self.watcher_config.clone(),
-        )
-    }
 }
 
 /// Turns speaker changes into requeues of the objects they concern, each object once per window.
@@ -369,14 +463,12 @@ pub async fn close_unused_speakers(eps: Store<InfraEndpoint>, speakers: Arc<Spea
     }
 }
 
-/// Turns `/readyz` ready once both caches hold a full list; then waits forever.
-pub async fn report_caches_synced(caches: Caches, readiness: Arc<crate::http::Readiness>) {
-    if caches.interconnects.wait_until_ready().await.is_ok()
-        && caches.endpoints.wait_until_ready().await.is_ok()
-    {
-        info!("caches synced");
-        readiness.set_caches_synced(true);
-    }
+/// Turns `/readyz` ready once every cache is filled (the controllers start reconciling then);
+/// then waits forever.
+pub async fn report_caches_synced(synced: Synced, readiness: Arc<crate::http::Readiness>) {
+    synced.wait().await;
+    info!("caches synced");
+    readiness.set_caches_synced(true);
     std::future::pending::<()>().await
 }
 

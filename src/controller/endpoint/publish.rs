@@ -10,6 +10,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource as _, ResourceExt};
 use tokio::time::Instant;
 
+use super::super::context::EVENT_NOTE_LIMIT;
 use super::super::{Context, error::Result, status_write};
 use super::report::{self, Facts, Write};
 use crate::api::{InfraEndpoint, Reason};
@@ -43,20 +44,12 @@ impl StatusWrites {
 /// Sends the Events of `facts` and writes the status they give. `Some(wait)`: a count-only
 /// change was held back; it may be written after `wait`.
 pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result<Option<Duration>> {
-    if let Some(note) = &facts.speaker_started {
-        let reason = Reason::SpeakerStarted;
-        ctx.publish(ep, EventType::Normal, reason, "StartSpeaker", note.clone())
-            .await;
-    }
-    if let Some(n) = &facts.networks
-        && let Some(note) = &n.changed
-    {
-        let (type_, reason) = match n.drift {
-            true => (EventType::Warning, Reason::DriftRepaired),
-            false => (EventType::Normal, Reason::RoutesUpdated),
-        };
-        ctx.publish(ep, type_, reason, "AnnounceNetworks", note.clone())
-            .await;
+    let changed = facts
+        .networks
+        .as_ref()
+        .and_then(|n| Some((n.changed.clone()?, n.drift)));
+    for (type_, reason, action, note) in step_events(facts.speaker_started.clone(), changed) {
+        ctx.publish(ep, type_, reason, action, note).await;
     }
     if let Some(note) = report::insecure_news(ep.status.as_ref(), facts) {
         ctx.publish(
@@ -107,9 +100,72 @@ pub async fn publish(ctx: &Context, ep: &InfraEndpoint, facts: &Facts) -> Result
     Ok(None)
 }
 
+/// The Events of the speaker and networks steps (pure): a new speaker's first announcement is
+/// one Event saying both (one write, not two); a drift repair stays a warning of its own.
+fn step_events(
+    started: Option<String>,
+    networks: Option<(String, bool)>,
+) -> Vec<(EventType, Reason, &'static str, String)> {
+    let started = started.map(|s| (EventType::Normal, Reason::SpeakerStarted, "StartSpeaker", s));
+    match (started, networks) {
+        (Some(start), Some((note, false))) if start.3.len() + 2 + note.len() <= EVENT_NOTE_LIMIT => vec![(
+            EventType::Normal,
+            Reason::RoutesUpdated,
+            "AnnounceNetworks",
+            format!("{}; {note}", start.3),
+        )],
+        (start, networks) => {
+            let networks = networks.map(|(note, drift)| match drift {
+                true => (
+                    EventType::Warning,
+                    Reason::DriftRepaired,
+                    "AnnounceNetworks",
+                    note,
+                ),
+                false => (EventType::Normal, Reason::RoutesUpdated, "AnnounceNetworks", note),
+            });
+            start.into_iter().chain(networks).collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_speakers_first_announcement_is_one_event_a_drift_repair_its_own() {
+        let reasons = |events: Vec<(EventType, Reason, &str, String)>| {
+            events.into_iter().map(|e| (e.1, e.3)).collect::<Vec<_>>()
+        };
+        let both = step_events(Some("started".into()), Some(("announced".into(), false)));
+        assert_eq!(
+            reasons(both),
+            [(Reason::RoutesUpdated, "started; announced".into())]
+        );
+        let drift = step_events(Some("started".into()), Some(("restored".into(), true)));
+        assert_eq!(
+            reasons(drift),
+            [
+                (Reason::SpeakerStarted, "started".into()),
+                (Reason::DriftRepaired, "restored".into())
+            ]
+        );
+        assert_eq!(
+            reasons(step_events(Some("started".into()), None)),
+            [(Reason::SpeakerStarted, "started".into())]
+        );
+        let long = "n".repeat(1020);
+        let apart = step_events(Some("started".into()), Some((long.clone(), false)));
+        assert_eq!(
+            reasons(apart),
+            [
+                (Reason::SpeakerStarted, "started".into()),
+                (Reason::RoutesUpdated, long)
+            ],
+            "together past the API server's 1 KiB"
+        );
+    }
 
     #[test]
     fn a_count_only_write_waits_only_after_a_recent_write() {

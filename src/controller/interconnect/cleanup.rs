@@ -63,6 +63,7 @@ pub(super) async fn cleanup(cic: &CellInterconnect, ctx: &Context) -> Result<Act
     ctx.backoffs.reset(&key(cic));
     ctx.status_memo.forget(&cic.uid().unwrap_or_default());
     ctx.ledgers.forget(&cic.uid().unwrap_or_default());
+    ctx.first_reports.take(&cic.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 

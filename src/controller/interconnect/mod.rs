@@ -6,7 +6,8 @@
 //!    prepare (speaker started, foreign neighbour looked for), execute (peer ensured, session read);
 //! 4. [`report`] (pure): side results, Events, metrics, the ledger after; [`unstick`]: a side
 //!    stuck for longer than the threshold ([`stuck`], pure) has its own peer reset (SDN I/O);
-//!    [`status`] (pure): the new status and when to look again;
+//!    [`status`] (pure): the new status and when to look again; [`first_report`]: a new link's
+//!    first status and Events wait for its sessions (one write and one Event when they come up);
 //! 5. [`publish`] (Kubernetes writes): status, Events, metrics.
 //!
 //! Deletion ([`cleanup`]) removes cellnet's peers first. Failures of SDN calls and missing
@@ -14,6 +15,7 @@
 mod apply;
 mod cleanup;
 mod dereference;
+pub(crate) mod first_report;
 pub(crate) mod ledger;
 mod plan;
 mod publish;
@@ -154,6 +156,9 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     let mut report = report::report(&found, before);
     let threshold = stuck::threshold(cic.spec.bgp.hold_time, ctx.session_stuck_minimum);
     let deadline = unstick::unstick(ctx, &found, &mut report, before, threshold, &now).await;
+    if let Some(recheck) = hold_first_report(ctx, cic, &mut report) {
+        return Ok(Action::requeue(recheck));
+    }
     publish::publish(ctx, cic, &report).await;
     let [local, remote]: [status::Side; 2] = report.sides.try_into().expect("two sides");
     let next = status::verdict(&local, &remote).next;
@@ -164,6 +169,27 @@ async fn apply(cic: &CellInterconnect, ctx: &Context) -> Result<Action> {
     };
     publish::write_status(cic, ctx, &outcome, &now).await?;
     Ok(requeue(ctx, cic, next, deadline))
+}
+
+/// The first report of a new link waits for its sessions ([`first_report`]): held, only its
+/// metrics are counted and the re-check is returned; else `report` gets the held Events before
+/// its own, told as one story.
+fn hold_first_report(ctx: &Context, cic: &CellInterconnect, report: &mut report::Report) -> Option<Duration> {
+    let uid = cic.uid().unwrap_or_default();
+    let first = cic.status.as_ref().is_none_or(|s| s.conditions.is_empty());
+    let held = ctx.first_reports.take(&uid);
+    let notes = std::mem::take(&mut report.notes);
+    match first_report::decide(first, &report.sides, held, notes, std::time::Instant::now()) {
+        first_report::Decision::Hold { held, recheck } => {
+            publish::count(ctx, &report.tallies);
+            ctx.first_reports.hold(&uid, held);
+            Some(recheck)
+        }
+        first_report::Decision::Publish(notes) => {
+            report.notes = notes.one_story();
+            None
+        }
+    }
 }
 
 /// Prepares both sides, claims in the ledger what they are about to create (one write for

@@ -2,6 +2,7 @@
 //! from, the Events that tell the story of the link, the metrics to count, and the ledger after.
 use kube::runtime::events::EventType;
 
+use super::super::context::EVENT_NOTE_LIMIT as NOTE_LIMIT;
 use super::super::problem::Problem;
 use super::apply::{Applied, Failure, SideFacts};
 use super::ledger::{self, Ledger};
@@ -19,28 +20,95 @@ pub struct Note {
     pub reason: Reason,
     pub action: &'static str,
     pub text: String,
+    /// A shorter note, for when the whole story would not fit in one Event.
+    pub brief: Option<String>,
 }
 
-/// The Events of one reconcile, one per reason: both sides' notes go into one Event, which
-/// halves the Events a bulk apply sends (a PeerCreated and a SessionEstablished per link, not per
-/// side).
+/// The Events of one reconcile, one per reason: both sides' notes go into one Event (a link's
+/// Events, not a side's); [`Notes::one_story`] then tells the Normal ones as one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Notes(pub Vec<Note>);
 
 impl Notes {
     pub fn add(&mut self, type_: EventType, reason: Reason, action: &'static str, text: String) {
-        match self.0.iter_mut().find(|n| n.reason == reason) {
-            Some(note) => {
-                note.text.push_str("; ");
-                note.text.push_str(&text);
-            }
-            None => self.0.push(Note {
-                type_,
-                reason,
-                action,
-                text,
-            }),
+        self.add_note(Note {
+            type_,
+            reason,
+            action,
+            text,
+            brief: None,
+        });
+    }
+
+    /// `note`, merged into the note of the same reason if there is one.
+    pub fn add_note(&mut self, note: Note) {
+        let Some(same) = self.0.iter_mut().find(|n| n.reason == note.reason) else {
+            self.0.push(note);
+            return;
+        };
+        if same.brief.is_some() || note.brief.is_some() {
+            let first = same.brief.take().unwrap_or_else(|| same.text.clone());
+            let second = note.brief.as_deref().unwrap_or(&note.text);
+            same.brief = Some(format!("{first}; {second}"));
         }
+        same.text.push_str("; ");
+        same.text.push_str(&note.text);
+    }
+}
+
+/// The steps of a link's story, least telling first: the one Event of a reconcile is named after
+/// the last of them that happened.
+const STORY: [Reason; 6] = [
+    Reason::SpeakerStarted,
+    Reason::RoutesUpdated,
+    Reason::PeerRemoved,
+    Reason::PeerCreated,
+    Reason::PeerUpdated,
+    Reason::SessionEstablished,
+];
+
+impl Notes {
+    /// The Normal notes told as one Event, named after the last step of the story among them
+    /// (peers created, filters written and sessions Established in one Event instead of three,
+    /// `kubectl describe` still reading every step); warnings stay Events of their own. Notes that
+    /// would take the Event past [`NOTE_LIMIT`] (the least telling first) stay Events of their own.
+    pub fn one_story(self) -> Notes {
+        let (normal, mut out): (Vec<Note>, Vec<Note>) =
+            self.0.into_iter().partition(|n| n.type_ == EventType::Normal);
+        let rank = |n: &Note| STORY.iter().position(|r| *r == n.reason);
+        let mut by_rank: Vec<usize> = (0..normal.len()).collect();
+        by_rank.sort_by_key(|&i| std::cmp::Reverse(rank(&normal[i])));
+        let Some(&last) = by_rank.first() else {
+            return Notes(out);
+        };
+        // Whole if the whole story fits, else each note's brief where it has one.
+        let whole: usize = normal.iter().map(|n| n.text.len() + 2).sum();
+        let text_of = |n: &Note| match &n.brief {
+            Some(brief) if whole > NOTE_LIMIT + 2 => brief.clone(),
+            _ => n.text.clone(),
+        };
+        let mut told = vec![false; normal.len()];
+        let mut length = 0;
+        for i in by_rank {
+            let more = text_of(&normal[i]).len() + if length == 0 { 0 } else { 2 };
+            if i == last || length + more <= NOTE_LIMIT {
+                told[i] = true;
+                length += more;
+            }
+        }
+        let text = (0..normal.len())
+            .filter(|&i| told[i])
+            .map(|i| text_of(&normal[i]))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let one = Note {
+            text,
+            brief: None,
+            ..normal[last].clone()
+        };
+        let apart = normal.into_iter().zip(told).filter(|(_, t)| !t).map(|(n, _)| n);
+        out.splice(0..0, std::iter::once(one).chain(apart));
+        Notes(out)
     }
 }
 
@@ -214,11 +282,17 @@ fn routes_note(id: &SideId, plan: &SidePlan, writes: &[String], notes: &mut Note
         notes.add(EventType::Warning, Reason::DriftRepaired, "ConfigureRoutes", text);
     } else {
         tallies.push(Tally::SdnWrite("update_routes"));
-        let text = format!(
-            "cell {cell}: route filters towards {} on speaker {url}: {what}",
+        let towards = format!(
+            "cell {cell}: route filters towards {} on speaker {url}",
             plan.peer.neighbor
         );
-        notes.add(EventType::Normal, Reason::RoutesUpdated, "ConfigureRoutes", text);
+        notes.add_note(Note {
+            type_: EventType::Normal,
+            reason: Reason::RoutesUpdated,
+            action: "ConfigureRoutes",
+            text: format!("{towards}: {what}"),
+            brief: Some(format!("{towards}: {} changes", writes.len())),
+        });
     }
 }
 
