@@ -57,6 +57,26 @@ pub fn watch_streams(text: &str) -> BTreeMap<String, f64> {
     out
 }
 
+/// Watch streams once the API server counts one more on `resource` than in `before` (a
+/// watcher sends its WATCH only after its first LIST is in, so a reading right after the list
+/// can miss it); waits at most 10 s.
+pub async fn one_more_watch(
+    client: &kube::Client,
+    before: &BTreeMap<String, f64>,
+    resource: &str,
+) -> BTreeMap<String, f64> {
+    let want = before.get(resource).copied().unwrap_or(0.0) + 1.0;
+    let began = std::time::Instant::now();
+    loop {
+        let now = watch_streams(&scrape(client).await);
+        let open = now.get(resource).copied().unwrap_or(0.0);
+        if open >= want || began.elapsed() > std::time::Duration::from_secs(10) {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// `after - before` per key, keeping the keys that changed, as a JSON object.
 pub fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> Map<String, Value> {
     let keys: std::collections::BTreeSet<&String> = after.keys().chain(before.keys()).collect();
