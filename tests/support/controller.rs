@@ -21,6 +21,7 @@ pub fn controller_binary() -> PathBuf {
 /// A running controller; killed on drop. Its log (text format) is in [`ControllerProcess::log`].
 pub struct ControllerProcess {
     child: Option<Child>,
+    binary: PathBuf,
     log_path: PathBuf,
     kubeconfig: PathBuf,
     args: Vec<String>,
@@ -35,12 +36,22 @@ impl ControllerProcess {
 
     /// Starts the controller with another identity (e.g. its ServiceAccount's kubeconfig).
     pub fn start_with(kubeconfig: &Path, args: &[&str]) -> ControllerProcess {
+        Self::launch(&controller_binary(), kubeconfig, args)
+    }
+
+    /// Starts another build of the controller (e.g. main's, for the bench) as admin against `cp`.
+    pub fn start_binary(cp: &ControlPlane, binary: &Path, args: &[&str]) -> ControllerProcess {
+        Self::launch(binary, &cp.kubeconfig, args)
+    }
+
+    fn launch(binary: &Path, kubeconfig: &Path, args: &[&str]) -> ControllerProcess {
         let dir = tempfile::Builder::new()
             .prefix("cellnet-controller-")
             .tempdir()
             .expect("temp dir");
         let mut p = ControllerProcess {
             child: None,
+            binary: binary.to_path_buf(),
             log_path: dir.path().join("controller.log"),
             kubeconfig: kubeconfig.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
@@ -57,7 +68,7 @@ impl ControllerProcess {
             .append(true)
             .open(&self.log_path)
             .expect("log file");
-        let mut cmd = Command::new(controller_binary());
+        let mut cmd = Command::new(&self.binary);
         cmd.args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,cellnet=debug")
