@@ -80,8 +80,13 @@ fn apply_pair(cp: &ControlPlane, ns: &str, a: &Gobgpd, b: &Gobgpd) {
     );
 }
 
+/// Held by the tests that count a link's Events: a bulk of new links (another test's) makes the
+/// controller tell a link that came up by its status alone (`interconnect::first_report`).
+static EVENT_STORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_managed_cells_reach_established_and_ready() {
+    let _story = EVENT_STORY.lock().await;
     let (cp, _) = env();
     let ns = "e2e-two-cells";
     namespace(cp, ns).await;
@@ -194,6 +199,81 @@ async fn two_managed_cells_reach_established_and_ready() {
     assert!(
         reasons.len() <= 2,
         "one Event (two when a session took longer than the window): {describe}"
+    );
+}
+
+/// Speakers of the bulk test: 6 give 15 links, more than `BULK_NEW_LINKS` (10) held at once.
+const BULK_SPEAKERS: [u8; 6] = [60, 61, 62, 63, 64, 65];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_of_new_links_tells_each_story_in_status_and_fewer_events() {
+    let _story = EVENT_STORY.lock().await;
+    let (cp, _) = env();
+    let ns = "e2e-bulk";
+    namespace(cp, ns).await;
+    let speakers: Vec<Gobgpd> = BULK_SPEAKERS
+        .iter()
+        .map(|&last| Gobgpd::start(&format!("bulk{last}"), addr(last), None))
+        .collect();
+    let mut objects: Vec<String> = speakers
+        .iter()
+        .zip(BULK_SPEAKERS)
+        .map(|(g, last)| managed_endpoint(&format!("ep-{last}"), &g.name, last, g))
+        .collect();
+    let mut links = Vec::new();
+    for (i, a) in BULK_SPEAKERS.iter().enumerate() {
+        for b in &BULK_SPEAKERS[i + 1..] {
+            let name = format!("l-{a}-{b}");
+            objects.push(interconnect(&name, &format!("ep-{a}"), &format!("ep-{b}")).yaml());
+            links.push(name);
+        }
+    }
+    let applied = Instant::now();
+    cp.apply(ns, &objects.join("---\n"));
+    for link in &links {
+        wait_ready::<CellInterconnect>(cp, ns, link, READY_TIMEOUT);
+    }
+    report(&format!(
+        "bulk: {} links Ready {:.1} s after the apply",
+        links.len(),
+        applied.elapsed().as_secs_f64()
+    ));
+
+    // Every link's `kubectl describe` tells its story by its conditions: both peers configured,
+    // on which cells, and the session Established.
+    for link in &links {
+        let (ok, out, err) = cp.kubectl_run(&["describe", "cic", link, "-n", ns]);
+        assert!(ok, "{err}");
+        let (a, b) = link[2..].split_once('-').unwrap();
+        for told in [
+            format!("configured on the speaker of cell bulk{a}"),
+            format!("configured on the speaker of cell bulk{b}"),
+            format!("BGP session between cell bulk{a} and cell bulk{b} is Established"),
+        ] {
+            assert!(out.contains(&told), "{link}: {told:?} not in\n{out}");
+        }
+    }
+    // Links that came up while many others were coming up sent no Event; the rest one each.
+    let (ok, reasons, err) = cp.kubectl_run(&[
+        "get",
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        "involvedObject.kind=CellInterconnect,type=Normal",
+        "-o",
+        "jsonpath={range .items[*]}{.involvedObject.name}{\"\\n\"}{end}",
+    ]);
+    assert!(ok, "{err}");
+    let told: std::collections::BTreeSet<&str> = reasons.lines().collect();
+    report(&format!(
+        "bulk: {} of {} links told by an Event, the others by status alone",
+        told.len(),
+        links.len()
+    ));
+    assert!(
+        told.len() < links.len(),
+        "every link of the bulk sent an Event: {told:?}"
     );
 }
 

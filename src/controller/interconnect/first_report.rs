@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kube::runtime::events::EventType;
+
 use super::report::Notes;
 use super::status::{Side, SideResult};
 use crate::sdn::SessionState;
@@ -25,6 +27,13 @@ use crate::sdn::SessionState;
 /// handshake takes well under a second on a live link; 15 s leaves 5 s for a loaded speaker or
 /// API server. A session that does not come up shows in status 15 s after its peers were created.
 pub const FIRST_REPORT_WINDOW: Duration = Duration::from_secs(15);
+
+/// From this many new links held at once (a bulk apply), a link whose first report finds both
+/// sessions Established is told by its status alone (conditions with their times, each side's
+/// `configured` and `establishedSince`), its Warnings still as Events: during a bulk apply one
+/// Event per link was a fifth of the API server's writes (docs/performance.md). A link applied on
+/// its own, or among a few, keeps its one Event.
+pub const BULK_NEW_LINKS: usize = 10;
 
 /// What a held first report carries to the next reconcile: its Events, and when it was first held.
 #[derive(Debug)]
@@ -46,6 +55,11 @@ impl FirstReports {
     pub fn hold(&self, uid: &str, held: Held) {
         self.0.lock().unwrap().insert(uid.into(), held);
     }
+
+    /// Whether a bulk apply is under way: at least [`BULK_NEW_LINKS`] first reports held.
+    pub fn bulk(&self) -> bool {
+        self.0.lock().unwrap().len() >= BULK_NEW_LINKS
+    }
 }
 
 /// What to do with a reconcile's report.
@@ -58,8 +72,15 @@ pub enum Decision {
 }
 
 /// Pure: whether this reconcile's report is held, given whether the status is still unwritten
-/// (`first`), both sides as found, what an earlier reconcile held and this one's Events.
-pub fn decide(first: bool, sides: &[Side], held: Option<Held>, notes: Notes, now: Instant) -> Decision {
+/// (`first`), both sides as found, what an earlier reconcile held, this one's Events and whether
+/// a bulk apply is under way (see [`BULK_NEW_LINKS`]).
+pub fn decide(
+    first: bool,
+    sides: &[Side],
+    (held, notes): (Option<Held>, Notes),
+    now: Instant,
+    bulk: bool,
+) -> Decision {
     let (mut all, since) = match held {
         Some(h) => (h.notes, h.since),
         None => (Notes::default(), now),
@@ -75,7 +96,25 @@ pub fn decide(first: bool, sides: &[Side], held: Option<Held>, notes: Notes, now
             recheck: FIRST_REPORT_WINDOW - waited,
         };
     }
+    if first && bulk && all_established(sides) {
+        all.0.retain(|n| n.type_ == EventType::Warning);
+    }
     Decision::Publish(all)
+}
+
+/// Both sides managed, configured and Established: a link that came up cleanly.
+fn all_established(sides: &[Side]) -> bool {
+    sides.len() == 2
+        && sides.iter().all(|s| {
+            matches!(
+                s.result,
+                SideResult::Configured {
+                    session: SessionState::Established,
+                    admin_down: false,
+                    ..
+                }
+            )
+        })
 }
 
 /// Both sides managed and configured, not both Established yet.

@@ -37,9 +37,13 @@ fn note(reason: Reason, text: &str) -> Notes {
 fn a_new_link_coming_up_is_held_then_told_once_with_its_session() {
     let t0 = Instant::now();
     let coming = [configured(SessionState::Active), configured(SessionState::Idle)];
-    let Decision::Hold { held, recheck } =
-        decide(true, &coming, None, note(Reason::PeerCreated, "created"), t0)
-    else {
+    let Decision::Hold { held, recheck } = decide(
+        true,
+        &coming,
+        (None, note(Reason::PeerCreated, "created")),
+        t0,
+        false,
+    ) else {
         panic!("not held")
     };
     assert_eq!(recheck, FIRST_REPORT_WINDOW);
@@ -51,9 +55,9 @@ fn a_new_link_coming_up_is_held_then_told_once_with_its_session() {
     let Decision::Publish(notes) = decide(
         true,
         &up,
-        Some(held),
-        note(Reason::SessionEstablished, "up"),
+        (Some(held), note(Reason::SessionEstablished, "up")),
         later,
+        false,
     ) else {
         panic!("held once Established")
     };
@@ -67,16 +71,21 @@ fn a_new_link_coming_up_is_held_then_told_once_with_its_session() {
 fn a_session_that_does_not_come_up_is_reported_at_the_end_of_the_window() {
     let t0 = Instant::now();
     let coming = [configured(SessionState::Active), configured(SessionState::Active)];
-    let Decision::Hold { held, .. } = decide(true, &coming, None, note(Reason::PeerCreated, "created"), t0)
-    else {
+    let Decision::Hold { held, .. } = decide(
+        true,
+        &coming,
+        (None, note(Reason::PeerCreated, "created")),
+        t0,
+        false,
+    ) else {
         panic!("not held")
     };
     let Decision::Hold { held, recheck } = decide(
         true,
         &coming,
-        Some(held),
-        Notes::default(),
+        (Some(held), Notes::default()),
         t0 + Duration::from_secs(5),
+        false,
     ) else {
         panic!("released early")
     };
@@ -86,7 +95,7 @@ fn a_session_that_does_not_come_up_is_reported_at_the_end_of_the_window() {
         "the window counts from the first hold"
     );
     let end = t0 + FIRST_REPORT_WINDOW;
-    let Decision::Publish(notes) = decide(true, &coming, Some(held), Notes::default(), end) else {
+    let Decision::Publish(notes) = decide(true, &coming, (Some(held), Notes::default()), end, false) else {
         panic!("held past the window")
     };
     assert_eq!(notes.0[0].reason, Reason::PeerCreated, "the held Event is sent");
@@ -98,12 +107,12 @@ fn only_a_first_report_of_two_managed_configured_sides_is_held() {
     let coming = || [configured(SessionState::Active), configured(SessionState::Active)];
     let published = |d: Decision| matches!(d, Decision::Publish(_));
     assert!(
-        published(decide(false, &coming(), None, Notes::default(), now)),
+        published(decide(false, &coming(), (None, Notes::default()), now, false)),
         "status already written"
     );
     let external = [configured(SessionState::Active), side(SideResult::External)];
     assert!(
-        published(decide(true, &external, None, Notes::default(), now)),
+        published(decide(true, &external, (None, Notes::default()), now, false)),
         "an external side"
     );
     let failed = [
@@ -111,7 +120,7 @@ fn only_a_first_report_of_two_managed_configured_sides_is_held() {
         side(SideResult::Failed(Problem::new(Reason::SdnUnreachable, "down"))),
     ];
     assert!(
-        published(decide(true, &failed, None, Notes::default(), now)),
+        published(decide(true, &failed, (None, Notes::default()), now, false)),
         "a failure"
     );
     let mut disabled = coming();
@@ -121,7 +130,7 @@ fn only_a_first_report_of_two_managed_configured_sides_is_held() {
         last_error: None,
     };
     assert!(
-        published(decide(true, &disabled, None, Notes::default(), now)),
+        published(decide(true, &disabled, (None, Notes::default()), now, false)),
         "admin down"
     );
 }
@@ -200,4 +209,62 @@ fn a_long_story_tells_the_route_filters_briefly_to_stay_one_event() {
         story.0[0].text,
         format!("{}; a: 7 changes; b: 7 changes; up", "c".repeat(300))
     );
+}
+
+#[test]
+fn in_a_bulk_apply_a_link_that_came_up_is_told_by_its_status_alone() {
+    let t0 = Instant::now();
+    let up = [
+        configured(SessionState::Established),
+        configured(SessionState::Established),
+    ];
+    let mut notes = note(Reason::PeerCreated, "created");
+    notes.add(
+        EventType::Warning,
+        Reason::PeerNotOwned,
+        "ConfigurePeer",
+        "warned".into(),
+    );
+    let Decision::Publish(told) = decide(true, &up, (None, notes.clone()), t0, true) else {
+        panic!("held once Established")
+    };
+    let reasons: Vec<Reason> = told.0.iter().map(|n| n.reason).collect();
+    assert_eq!(reasons, [Reason::PeerNotOwned], "only the Warning stays an Event");
+
+    // Alone (no bulk), the same link keeps its story.
+    let Decision::Publish(alone) = decide(true, &up, (None, notes.clone()), t0, false) else {
+        panic!("held once Established")
+    };
+    assert_eq!(alone.0.len(), 2);
+    // In a bulk, a link whose window ended without its sessions keeps its Events.
+    let coming = [configured(SessionState::Active), configured(SessionState::Idle)];
+    let Decision::Hold { held, .. } = decide(true, &coming, (None, notes.clone()), t0, true) else {
+        panic!("not held")
+    };
+    let end = t0 + FIRST_REPORT_WINDOW;
+    let Decision::Publish(late) = decide(true, &coming, (Some(held), Notes::default()), end, true) else {
+        panic!("held past the window")
+    };
+    assert_eq!(late.0.len(), 2);
+    // And a later report (status written) is never quietened.
+    let Decision::Publish(later) = decide(false, &up, (None, notes), t0, true) else {
+        panic!("a later report held")
+    };
+    assert_eq!(later.0.len(), 2);
+}
+
+#[test]
+fn a_bulk_is_ten_first_reports_held_at_once() {
+    let reports = FirstReports::default();
+    for i in 0..BULK_NEW_LINKS {
+        assert!(!reports.bulk(), "{i} held");
+        let held = Held {
+            notes: Notes::default(),
+            since: Instant::now(),
+        };
+        reports.hold(&i.to_string(), held);
+    }
+    assert!(reports.bulk());
+    reports.take("0");
+    assert!(!reports.bulk());
 }

@@ -179,7 +179,9 @@ fn hold_first_report(ctx: &Context, cic: &CellInterconnect, report: &mut report:
     let first = cic.status.as_ref().is_none_or(|s| s.conditions.is_empty());
     let held = ctx.first_reports.take(&uid);
     let notes = std::mem::take(&mut report.notes);
-    match first_report::decide(first, &report.sides, held, notes, std::time::Instant::now()) {
+    let bulk = ctx.first_reports.bulk();
+    let now = std::time::Instant::now();
+    match first_report::decide(first, &report.sides, (held, notes), now, bulk) {
         first_report::Decision::Hold { held, recheck } => {
             publish::count(ctx, &report.tallies);
             ctx.first_reports.hold(&uid, held);
