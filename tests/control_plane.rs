@@ -173,3 +173,74 @@ fn rbac_is_enforced_for_a_non_admin_identity() {
         },
     );
 }
+
+/// cellnet's Event recorder: two notes of one reason on one object are two Events (kube-runtime
+/// 5's recorder counted the second on the first and its note was never shown); the same note
+/// again is counted on its Event (`series.count`).
+#[tokio::test]
+async fn events_with_another_note_are_not_folded_into_the_first() {
+    use cellnet::controller::events::Recorder;
+    use k8s_openapi::api::events::v1::Event as K8sEvent;
+    use kube::Resource as _;
+    use kube::runtime::events::{Event, EventType, Reporter};
+
+    let cp = support::control_plane();
+    let client = cp.client().await;
+    let ns = "cp-events";
+    support::namespace(cp, ns).await;
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some("link".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "cellnet-test".into(),
+            instance: None,
+        },
+    );
+    let note = |text: &str| Event {
+        type_: EventType::Normal,
+        reason: "PeerCreated".into(),
+        note: Some(text.into()),
+        action: "ConfigurePeer".into(),
+        secondary: None,
+    };
+    let reference = cm.object_ref(&());
+    for text in [
+        "cell cell2: created BGP peer",
+        "cell cell1: created BGP peer",
+        "cell cell2: created BGP peer",
+    ] {
+        recorder.publish(&note(text), &reference).await.unwrap();
+    }
+    let events = Api::<K8sEvent>::namespaced(client, ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, i32)> = events
+        .items
+        .iter()
+        .map(|e| {
+            let count = e.series.as_ref().map_or(1, |s| s.count);
+            (e.note.clone().unwrap_or_default(), count)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("cell cell1: created BGP peer".to_string(), 1),
+            ("cell cell2: created BGP peer".to_string(), 2)
+        ]
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tracing::warn;
 
 use super::allowlist::Allowlist;
 use super::backoff::Backoffs;
+use super::events::Recorder;
 use super::speakers::Speakers;
 use super::{changes, endpoint, neutron_sync};
 use crate::api::Reason;
@@ -142,7 +143,7 @@ impl Context {
             controller: FIELD_MANAGER.into(),
             instance: config.instance.clone(),
         };
-        let recorder = Recorder::new(client.clone(), reporter);
+        let recorder = Arc::new(Recorder::new(client.clone(), reporter));
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         tokio::spawn(send_events(recorder, events_rx));
         Self {
@@ -195,7 +196,7 @@ impl Context {
 }
 
 /// Sends queued Events until every sender of `rx` is gone.
-async fn send_events(recorder: Recorder, rx: mpsc::Receiver<(Event, ObjectReference)>) {
+async fn send_events(recorder: Arc<Recorder>, rx: mpsc::Receiver<(Event, ObjectReference)>) {
     tokio_stream::wrappers::ReceiverStream::new(rx)
         .for_each_concurrent(EVENT_SENDERS, |(event, reference)| {
             let recorder = recorder.clone();

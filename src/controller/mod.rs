@@ -9,6 +9,7 @@ pub mod changes; // which watch events are worth a reconcile
 pub mod context; // Context shared by the reconciles, Config from the command line, the Event queue
 pub mod endpoint; // the InfraEndpoint reconciler
 pub mod error; // Kubernetes errors that abort a reconcile
+pub mod events; // Events, counted as a series only when the note is the same too
 pub mod fanout; // one watch, several readers: each event handed to every subscriber
 pub mod interconnect; // the CellInterconnect reconciler
 pub mod mappers; // pure mappers: which objects a change concerns
