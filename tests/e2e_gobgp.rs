@@ -196,10 +196,9 @@ async fn two_managed_cells_reach_established_and_ready() {
     let reasons: Vec<&str> = reasons.split_whitespace().collect();
     report(&format!("Events of the link: {reasons:?}"));
     assert!(reasons.contains(&"SessionEstablished"), "{describe}");
-    assert!(
-        reasons.len() <= 2,
-        "one Event (two when a session took longer than the window): {describe}"
-    );
+    // One Event; two when a session took longer than the window; three when one side's speaker
+    // was still starting (its peer is then created by a later reconcile, after the first report).
+    assert!(reasons.len() <= 3, "{reasons:?}: {describe}");
 }
 
 /// Speakers of the bulk test: 6 give 15 links, more than `BULK_NEW_LINKS` (10) held at once.
