@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt};
@@ -333,16 +333,7 @@ async fn run_interconnects(
         .run(
             move |obj, ctx: Arc<Context>| {
                 let synced = synced.clone();
-                async move {
-                    synced.wait().await;
-                    let _running = ctx
-                        .liveness
-                        .reconciling(object_name("CellInterconnect", obj.as_ref()));
-                    let result = interconnect::reconcile(obj, ctx.clone()).await;
-                    ctx.metrics
-                        .reconcile_result("CellInterconnect", result.as_ref().ok());
-                    result
-                }
+                watched("CellInterconnect", synced, obj, ctx, interconnect::reconcile)
             },
             interconnect::error_policy,
             ctx,
@@ -395,22 +386,33 @@ async fn run_endpoints(
     .run(
         move |obj, ctx: Arc<Context>| {
             let synced = synced.clone();
-            async move {
-                synced.wait().await;
-                let _running = ctx
-                    .liveness
-                    .reconciling(object_name("InfraEndpoint", obj.as_ref()));
-                let result = endpoint::reconcile(obj, ctx.clone()).await;
-                ctx.metrics
-                    .reconcile_result("InfraEndpoint", result.as_ref().ok());
-                result
-            }
+            watched("InfraEndpoint", synced, obj, ctx, endpoint::reconcile)
         },
         endpoint::error_policy,
         ctx,
     )
     .for_each(|res| async move { log_result("InfraEndpoint", res) })
     .await;
+}
+
+/// One reconcile as both controllers run it: once every watch has listed, under the liveness
+/// watchdog, its result counted.
+async fn watched<K, Fut>(
+    kind: &'static str,
+    synced: Synced,
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: impl FnOnce(Arc<K>, Arc<Context>) -> Fut,
+) -> super::error::Result<Action>
+where
+    K: ResourceExt,
+    Fut: Future<Output = super::error::Result<Action>>,
+{
+    synced.wait().await;
+    let _running = ctx.liveness.reconciling(object_name(kind, obj.as_ref()));
+    let result = reconcile(obj, ctx.clone()).await;
+    ctx.metrics.reconcile_result(kind, result.as_ref().ok());
+    result
 }
 
 /// `Kind/namespace/name`, as the liveness watchdog names a reconcile.
