@@ -104,22 +104,19 @@ pub fn decide(
 
 /// Both sides managed, configured and Established: a link that came up cleanly.
 fn all_established(sides: &[Side]) -> bool {
-    sides.len() == 2
-        && sides.iter().all(|s| {
-            matches!(
-                s.result,
-                SideResult::Configured {
-                    session: SessionState::Established,
-                    admin_down: false,
-                    ..
-                }
-            )
-        })
+    let sessions = enabled_sessions(sides);
+    sessions.len() == 2 && sessions.iter().all(|s| *s == SessionState::Established)
 }
 
 /// Both sides managed and configured, not both Established yet.
 fn coming_up(sides: &[Side]) -> bool {
-    let sessions: Vec<SessionState> = sides
+    let sessions = enabled_sessions(sides);
+    sessions.len() == 2 && sessions.iter().any(|s| *s != SessionState::Established)
+}
+
+/// The sessions of the sides cellnet configured and did not disable.
+fn enabled_sessions(sides: &[Side]) -> Vec<SessionState> {
+    sides
         .iter()
         .filter_map(|s| match &s.result {
             SideResult::Configured {
@@ -129,8 +126,7 @@ fn coming_up(sides: &[Side]) -> bool {
             } => Some(*session),
             _ => None,
         })
-        .collect();
-    sessions.len() == 2 && sessions.iter().any(|s| *s != SessionState::Established)
+        .collect()
 }
 
 #[cfg(test)]
